@@ -1,0 +1,208 @@
+"""The Python API: load a model folder and use it.
+
+    clf = SentimentClassifier.from_pretrained("out/")   # a model folder or a training output folder
+    clf("这家餐厅的菜很好吃")                              # {"label": "positive", "score": 0.97}
+    lm = NextWordPredictor.from_pretrained("lm/")
+    lm.predict_next("今天天气", k=5)                      # [{"token": "很", "score": 0.11}, ...]
+
+Each object holds the torch model (``.net``), its ``Vocab``, its ``Tokenizer`` and its ``config``;
+``forward(ids, lengths, targets=None) -> (logits, loss)`` is the head's, so the same object trains.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import torch
+
+from . import __version__
+from .checkpoint import VOCAB_NAME, load_weights, read_config, resolve_model_dir, save_model
+from .data import batched
+from .errors import ZhseqError
+from .modeling import build_model, special_mask
+from .tokenizer import Tokenizer
+from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+
+MODELS_DIR = Path(__file__).parent / "models"  # shipped default models: models/sentiment, models/lm
+
+
+def default_model_dir(task: str) -> Path:
+    path = MODELS_DIR / ("sentiment" if task == "sentiment" else "lm")
+    if not (path / "config.json").is_file():
+        example = (
+            "zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --out models/sentiment"
+            if task == "sentiment"
+            else "zhseq train lm --data corpora/peoples_daily/train.txt.gz --out models/lm"
+        )
+        raise ZhseqError(
+            f"no default {task} model is installed; train one ({example}) and pass it with --model"
+        )
+    return path
+
+
+def truncate(ids: list[int], max_tokens: int) -> list[int]:
+    """Long texts keep their first third and their last two thirds (reviews conclude at the end)."""
+    if max_tokens <= 0 or len(ids) <= max_tokens:
+        return ids
+    head = max_tokens // 3
+    return ids[:head] + ids[len(ids) - (max_tokens - head):]
+
+
+def pad_batch(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lists of ids → ids (B, T) padded with <pad>, lengths (B,)."""
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    width = max(1, max((len(s) for s in seqs), default=0))  # at least one column, even if all are empty
+    ids = torch.full((len(seqs), width), PAD_ID, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return ids, lengths
+
+
+def join_tokens(tokens: Iterable[str]) -> str:
+    """Words back to text: no spaces in Chinese, one space between two Latin or digit words."""
+    out = ""
+    for t in tokens:
+        if out and out[-1].isascii() and out[-1].isalnum() and t[:1].isascii() and t[:1].isalnum():
+            out += " "
+        out += t
+    return out
+
+
+class _Pretrained:
+    """What both heads share: loading, saving, tokenising, ``forward``."""
+
+    task: str = ""
+
+    def __init__(self, net: torch.nn.Module, vocab: Vocab, tokenizer: Tokenizer, config: dict, path=None):
+        if len(vocab) != net.config.backbone.vocab_size:
+            raise ZhseqError(
+                f"vocabulary has {len(vocab)} tokens but the model expects {net.config.backbone.vocab_size}"
+            )
+        self.net = net.eval()
+        self.vocab = vocab
+        self.tokenizer = tokenizer
+        self.config = config
+        self.path = Path(path) if path is not None else None
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None):
+        """Load a model folder (or a training output folder); ``None`` loads the shipped default."""
+        folder = resolve_model_dir(default_model_dir(cls.task) if path is None else path)
+        config = read_config(folder)
+        if config.get("task") != cls.task:
+            raise ZhseqError(f"{folder} holds a {config.get('task')!r} model, not a {cls.task!r} model")
+        net = build_model(cls.task, config)
+        load_weights(net, folder)
+        return cls(net, Vocab.load(folder / VOCAB_NAME), Tokenizer.from_dict(config.get("tokenizer", {})), config, folder)
+
+    def config_dict(self) -> dict:
+        """config.json as it stands now (the model may have been fine-tuned or resized since loading)."""
+        return {
+            **self.config,
+            "zhseq_version": __version__,
+            "task": self.task,
+            **self.net.config.to_dict(),
+            "tokenizer": self.tokenizer.to_dict(),
+        }
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        self.config = self.config_dict()
+        return save_model(path, config=self.config, module=self.net, vocab=self.vocab)
+
+    def forward(self, ids, lengths, targets=None):
+        return self.net(ids, lengths, targets)
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocab.encode(self.tokenizer.cut(text))
+
+    def __repr__(self) -> str:
+        bb = self.net.config.backbone
+        return (
+            f"{type(self).__name__}(cell={bb.cell!r}, layers={bb.layers}, bidirectional={bb.bidirectional}, "
+            f"vocab={len(self.vocab)}, path={str(self.path) if self.path else None!r})"
+        )
+
+
+class SentimentClassifier(_Pretrained):
+    """Text → {"label", "score"}: a BiLSTM (by default) over jieba words, pooled, then a linear layer."""
+
+    task = "sentiment"
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config["labels"])
+
+    def __call__(self, texts: str | Iterable[str], batch_size: int = 256):
+        if isinstance(texts, str):
+            return next(self.predict_stream([texts]))
+        return list(self.predict_stream(texts, batch_size=batch_size))
+
+    def predict_proba(self, texts: list[str]) -> torch.Tensor:
+        """(N, C) probabilities, columns in ``self.labels`` order."""
+        max_tokens = self.net.config.max_tokens
+        ids, lengths = pad_batch([truncate(self.encode(t), max_tokens) for t in texts])
+        with torch.inference_mode():
+            logits, _ = self.net(ids, lengths)
+        return logits.float().softmax(-1)
+
+    def predict_stream(self, texts: Iterable[str], batch_size: int = 256) -> Iterator[dict]:
+        """One result per text, in order, reading ``texts`` lazily (flat memory for huge inputs)."""
+        labels = self.labels
+        for batch in batched(texts, max(1, batch_size)):
+            probs = self.predict_proba(batch)
+            scores, best = probs.max(-1)
+            for s, b in zip(scores.tolist(), best.tolist()):
+                yield {"label": labels[b], "score": round(s, 6)}
+
+
+class NextWordPredictor(_Pretrained):
+    """Prefix → the most likely next words; ``generate`` continues a text word by word."""
+
+    task = "lm"
+
+    def _prefix_ids(self, prefix: str) -> list[int]:
+        # the model was trained on windows of bptt tokens after <bos>; older context adds little
+        ids = self.encode(prefix)[-4 * self.net.config.bptt :]
+        return [BOS_ID] + ids
+
+    def _next_probs(self, seqs: list[list[int]]) -> torch.Tensor:
+        ids, lengths = pad_batch(seqs)
+        with torch.inference_mode():
+            return self.net.next_logits(ids, lengths).float().softmax(-1)  # (B, V)
+
+    def predict_next(self, prefix: str | list[str], k: int = 5):
+        """Top-k next words with their probabilities; never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``."""
+        single = isinstance(prefix, str)
+        prefixes = [prefix] if single else list(prefix)
+        results = []
+        for batch in batched(prefixes, 256):
+            probs = self._next_probs([self._prefix_ids(p) for p in batch])
+            probs = probs.masked_fill(special_mask(probs.size(1)), 0.0)
+            top = probs.topk(min(max(1, k), probs.size(1) - 4), dim=-1)
+            for vals, idx in zip(top.values.tolist(), top.indices.tolist()):
+                results.append([{"token": self.vocab.itos[i], "score": round(v, 6)} for v, i in zip(vals, idx)])
+        return results[0] if single else results
+
+    def generate(self, prefix: str, n: int = 20, *, temperature: float = 0.0, seed: int | None = None) -> str:
+        """Continue ``prefix`` by up to ``n`` words (stops at a line end); returns the continuation only.
+        ``temperature`` 0 is greedy; above 0 samples from the softened distribution."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        seq = self._prefix_ids(prefix)
+        banned = special_mask(len(self.vocab))
+        banned[EOS_ID] = False  # a line end may come: it stops the continuation
+        words = []
+        for _ in range(max(0, n)):
+            probs = self._next_probs([seq])[0].masked_fill(banned, 0.0)
+            if temperature and temperature > 0:
+                logp = probs.clamp_min(1e-30).log() / temperature
+                nxt = int(torch.multinomial((logp - logp.max()).exp(), 1, generator=gen))
+            else:
+                nxt = int(probs.argmax())
+            if nxt == EOS_ID:
+                break
+            seq.append(nxt)
+            words.append(self.vocab.itos[nxt])
+        return join_tokens(words)

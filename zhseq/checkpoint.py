@@ -1,0 +1,106 @@
+"""The model folder: ``config.json`` + ``model.safetensors`` + ``vocab.json``. No pickle anywhere.
+
+``config.json`` holds the task, the backbone and head settings, the labels (a list: JSON keys are only
+strings), the tokenizer settings and the zhseq version; loading rebuilds the model from it and then loads
+the weights. A folder is written beside its final place and renamed into it, so a crash never leaves a
+half-written model under the final name.
+
+This module does not import torch at the top: reading a config (``zhseq info``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .errors import ZhseqError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+VOCAB_NAME = "vocab.json"
+METRICS_NAME = "metrics.json"
+BEST_DIR, LAST_DIR = "model-best", "model-last"
+FORMAT = "zhseq-model"
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """A model folder, or a training output folder (→ its ``model-best``)."""
+    p = Path(path)
+    if not p.exists():
+        raise ZhseqError(f"model folder not found: {p}")
+    if not p.is_dir():
+        raise ZhseqError(f"not a model folder (it is a file): {p}")
+    if (p / CONFIG_NAME).is_file():
+        return p
+    if (p / BEST_DIR / CONFIG_NAME).is_file():
+        return p / BEST_DIR
+    raise ZhseqError(f"not a zhseq model folder (no {CONFIG_NAME}): {p}")
+
+
+def read_config(model_dir: str | os.PathLike) -> dict:
+    d = resolve_model_dir(model_dir)
+    try:
+        config = json.loads((d / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ZhseqError(f"cannot read {d / CONFIG_NAME}: {e}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ZhseqError(f"not a zhseq model folder ({CONFIG_NAME} is not a zhseq config): {d}")
+    for name in (WEIGHTS_NAME, VOCAB_NAME):
+        if not (d / name).is_file():
+            raise ZhseqError(f"model folder {d} is missing {name}")
+    return config
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically: a temporary file in the same folder, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab) -> Path:
+    """Write a complete model folder, replacing any folder of that name only once all files exist."""
+    from safetensors.torch import save_file
+
+    final = Path(model_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "zhseq": config["task"]})
+        vocab.save(tmp / VOCAB_NAME)
+        write_json(tmp / CONFIG_NAME, {"format": FORMAT, **config})
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_weights(module, model_dir: Path) -> None:
+    """Load ``model.safetensors`` into a module built from the same config (strict: every name must match)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(model_dir) / WEIGHTS_NAME
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ZhseqError(f"cannot read {path} (corrupt or truncated?): {e}") from None
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ZhseqError(f"{path} does not match its config.json: {first}") from None

@@ -1,0 +1,217 @@
+"""The torch models: one shared backbone, two thin heads.
+
+    ids (B, T), lengths (B,) → Backbone: Embedding → recurrent cell(s) → outputs (B, T, D·H), final (B, D·H)
+    SentimentNet:  pooled outputs → dropout → linear → logits (B, C)
+    NextWordNet:   outputs → projection to E → linear tied to the embedding → logits over the vocabulary
+
+Both heads have ``forward(ids, lengths, targets=None) -> (logits, loss)`` so one loop trains either.
+Each model is built from one small config dataclass; the checkpoint stores that config and loading calls
+the constructor again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .cells import build_rnn
+from .errors import ZhseqError
+from .vocab import PAD_ID, SPECIALS
+
+POOLINGS = ("max", "mean", "last")
+
+
+def _from_dict(cls, d: dict):
+    """Build a config dataclass from a dict, refusing keys this version does not know."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ZhseqError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
+    return cls(**d)
+
+
+@dataclass
+class BackboneConfig:
+    vocab_size: int
+    embedding_size: int = 128
+    hidden_size: int = 128
+    cell: str = "lstm"
+    layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.2  # between recurrent layers and on the recurrent outputs
+    embedding_dropout: float = 0.1
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+class Backbone(nn.Module):
+    """Embedding plus a recurrent layer from the cell registry. Padding never changes a result."""
+
+    def __init__(self, config: BackboneConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=PAD_ID)
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.rnn = build_rnn(
+            config.cell,
+            input_size=config.embedding_size,
+            hidden_size=config.hidden_size,
+            num_layers=config.layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.layers > 1 else 0.0,
+        )
+        self.output_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
+        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        outputs, final = self.rnn(x, lengths.cpu())  # (B, T, D·H), (B, D·H); zeros past each length
+        return self.output_dropout(outputs), self.output_dropout(final)
+
+    def resize_embedding(self, vocab_size: int) -> None:
+        """Grow the vocabulary: old rows keep their ids, new rows start small and random."""
+        old = self.embedding
+        if vocab_size < old.num_embeddings:
+            raise ValueError("the vocabulary can only grow")
+        new = nn.Embedding(vocab_size, old.embedding_dim, padding_idx=PAD_ID)
+        with torch.no_grad():
+            nn.init.uniform_(new.weight, -0.1, 0.1)
+            new.weight[: old.num_embeddings] = old.weight
+        self.embedding = new
+        self.config.vocab_size = vocab_size
+
+
+def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths → (B, T) bool, True on real tokens."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class _ModelConfig:
+    """Stored in config.json as {"backbone": {...}, "head": {...the head's own fields}}."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {"backbone": d.pop("backbone"), "head": d}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        backbone = _from_dict(BackboneConfig, d["backbone"])
+        return _from_dict(cls, {**d.get("head", {}), "backbone": backbone})
+
+
+# -- sentiment ------------------------------------------------------------------------------------
+@dataclass
+class SentimentConfig(_ModelConfig):
+    backbone: BackboneConfig
+    num_labels: int = 2
+    pooling: str = "max"
+    max_tokens: int = 256  # longer texts keep their first third and last two thirds
+
+
+class SentimentNet(nn.Module):
+    def __init__(self, config: SentimentConfig):
+        super().__init__()
+        if config.pooling not in POOLINGS:
+            raise ZhseqError(f"unknown pooling {config.pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        if config.num_labels < 2:
+            raise ZhseqError("a classifier needs at least two labels")
+        self.config = config
+        self.backbone = Backbone(config.backbone)
+        self.classifier = nn.Linear(config.backbone.output_size, config.num_labels)
+
+    def pool(self, outputs: torch.Tensor, final: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.config.pooling == "last":
+            return final  # (B, D·H)
+        mask = length_mask(lengths.to(outputs.device), outputs.size(1)).unsqueeze(-1)  # (B, T, 1)
+        if self.config.pooling == "mean":
+            return outputs.sum(1) / lengths.clamp(min=1).to(outputs)[:, None]
+        pooled = outputs.masked_fill(~mask, float("-inf")).amax(1)  # (B, D·H)
+        return pooled.masked_fill((lengths == 0).to(outputs.device)[:, None], 0.0)  # empty text: zeros
+
+    def forward(self, ids, lengths, targets=None):
+        outputs, final = self.backbone(ids, lengths)
+        logits = self.classifier(self.pool(outputs, final, lengths))  # (B, C)
+        loss = F.cross_entropy(logits, targets) if targets is not None else None
+        return logits, loss
+
+    def reset_labels(self, num_labels: int) -> None:
+        """A new label set: a fresh output layer over the same backbone."""
+        self.classifier = nn.Linear(self.config.backbone.output_size, num_labels)
+        self.config.num_labels = num_labels
+
+
+# -- next word ------------------------------------------------------------------------------------
+@dataclass
+class NextWordConfig(_ModelConfig):
+    backbone: BackboneConfig
+    bptt: int = 64  # training window in tokens
+
+
+class NextWordNet(nn.Module):
+    """A one-direction backbone whose output layer reuses the embedding matrix (tied weights)."""
+
+    def __init__(self, config: NextWordConfig):
+        super().__init__()
+        if config.backbone.bidirectional:
+            raise ZhseqError("a next-word model reads left to right: use --unidirectional")
+        self.config = config
+        self.backbone = Backbone(config.backbone)
+        bb = config.backbone
+        self.projection = nn.Linear(bb.output_size, bb.embedding_size)  # H → E so the tie fits
+        self.out_bias = nn.Parameter(torch.zeros(bb.vocab_size))
+
+    def logits_from_states(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., H) → (..., V)."""
+        return F.linear(self.projection(states), self.backbone.embedding.weight, self.out_bias)
+
+    def forward(self, ids, lengths, targets=None):
+        """With targets (B, T), logits are computed only where the target is real: (N, V) over the N
+        non-padding positions (a full (B, T, V) tensor would not fit for large vocabularies)."""
+        outputs, _ = self.backbone(ids, lengths)  # (B, T, H)
+        if targets is None:
+            return self.logits_from_states(outputs), None  # (B, T, V)
+        keep = targets != PAD_ID  # (B, T)
+        logits = self.logits_from_states(outputs[keep])  # (N, V)
+        return logits, F.cross_entropy(logits, targets[keep])
+
+    def next_logits(self, ids, lengths) -> torch.Tensor:
+        """Logits for the word after each prefix: (B, V), read at each row's last real position."""
+        outputs, _ = self.backbone(ids, lengths)  # (B, T, H)
+        last = (lengths.clamp(min=1) - 1).to(outputs.device)
+        return self.logits_from_states(outputs[torch.arange(ids.size(0)), last])
+
+    def resize_vocab(self, vocab_size: int) -> None:
+        old = self.out_bias.numel()
+        self.backbone.resize_embedding(vocab_size)
+        bias = torch.zeros(vocab_size)
+        bias[:old] = self.out_bias.detach()
+        self.out_bias = nn.Parameter(bias)
+
+
+def special_mask(vocab_size: int) -> torch.Tensor:
+    """(V,) bool: ids a prediction must never propose."""
+    m = torch.zeros(vocab_size, dtype=torch.bool)
+    m[: len(SPECIALS)] = True
+    return m
+
+
+TASKS = {"sentiment": (SentimentConfig, SentimentNet), "lm": (NextWordConfig, NextWordNet)}
+
+
+def build_model(task: str, model_config: dict) -> nn.Module:
+    """config.json's task and {"backbone", "head"} → a fresh model with random weights."""
+    if task not in TASKS:
+        raise ZhseqError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    config_cls, net_cls = TASKS[task]
+    try:
+        config = config_cls.from_dict(model_config)
+    except (KeyError, TypeError) as e:
+        raise ZhseqError(f"config.json does not describe a {task} model: {e}") from None
+    return net_cls(config)

@@ -1,0 +1,601 @@
+"""Training, fine-tuning and evaluation.
+
+    corpus file(s) → zhseq.data (datasets) → Tokenizer.cut → Vocab.encode → examples
+        → fit(): the one loop, which knows nothing about the task → out/model-best, out/model-last, out/metrics.json
+
+A *task* object (``SentimentTask``, ``LMTask``) turns texts into examples, batches them and scores a model
+on a dev set; ``fit`` only sees ``net(ids, lengths, targets) -> (logits, loss)`` and those callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from . import __version__
+from .api import NextWordPredictor, SentimentClassifier, pad_batch, truncate
+from .checkpoint import (
+    BEST_DIR,
+    CONFIG_NAME,
+    LAST_DIR,
+    METRICS_NAME,
+    VOCAB_NAME,
+    load_weights,
+    read_config,
+    resolve_model_dir,
+    save_model,
+    write_json,
+)
+from .data import read_labelled, read_lm_texts
+from .errors import ZhseqError
+from .modeling import BackboneConfig, NextWordConfig, NextWordNet, SentimentConfig, SentimentNet, build_model, special_mask
+from .tokenizer import Tokenizer
+from .vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
+
+Example = tuple  # (ids: list[int], target) — target is a label index or a list of next-token ids
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# -- tasks: examples, batches, dev scores ---------------------------------------------------------
+class SentimentTask:
+    name = "sentiment"
+    metric, greater_is_better = "accuracy", True
+
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, labels: Sequence[str], max_tokens: int):
+        self.tokenizer, self.vocab, self.labels, self.max_tokens = tokenizer, vocab, list(labels), max_tokens
+
+    def examples(self, tokens: list[list[str]], labels: list[str]) -> list[Example]:
+        index = {lab: i for i, lab in enumerate(self.labels)}
+        return [(truncate(self.vocab.encode(t), self.max_tokens), index[y]) for t, y in zip(tokens, labels)]
+
+    @staticmethod
+    def collate(batch: list[Example]):
+        ids, lengths = pad_batch([x for x, _ in batch])
+        return ids, lengths, torch.tensor([y for _, y in batch], dtype=torch.long)
+
+    def predict(self, net, examples: list[Example], batch_size: int = 256) -> list[int]:
+        preds: list[int] = []
+        net.eval()
+        with torch.inference_mode():
+            for batch in _length_sorted_batches(examples, batch_size):
+                ids, lengths, _ = self.collate([examples[i] for i in batch])
+                logits, _ = net(ids, lengths)
+                preds.extend(zip(batch, logits.argmax(-1).tolist()))
+        return [p for _, p in sorted(preds)]
+
+    def evaluate(self, net, examples: list[Example], batch_size: int = 256) -> dict:
+        return sentiment_metrics([y for _, y in examples], self.predict(net, examples, batch_size), self.labels)
+
+
+class LMTask:
+    name = "lm"
+    metric, greater_is_better = "perplexity", False
+
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, bptt: int):
+        self.tokenizer, self.vocab, self.bptt = tokenizer, vocab, bptt
+
+    def examples(self, tokens: list[list[str]], labels=None) -> list[Example]:
+        """Each paragraph → <bos> w1 … wn <eos>, cut into windows of ``bptt`` inputs with their next tokens."""
+        out = []
+        for t in tokens:
+            seq = [BOS_ID] + self.vocab.encode(t) + [EOS_ID]
+            for i in range(0, len(seq) - 1, self.bptt):
+                chunk = seq[i : i + self.bptt + 1]
+                out.append((chunk[:-1], chunk[1:]))
+        return out
+
+    @staticmethod
+    def collate(batch: list[Example]):
+        ids, lengths = pad_batch([x for x, _ in batch])
+        targets, _ = pad_batch([y for _, y in batch])  # <pad> targets are ignored by the loss
+        return ids, lengths, targets
+
+    def evaluate(self, net, examples: list[Example], batch_size: int = 128) -> dict:
+        """Perplexity over every target (line ends included); top-1/top-5 over targets that are real words
+        (not <unk> or <eos>), ranking only what ``predict-next`` may propose."""
+        nll, n_tok, hits1, hits5, n_words = 0.0, 0, 0, 0, 0
+        net.eval()
+        with torch.inference_mode():
+            for batch in _length_sorted_batches(examples, batch_size):
+                ids, lengths, targets = self.collate([examples[i] for i in batch])
+                logits, _ = net(ids, lengths, targets)  # (N, V) at real positions
+                gold = targets[targets != PAD_ID]
+                nll += float(torch.nn.functional.cross_entropy(logits, gold, reduction="sum"))
+                n_tok += gold.numel()
+                word = (gold != UNK_ID) & (gold != EOS_ID)
+                ranked = logits[word].masked_fill(special_mask(logits.size(1)), float("-inf")).topk(5, -1).indices
+                g = gold[word][:, None]
+                hits1 += int((ranked[:, :1] == g).sum())
+                hits5 += int((ranked == g).any(-1).sum())
+                n_words += int(word.sum())
+        mean = nll / max(1, n_tok)
+        return {
+            "perplexity": math.exp(min(mean, 50.0)),
+            "loss": mean,
+            "top1": hits1 / max(1, n_words),
+            "top5": hits5 / max(1, n_words),
+            "n_tokens": n_tok,
+        }
+
+
+def sentiment_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    idx = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=idx, average="macro", zero_division=0)),
+        "labels": list(labels),
+        "per_label": {
+            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=idx).tolist(),
+    }
+
+
+# -- batching -------------------------------------------------------------------------------------
+def _length_sorted_batches(examples: list[Example], batch_size: int) -> list[list[int]]:
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar lengths: shuffle, sort within pools of ``pool`` batches, shuffle batches.
+    Less padding means less wasted work; the pools keep the order random enough for SGD."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+# -- the loop -------------------------------------------------------------------------------------
+@dataclass
+class FitConfig:
+    epochs: int = 5
+    max_steps: int | None = None
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    warmup: float = 0.05  # fraction of steps with a linearly rising learning rate, then linear decay to 0
+    seed: int = 0
+    patience: int = 2  # epochs without a better dev score before stopping
+    progress: bool = True
+
+
+def fit(
+    net: torch.nn.Module,
+    examples: list[Example],
+    *,
+    collate: Callable,
+    config: FitConfig,
+    evaluate: Callable[[torch.nn.Module], dict] | None = None,
+    metric: str = "loss",
+    greater_is_better: bool = False,
+    on_best: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
+    """Train ``net`` (``forward(ids, lengths, targets) -> (logits, loss)``) on ``examples``.
+
+    AdamW, gradient clipping, linear warm-up and decay, seeded shuffling; after each epoch ``evaluate``
+    scores the model on dev data, ``on_best`` is called when ``metric`` improves (without ``evaluate``,
+    every epoch counts as best), ``on_epoch`` gets the history so far, and training stops early after
+    ``patience`` epochs without improvement. Returns the per-epoch history."""
+    from tqdm import tqdm
+
+    if not examples:
+        raise ZhseqError("nothing to train on: the corpus gave no examples")
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
+    total = config.epochs * steps_per_epoch
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    warm = max(1, int(config.warmup * total))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+    )
+    lengths = [len(x) for x, _ in examples]
+    history: list[dict] = []
+    best, bad_epochs, step = None, 0, 0
+    bar = tqdm(total=total, disable=not config.progress, file=sys.stderr, unit="step", dynamic_ncols=True)
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        t0, tokens, loss_sum, n_batches = time.perf_counter(), 0, 0.0, 0
+        for batch in length_batches(lengths, config.batch_size, rng):
+            ids, lens, targets = collate([examples[i] for i in batch])
+            _, loss = net(ids, lens, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            n_batches += 1
+            loss_sum += loss.item()
+            tokens += int(lens.sum())
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss_sum / n_batches:.4f}", refresh=False)
+            if step >= total:
+                break
+        seconds = time.perf_counter() - t0
+        record = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": loss_sum / max(1, n_batches),
+            "lr": schedule.get_last_lr()[0],
+            "seconds": round(seconds, 3),
+            "tokens_per_s": round(tokens / max(seconds, 1e-9)),
+        }
+        if evaluate is not None:
+            record["dev"] = evaluate(net)
+            score = record["dev"][metric]
+            improved = best is None or (score > best if greater_is_better else score < best)
+            bar.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}, dev {metric} {score:.4f}"
+                      + (" (best)" if improved else ""), file=sys.stderr)
+        else:
+            improved = True
+            bar.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}", file=sys.stderr)
+        record["best"] = improved
+        history.append(record)
+        if improved:
+            best, bad_epochs = (record["dev"][metric] if evaluate is not None else None), 0
+            if on_best is not None:
+                on_best(record)
+        else:
+            bad_epochs += 1
+        if on_epoch is not None:
+            on_epoch(history)
+        if step >= total:
+            break
+        if bad_epochs >= config.patience:
+            bar.write(f"early stop: no better dev {metric} for {bad_epochs} epochs", file=sys.stderr)
+            break
+    bar.close()
+    return history
+
+
+# -- train / finetune -----------------------------------------------------------------------------
+def _as_list(data) -> list[str]:
+    return [data] if isinstance(data, (str, os.PathLike)) else [str(d) for d in data]
+
+
+def _label_order(labels: list[str]) -> list[str]:
+    found = sorted(set(labels))
+    if len(found) < 2:
+        raise ZhseqError(f"a classifier needs at least two labels; the training data has only {found}")
+    return found
+
+
+def _read_task_data(task: str, paths, text_column, label_column):
+    """→ (texts, labels or None)."""
+    if task == "sentiment":
+        d = read_labelled(_as_list(paths), text_column=text_column, label_column=label_column, require_labels=True)
+        return d["texts"], d["labels"]
+    return read_lm_texts(_as_list(paths), text_column=text_column), None
+
+
+def _holdout(texts, labels, seed: int):
+    """No --dev given: keep back 5% (at most 2,000 texts) as dev, chosen with the seed."""
+    n = len(texts)
+    k = min(2000, n // 20)
+    if k < 10:
+        return (texts, labels), None
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    dev, train = sorted(order[:k]), sorted(order[k:])
+    pick = lambda xs, idx: None if xs is None else [xs[i] for i in idx]  # noqa: E731
+    log(f"no --dev given: holding out {k} of {n} training texts as the dev set")
+    return (pick(texts, train), pick(labels, train)), (pick(texts, dev), pick(labels, dev))
+
+
+def _prepare_out(out: Path) -> bool:
+    """Refuse to mix a new run into a folder that holds something else; True if this run created it."""
+    if out.exists():
+        if not out.is_dir():
+            raise ZhseqError(f"--out {out} is a file")
+        if (out / CONFIG_NAME).exists():
+            raise ZhseqError(f"--out {out} already holds a model; choose another folder")
+        strays = [p.name for p in out.iterdir() if p.name not in (BEST_DIR, LAST_DIR, METRICS_NAME)]
+        if strays:
+            raise ZhseqError(f"--out {out} is not empty ({strays[0]} …); choose a new or empty folder")
+        return False
+    out.mkdir(parents=True)
+    return True
+
+
+def _run(
+    *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict
+) -> Path:
+    """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json."""
+    if task == "sentiment":
+        t = SentimentTask(tokenizer, vocab, labels, net.config.max_tokens)
+    else:
+        t = LMTask(tokenizer, vocab, net.config.bptt)
+    train_tokens = train_data[0]
+    examples = t.examples(train_tokens, train_data[1])
+    dev_examples = t.examples(*dev_data) if dev_data is not None else None
+    config = {
+        "zhseq_version": __version__,
+        "task": task,
+        **net.config.to_dict(),
+        "labels": list(labels) if labels else None,
+        "tokenizer": tokenizer.to_dict(),
+        "training": recipe,
+    }
+
+    def save(folder: str, record: dict | None) -> None:
+        scores = record.get("dev") if record else None
+        save_model(out / folder, config={**config, "dev_scores": scores}, module=net, vocab=vocab)
+
+    history = fit(
+        net,
+        examples,
+        collate=t.collate,
+        config=fit_config,
+        evaluate=(lambda m: t.evaluate(m, dev_examples)) if dev_examples else None,
+        metric=t.metric,
+        greater_is_better=t.greater_is_better,
+        on_best=lambda record: save(BEST_DIR, record),
+        on_epoch=lambda h: write_json(out / METRICS_NAME, {"task": task, "metric": t.metric, "epochs": h}),
+    )
+    save(LAST_DIR, history[-1])
+    best = [h for h in history if h["best"]][-1]
+    log(f"best model (epoch {best['epoch']}) saved to {out / BEST_DIR}")
+    return out / BEST_DIR
+
+
+def _guarded(out: Path, body: Callable[[], Path]) -> Path:
+    """Run ``body``; if it fails, leave no half-made output folder behind."""
+    created = _prepare_out(out)
+    try:
+        return body()
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for name in (BEST_DIR, LAST_DIR, METRICS_NAME):
+                p = out / name
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        raise
+
+
+def train(
+    task: str,
+    data,
+    *,
+    out: str | os.PathLike,
+    dev: str | None = None,
+    cell: str = "lstm",
+    bidirectional: bool | None = None,
+    layers: int = 1,
+    embedding_size: int = 128,
+    hidden_size: int = 128,
+    dropout: float = 0.2,
+    epochs: int = 5,
+    max_steps: int | None = None,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    min_freq: int = 2,
+    max_vocab: int = 50000,
+    hmm: bool = False,
+    pooling: str = "max",
+    max_tokens: int = 256,
+    bptt: int = 64,
+    patience: int = 2,
+    progress: bool = True,
+) -> Path:
+    """Train a new model from corpus file(s); returns ``out/model-best``."""
+    from .cells import get_cell
+
+    if task not in ("sentiment", "lm"):
+        raise ZhseqError(f"unknown task {task!r}; choose one of: sentiment, lm")
+    get_cell(cell)  # an unknown cell fails here, before any data is read
+    if bidirectional is None:
+        bidirectional = task == "sentiment"
+    if task == "lm" and bidirectional:
+        raise ZhseqError("a next-word model reads left to right: use --unidirectional")
+    for name, value in (("layers", layers), ("embedding size", embedding_size), ("hidden size", hidden_size),
+                        ("epochs", epochs), ("batch size", batch_size)):
+        if value < 1:
+            raise ZhseqError(f"{name} must be at least 1 (got {value})")
+    out = Path(out)
+    fit_config = FitConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
+                           patience=patience, progress=progress)
+
+    def body() -> Path:
+        torch.manual_seed(seed)
+        tokenizer = Tokenizer(hmm=hmm)
+        texts, labels = _read_task_data(task, data, text_column, label_column)
+        if dev is not None:
+            dev_texts, dev_labels = _read_task_data(task, dev, text_column, label_column)
+            train_part, dev_part = (texts, labels), (dev_texts, dev_labels)
+        else:
+            train_part, dev_part = _holdout(texts, labels, seed)
+        log(f"tokenising {len(train_part[0])} training texts …")
+        train_tokens = [tokenizer.cut(x) for x in train_part[0]]
+        vocab = Vocab.build(train_tokens, min_freq=min_freq, max_size=max_vocab)
+        log(f"vocabulary: {len(vocab)} tokens (min_freq {min_freq}, max {max_vocab})")
+        backbone = BackboneConfig(vocab_size=len(vocab), embedding_size=embedding_size, hidden_size=hidden_size,
+                                  cell=cell, layers=layers, bidirectional=bidirectional, dropout=dropout)
+        label_list = _label_order(train_part[1]) if task == "sentiment" else None
+        if task == "sentiment":
+            if dev_part is not None:
+                _check_labels(dev_part[1], label_list, "the dev set")
+            net = SentimentNet(SentimentConfig(backbone, num_labels=len(label_list), pooling=pooling,
+                                               max_tokens=max_tokens))
+        else:
+            net = NextWordNet(NextWordConfig(backbone, bptt=bptt))
+        recipe = {"command": "train", "data": _as_list(data), "dev": dev, "n_train": len(train_tokens),
+                  "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
+        dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
+        return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
+                    train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
+                    fit_config=fit_config, recipe=recipe)
+
+    return _guarded(out, body)
+
+
+def _public(fit_config: FitConfig) -> dict:
+    d = dict(fit_config.__dict__)
+    d.pop("progress")
+    return d
+
+
+def _check_labels(labels: list[str], known: list[str], where: str) -> None:
+    unknown = sorted(set(labels) - set(known))
+    if unknown:
+        raise ZhseqError(f"{where} has labels the model does not know: {', '.join(unknown)} "
+                         f"(model labels: {', '.join(known)})")
+
+
+def finetune(
+    model_dir: str | os.PathLike,
+    data,
+    *,
+    out: str | os.PathLike,
+    dev: str | None = None,
+    epochs: int = 3,
+    lr: float = 5e-4,
+    max_steps: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    min_freq: int = 2,
+    max_new_words: int = 20000,
+    patience: int = 2,
+    progress: bool = True,
+) -> Path:
+    """Continue training a saved model on new data.
+
+    The vocabulary grows by the new corpus's words seen at least ``min_freq`` times (new embedding rows,
+    old ids unchanged). A sentiment model keeps its labels when the new data uses only those; otherwise
+    the output layer is rebuilt for the new label set."""
+    src = resolve_model_dir(model_dir)
+    config = read_config(src)
+    task = config.get("task")
+    out = Path(out)
+    if out.resolve() == src.resolve() or src.resolve().is_relative_to(out.resolve()):
+        raise ZhseqError("--out must be a new folder, not the model being fine-tuned")
+    recipe_old = config.get("training", {})
+    fit_config = FitConfig(epochs=epochs, max_steps=max_steps, lr=lr, seed=seed, patience=patience,
+                           batch_size=batch_size or recipe_old.get("batch_size", 64), progress=progress)
+
+    def body() -> Path:
+        torch.manual_seed(seed)
+        net = build_model(task, config)
+        load_weights(net, src)
+        vocab = Vocab.load(src / VOCAB_NAME)
+        tokenizer = Tokenizer.from_dict(config.get("tokenizer", {}))
+        texts, labels = _read_task_data(task, data, text_column, label_column)
+        if dev is not None:
+            train_part, dev_part = (texts, labels), _read_task_data(task, dev, text_column, label_column)
+        else:
+            train_part, dev_part = _holdout(texts, labels, seed)
+        train_tokens = [tokenizer.cut(x) for x in train_part[0]]
+        added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max_new_words)
+        if added:
+            (net.resize_vocab if task == "lm" else net.backbone.resize_embedding)(len(vocab))
+        log(f"vocabulary: {len(vocab)} tokens ({added} new from this corpus)")
+        label_list = None
+        if task == "sentiment":
+            old = list(config["labels"])
+            new = _label_order(train_part[1])
+            if set(new) <= set(old):
+                label_list = old
+            else:
+                label_list = new
+                net.reset_labels(len(new))
+                log(f"new label set {new} (was {old}): the output layer starts afresh")
+            if dev_part is not None:
+                _check_labels(dev_part[1], label_list, "the dev set")
+        recipe = {"command": "finetune", "base_model": str(src), "base_training": recipe_old,
+                  "data": _as_list(data), "dev": dev, "n_train": len(train_tokens), "new_words": added,
+                  **_public(fit_config)}
+        dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
+        return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
+                    train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
+                    fit_config=fit_config, recipe=recipe)
+
+    return _guarded(out, body)
+
+
+# -- evaluate / info ------------------------------------------------------------------------------
+def load(model_dir: str | os.PathLike | None):
+    """A model folder → a ``SentimentClassifier`` or ``NextWordPredictor``, whichever it holds."""
+    if model_dir is None:
+        raise ZhseqError("a model folder is needed")
+    task = read_config(model_dir).get("task")
+    cls = {"sentiment": SentimentClassifier, "lm": NextWordPredictor}.get(task)
+    if cls is None:
+        raise ZhseqError(f"{model_dir}: unknown task {task!r} in config.json")
+    return cls.from_pretrained(model_dir)
+
+
+def evaluate(
+    model_dir: str | os.PathLike,
+    data,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    batch_size: int = 256,
+) -> dict:
+    """Score a saved model on a labelled table (sentiment) or a text corpus (lm)."""
+    model = load(model_dir)
+    texts, labels = _read_task_data(model.task, data, text_column, label_column)
+    tokens = [model.tokenizer.cut(x) for x in texts]
+    if model.task == "sentiment":
+        _check_labels(labels, model.labels, str(data))
+        task = SentimentTask(model.tokenizer, model.vocab, model.labels, model.net.config.max_tokens)
+        result = task.evaluate(model.net, task.examples(tokens, labels), batch_size)
+    else:
+        task = LMTask(model.tokenizer, model.vocab, model.net.config.bptt)
+        result = task.evaluate(model.net, task.examples(tokens), batch_size)
+    return {"task": model.task, "model": str(model.path), "data": _as_list(data), **result}
+
+
+def info(model_dir: str | os.PathLike | None = None) -> dict:
+    """What a model is: config.json plus its size, parameter count and vocabulary size.
+    Without a folder: the shipped default models (``{"sentiment": {...} | None, "lm": ...}``)."""
+    if model_dir is None:
+        from .api import MODELS_DIR
+
+        return {task: (info(MODELS_DIR / name) if (MODELS_DIR / name / CONFIG_NAME).is_file() else None)
+                for task, name in (("sentiment", "sentiment"), ("lm", "lm"))}
+    folder = resolve_model_dir(model_dir)
+    config = read_config(folder)
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(folder / "model.safetensors"), framework="numpy") as f:
+            n_params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    except Exception as e:  # noqa: BLE001 — any failure to parse is a corrupt file to the user
+        raise ZhseqError(f"cannot read {folder / 'model.safetensors'}: {e}") from None
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    return {**config, "path": str(folder), "size_bytes": size, "n_parameters": int(n_params),
+            "vocab_size": config["backbone"]["vocab_size"]}
