@@ -18,29 +18,12 @@ from typing import Iterable, Iterator
 import torch
 
 from . import __version__
-from .checkpoint import VOCAB_NAME, load_weights, read_config, resolve_model_dir, save_model
+from .checkpoint import VOCAB_NAME, default_model_dir, load_weights, read_config, resolve_model_dir, save_model
 from .data import batched
 from .errors import ZhseqError
 from .modeling import build_model, special_mask
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
-
-MODELS_DIR = Path(__file__).parent / "models"  # shipped default models: models/sentiment, models/lm
-
-
-def default_model_dir(task: str) -> Path:
-    path = MODELS_DIR / ("sentiment" if task == "sentiment" else "lm")
-    if not (path / "config.json").is_file():
-        example = (
-            "zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --out models/sentiment"
-            if task == "sentiment"
-            else "zhseq train lm --data corpora/peoples_daily/train.txt.gz --out models/lm"
-        )
-        raise ZhseqError(
-            f"no default {task} model is installed; train one ({example}) and pass it with --model"
-        )
-    return path
-
 
 def truncate(ids: list[int], max_tokens: int) -> list[int]:
     """Long texts keep their first third and their last two thirds (reviews conclude at the end)."""

@@ -11,6 +11,7 @@ This module does not import torch at the top: reading a config (``zhseq info``) 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -23,6 +24,24 @@ VOCAB_NAME = "vocab.json"
 METRICS_NAME = "metrics.json"
 BEST_DIR, LAST_DIR = "model-best", "model-last"
 FORMAT = "zhseq-model"
+MODELS_DIR = Path(__file__).parent / "models"  # shipped default models: models/sentiment, models/lm
+TASK_DIRS = {"sentiment": "sentiment", "lm": "lm"}
+
+
+def default_model_dir(task: str) -> Path:
+    """The shipped default model for a task, or a ZhseqError saying how to get one."""
+    path = MODELS_DIR / TASK_DIRS[task]
+    if not (path / CONFIG_NAME).is_file():
+        example = (
+            "zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --out my-sentiment"
+            if task == "sentiment"
+            else "zhseq train lm --data corpora/peoples_daily/train.txt.gz --out my-lm"
+        )
+        raise ZhseqError(
+            f"no default {task} model is installed with this zhseq; train one ({example}) "
+            f"and pass its folder with --model"
+        )
+    return path
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
@@ -104,3 +123,30 @@ def load_weights(module, model_dir: Path) -> None:
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise ZhseqError(f"{path} does not match its config.json: {first}") from None
+
+
+def info(model_dir: str | os.PathLike | None = None) -> dict:
+    """What a model is: config.json plus its folder, size, parameter count and vocabulary size.
+    Without a folder: the shipped default models, ``{"sentiment": {...} or None, "lm": ...}``."""
+    if model_dir is None:
+        return {
+            task: info(MODELS_DIR / name) if (MODELS_DIR / name / CONFIG_NAME).is_file() else None
+            for task, name in TASK_DIRS.items()
+        }
+    from safetensors import safe_open
+
+    folder = resolve_model_dir(model_dir)
+    config = read_config(folder)
+    try:
+        with safe_open(str(folder / WEIGHTS_NAME), framework="numpy") as f:
+            n_params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    except Exception as e:  # noqa: BLE001 — whatever fails to parse is a corrupt file to the user
+        raise ZhseqError(f"cannot read {folder / WEIGHTS_NAME}: {e}") from None
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    return {
+        **config,
+        "path": str(folder),
+        "size_bytes": size,
+        "n_parameters": int(n_params),
+        "vocab_size": config["backbone"]["vocab_size"],
+    }

@@ -23,6 +23,7 @@ import torch
 
 from . import __version__
 from .api import NextWordPredictor, SentimentClassifier, pad_batch, truncate
+from .checkpoint import info  # noqa: F401  (part of this module's API: train, finetune, evaluate, info)
 from .checkpoint import (
     BEST_DIR,
     CONFIG_NAME,
@@ -46,6 +47,10 @@ Example = tuple  # (ids: list[int], target) — target is a label index or a lis
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _quiet(msg: str) -> None:
+    pass
 
 
 # -- tasks: examples, batches, dev scores ---------------------------------------------------------
@@ -220,6 +225,7 @@ def fit(
     history: list[dict] = []
     best, bad_epochs, step = None, 0, 0
     bar = tqdm(total=total, disable=not config.progress, file=sys.stderr, unit="step", dynamic_ncols=True)
+    say = (lambda msg: bar.write(msg, file=sys.stderr)) if config.progress else _quiet
     for epoch in range(1, config.epochs + 1):
         net.train()
         t0, tokens, loss_sum, n_batches = time.perf_counter(), 0, 0.0, 0
@@ -233,7 +239,7 @@ def fit(
             schedule.step()
             step += 1
             n_batches += 1
-            loss_sum += loss.item()
+            loss_sum += loss.detach().item()
             tokens += int(lens.sum())
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss_sum / n_batches:.4f}", refresh=False)
@@ -252,11 +258,11 @@ def fit(
             record["dev"] = evaluate(net)
             score = record["dev"][metric]
             improved = best is None or (score > best if greater_is_better else score < best)
-            bar.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}, dev {metric} {score:.4f}"
-                      + (" (best)" if improved else ""), file=sys.stderr)
+            say(f"epoch {epoch}: train loss {record['train_loss']:.4f}, dev {metric} {score:.4f}"
+                + (" (best)" if improved else ""))
         else:
             improved = True
-            bar.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}", file=sys.stderr)
+            say(f"epoch {epoch}: train loss {record['train_loss']:.4f}")
         record["best"] = improved
         history.append(record)
         if improved:
@@ -270,7 +276,7 @@ def fit(
         if step >= total:
             break
         if bad_epochs >= config.patience:
-            bar.write(f"early stop: no better dev {metric} for {bad_epochs} epochs", file=sys.stderr)
+            say(f"early stop: no better dev {metric} for {bad_epochs} epochs")
             break
     bar.close()
     return history
@@ -296,7 +302,7 @@ def _read_task_data(task: str, paths, text_column, label_column):
     return read_lm_texts(_as_list(paths), text_column=text_column), None
 
 
-def _holdout(texts, labels, seed: int):
+def _holdout(texts, labels, seed: int, say=log):
     """No --dev given: keep back 5% (at most 2,000 texts) as dev, chosen with the seed."""
     n = len(texts)
     k = min(2000, n // 20)
@@ -306,7 +312,7 @@ def _holdout(texts, labels, seed: int):
     random.Random(seed).shuffle(order)
     dev, train = sorted(order[:k]), sorted(order[k:])
     pick = lambda xs, idx: None if xs is None else [xs[i] for i in idx]  # noqa: E731
-    log(f"no --dev given: holding out {k} of {n} training texts as the dev set")
+    say(f"no --dev given: holding out {k} of {n} training texts as the dev set")
     return (pick(texts, train), pick(labels, train)), (pick(texts, dev), pick(labels, dev))
 
 
@@ -317,7 +323,10 @@ def _prepare_out(out: Path) -> bool:
             raise ZhseqError(f"--out {out} is a file")
         if (out / CONFIG_NAME).exists():
             raise ZhseqError(f"--out {out} already holds a model; choose another folder")
-        strays = [p.name for p in out.iterdir() if p.name not in (BEST_DIR, LAST_DIR, METRICS_NAME)]
+        if (out / BEST_DIR).exists() or (out / LAST_DIR).exists():
+            # a failed run cleans up what it wrote, so an earlier run's models here would be lost
+            raise ZhseqError(f"--out {out} already holds a trained model ({BEST_DIR}/); choose another folder")
+        strays = [p.name for p in out.iterdir()]
         if strays:
             raise ZhseqError(f"--out {out} is not empty ({strays[0]} …); choose a new or empty folder")
         return False
@@ -326,7 +335,7 @@ def _prepare_out(out: Path) -> bool:
 
 
 def _run(
-    *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict
+    *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict, say=log
 ) -> Path:
     """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json."""
     if task == "sentiment":
@@ -362,7 +371,7 @@ def _run(
     )
     save(LAST_DIR, history[-1])
     best = [h for h in history if h["best"]][-1]
-    log(f"best model (epoch {best['epoch']}) saved to {out / BEST_DIR}")
+    say(f"best model (epoch {best['epoch']}) saved to {out / BEST_DIR}")
     return out / BEST_DIR
 
 
@@ -427,6 +436,8 @@ def train(
     fit_config = FitConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
                            patience=patience, progress=progress)
 
+    say = log if progress else _quiet
+
     def body() -> Path:
         torch.manual_seed(seed)
         tokenizer = Tokenizer(hmm=hmm)
@@ -435,11 +446,11 @@ def train(
             dev_texts, dev_labels = _read_task_data(task, dev, text_column, label_column)
             train_part, dev_part = (texts, labels), (dev_texts, dev_labels)
         else:
-            train_part, dev_part = _holdout(texts, labels, seed)
-        log(f"tokenising {len(train_part[0])} training texts …")
+            train_part, dev_part = _holdout(texts, labels, seed, say)
+        say(f"tokenising {len(train_part[0])} training texts …")
         train_tokens = [tokenizer.cut(x) for x in train_part[0]]
         vocab = Vocab.build(train_tokens, min_freq=min_freq, max_size=max_vocab)
-        log(f"vocabulary: {len(vocab)} tokens (min_freq {min_freq}, max {max_vocab})")
+        say(f"vocabulary: {len(vocab)} tokens (min_freq {min_freq}, max {max_vocab})")
         backbone = BackboneConfig(vocab_size=len(vocab), embedding_size=embedding_size, hidden_size=hidden_size,
                                   cell=cell, layers=layers, bidirectional=bidirectional, dropout=dropout)
         label_list = _label_order(train_part[1]) if task == "sentiment" else None
@@ -455,7 +466,7 @@ def train(
         dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
-                    fit_config=fit_config, recipe=recipe)
+                    fit_config=fit_config, recipe=recipe, say=say)
 
     return _guarded(out, body)
 
@@ -506,6 +517,8 @@ def finetune(
     fit_config = FitConfig(epochs=epochs, max_steps=max_steps, lr=lr, seed=seed, patience=patience,
                            batch_size=batch_size or recipe_old.get("batch_size", 64), progress=progress)
 
+    say = log if progress else _quiet
+
     def body() -> Path:
         torch.manual_seed(seed)
         net = build_model(task, config)
@@ -516,12 +529,12 @@ def finetune(
         if dev is not None:
             train_part, dev_part = (texts, labels), _read_task_data(task, dev, text_column, label_column)
         else:
-            train_part, dev_part = _holdout(texts, labels, seed)
+            train_part, dev_part = _holdout(texts, labels, seed, say)
         train_tokens = [tokenizer.cut(x) for x in train_part[0]]
         added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max_new_words)
         if added:
             (net.resize_vocab if task == "lm" else net.backbone.resize_embedding)(len(vocab))
-        log(f"vocabulary: {len(vocab)} tokens ({added} new from this corpus)")
+        say(f"vocabulary: {len(vocab)} tokens ({added} new from this corpus)")
         label_list = None
         if task == "sentiment":
             old = list(config["labels"])
@@ -531,7 +544,7 @@ def finetune(
             else:
                 label_list = new
                 net.reset_labels(len(new))
-                log(f"new label set {new} (was {old}): the output layer starts afresh")
+                say(f"new label set {new} (was {old}): the output layer starts afresh")
             if dev_part is not None:
                 _check_labels(dev_part[1], label_list, "the dev set")
         recipe = {"command": "finetune", "base_model": str(src), "base_training": recipe_old,
@@ -540,7 +553,7 @@ def finetune(
         dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
-                    fit_config=fit_config, recipe=recipe)
+                    fit_config=fit_config, recipe=recipe, say=say)
 
     return _guarded(out, body)
 
@@ -577,25 +590,3 @@ def evaluate(
         task = LMTask(model.tokenizer, model.vocab, model.net.config.bptt)
         result = task.evaluate(model.net, task.examples(tokens), batch_size)
     return {"task": model.task, "model": str(model.path), "data": _as_list(data), **result}
-
-
-def info(model_dir: str | os.PathLike | None = None) -> dict:
-    """What a model is: config.json plus its size, parameter count and vocabulary size.
-    Without a folder: the shipped default models (``{"sentiment": {...} | None, "lm": ...}``)."""
-    if model_dir is None:
-        from .api import MODELS_DIR
-
-        return {task: (info(MODELS_DIR / name) if (MODELS_DIR / name / CONFIG_NAME).is_file() else None)
-                for task, name in (("sentiment", "sentiment"), ("lm", "lm"))}
-    folder = resolve_model_dir(model_dir)
-    config = read_config(folder)
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(folder / "model.safetensors"), framework="numpy") as f:
-            n_params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
-    except Exception as e:  # noqa: BLE001 — any failure to parse is a corrupt file to the user
-        raise ZhseqError(f"cannot read {folder / 'model.safetensors'}: {e}") from None
-    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-    return {**config, "path": str(folder), "size_bytes": size, "n_parameters": int(n_params),
-            "vocab_size": config["backbone"]["vocab_size"]}

@@ -41,6 +41,8 @@ class Vocab:
 
     def __init__(self, tokens: Iterable[str]):
         self.itos: list[str] = list(tokens)
+        if not all(isinstance(t, str) for t in self.itos):
+            raise ZhseqError("vocabulary tokens must all be strings")
         if tuple(self.itos[: len(SPECIALS)]) != SPECIALS:
             raise ZhseqError(f"vocabulary must start with {', '.join(SPECIALS)}")
         self.stoi = {w: i for i, w in enumerate(self.itos)}

@@ -1,0 +1,585 @@
+"""The ``zhseq`` command line: parse options, call one library function, print the result.
+
+Results go to stdout, exactly one per input text and in input order; messages and progress go to
+stderr. Every error a user can cause is turned into ``Error: <message>`` (exit code 1) in one place,
+:class:`ZhseqGroup`. torch, datasets and the library's api/training modules are imported inside the
+commands, so ``zhseq --help`` starts fast.
+"""
+
+import itertools
+import os
+import sys
+
+import click
+
+from zhseq import __version__
+from zhseq.cli import output
+from zhseq.errors import ZhseqError
+
+# Errors a user causes with bad input; anything else is a bug and keeps its traceback.
+USER_ERRORS = (
+    ZhseqError,
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    UnicodeDecodeError,
+)
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `cat big | head` reports for cat
+
+
+def error_message(exc):
+    """One line for the user: no traceback, no repr."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"input is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    message = " ".join(str(exc).split("\n")).strip()
+    return message or type(exc).__name__
+
+
+def _silence_stdout():
+    """After the reader of our stdout went away, send the rest (and the flush at exit) nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file, e.g. under CliRunner
+        pass
+
+
+class ZhseqGroup(click.Group):
+    """The command group; turns user errors into one ``Error:`` line for every command."""
+
+    def invoke(self, ctx):
+        try:
+            result = super().invoke(ctx)
+            # A closed pipe often shows up only at this flush; catch it here, not at interpreter exit.
+            sys.stdout.flush()
+            return result
+        except USER_ERRORS as exc:
+            click.echo(f"Error: {error_message(exc)}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
+
+
+@click.group(cls=ZhseqGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="zhseq")
+def cli():
+    """zhseq: Chinese text on recurrent networks, offline.
+
+    Word segmentation (jieba), sentiment labels and next-word prediction, with models you can
+    train and fine-tune on your own data. Results go to stdout, one line per input text; messages
+    go to stderr.
+
+    \b
+    Examples:
+      zhseq segment "我爱自然语言处理"
+      zhseq sentiment "这家餐厅的菜很好吃" "等了一个小时，太失望了"
+      zhseq train sentiment --data reviews.tsv --out runs/reviews
+      zhseq sentiment --model runs/reviews --input comments.txt --format jsonl
+    """
+
+
+def main():
+    """Console-script entry point (``zhseq = zhseq.cli:main``)."""
+    return cli(prog_name="zhseq")
+
+
+# ---------------------------------------------------------------------------------------------
+# Options shared by several commands
+
+
+def _input_options(func):
+    func = click.option(
+        "--text-column",
+        metavar="NAME",
+        help="Column holding the text when --input is a CSV/TSV/JSONL table.",
+    )(func)
+    func = click.option(
+        "--input",
+        "-i",
+        "input_path",
+        metavar="FILE",
+        help="Read texts from FILE (one per line, or a CSV/TSV/JSONL table); '-' is stdin. "
+        "With no TEXT and no --input, texts are read from stdin.",
+    )(func)
+    return func
+
+
+def _model_option(kind):
+    return click.option(
+        "--model",
+        "-m",
+        metavar="DIR",
+        help=f"{kind} model folder, or a training output folder (its model-best is used). "
+        "Default: the model shipped with zhseq.",
+    )
+
+
+def _format_option(*choices):
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices, case_sensitive=False),
+        default=choices[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def _batch_size_option(default=256):
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help="Texts per batch; memory stays flat however long the input is.",
+    )
+
+
+def _read_texts(texts, input_path, text_column):
+    """The texts to process: positional arguments, else --input, else stdin; streamed, not loaded whole."""
+    if texts and input_path is not None:
+        raise click.UsageError("give TEXT arguments or --input, not both")
+    if texts:
+        return iter(texts)
+    from zhseq.data import read_texts
+
+    source = "-" if input_path is None else input_path
+    if source == "-" and sys.stdin.isatty():
+        click.echo("zhseq: reading texts from stdin, one per line; end with Ctrl-D", err=True)
+    # read_texts opens the source now (a bad file or column fails before a model loads), reads lazily.
+    return read_texts(source, text_column=text_column)
+
+
+def _paired(texts, results):
+    """(text, result) pairs; a library result stream that is shorter or longer than its input is a bug."""
+    missing = object()
+    for text, result in itertools.zip_longest(texts, results, fillvalue=missing):
+        if text is missing or result is missing:
+            raise RuntimeError("the library returned a different number of results than texts given")
+        yield text, result
+
+
+def _chunks(iterable, size):
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, metavar="[TEXT]...")
+@_input_options
+@_format_option("text", "jsonl")
+@click.option("--hmm/--no-hmm", default=False, show_default=True, help="Let jieba's HMM join unknown words.")
+@click.option("--user-dict", "user_dicts", multiple=True, metavar="FILE", help="jieba user dictionary (repeatable).")
+def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
+    """Split Chinese text into words.
+
+    Prints one line per text: its words separated by single spaces.
+
+    \b
+    Examples:
+      zhseq segment "我爱自然语言处理"
+        -> 我 爱 自然语言 处理
+      zhseq segment --input news.txt --format jsonl > words.jsonl
+    """
+    from zhseq.tokenizer import Tokenizer
+
+    items = _read_texts(texts, input_path, text_column)
+    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts))
+    write = output.LineWriter(every=256)
+    shown, fed = itertools.tee(items)
+    for text, tokens in _paired(shown, tokenizer.cut_many(fed)):
+        if fmt == "jsonl":
+            write(output.json_line({"text": text, "tokens": tokens}))
+        else:
+            write(" ".join(tokens))
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, metavar="[TEXT]...")
+@_input_options
+@_model_option("Sentiment")
+@_format_option("text", "jsonl", "tsv")
+@_batch_size_option()
+def sentiment(texts, input_path, text_column, model, fmt, batch_size):
+    """Label the sentiment of each text.
+
+    Prints one line per text: label, score (the probability of that label) and the text.
+
+    \b
+    Examples:
+      zhseq sentiment "这家餐厅的菜很好吃，服务也周到" "等了一个小时，太失望了"
+        -> positive  0.973  这家餐厅的菜很好吃，服务也周到
+           negative  0.941  等了一个小时，太失望了
+      zhseq sentiment --model runs/reviews --input comments.txt --format tsv > labels.tsv
+      cat comments.txt | zhseq sentiment --format jsonl
+    """
+    from zhseq.api import SentimentClassifier
+
+    items = _read_texts(texts, input_path, text_column)
+    classifier = SentimentClassifier.from_pretrained(model)
+    write = output.LineWriter(every=batch_size)
+    if fmt == "tsv":
+        write("label\tscore\ttext")
+    # tee keeps at most one batch of texts in memory, to print them next to their results.
+    shown, fed = itertools.tee(items)
+    for text, result in _paired(shown, classifier.predict_stream(fed, batch_size=batch_size)):
+        if fmt == "jsonl":
+            write(output.json_line({"text": text, "label": result["label"], "score": result["score"]}))
+        else:
+            write(f"{result['label']}\t{output.score(result['score'])}\t{output.one_line(text)}")
+
+
+@cli.command("predict-next")
+@click.argument("prefixes", nargs=-1, metavar="[PREFIX]...")
+@_input_options
+@_model_option("Language")
+@click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Words to show per prefix.")
+@_format_option("text", "jsonl")
+@_batch_size_option()
+def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size):
+    """Show the most likely next words after each prefix.
+
+    Prints one line per prefix: the prefix, a tab, then K words with their probabilities.
+
+    \b
+    Examples:
+      zhseq predict-next "今天天气" -k 3
+        -> 今天天气  很 0.112  不错 0.083  真 0.051
+      zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl
+    """
+    from zhseq.api import NextWordPredictor
+
+    items = _read_texts(prefixes, input_path, text_column)
+    predictor = NextWordPredictor.from_pretrained(model)
+    write = output.LineWriter(every=batch_size)
+    for chunk in _chunks(items, batch_size):
+        for text, predictions in _paired(chunk, predictor.predict_next(chunk, k=k)):
+            if fmt == "jsonl":
+                write(output.json_line({"text": text, "predictions": predictions}))
+            else:
+                words = "  ".join(f"{p['token']} {output.score(p['score'])}" for p in predictions)
+                write(f"{output.one_line(text)}\t{words}")
+
+
+@cli.command()
+@click.argument("prefix")
+@_model_option("Language")
+@click.option("-n", "--words", "n", type=click.IntRange(min=0), default=20, show_default=True, help="Words to generate.")
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="0 picks the most likely word each step; higher values sample more freely.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for sampling, for repeatable output.")
+def generate(prefix, model, n, temperature, seed):
+    """Continue a prefix with generated words.
+
+    Prints the text generated after PREFIX, N words long.
+
+    \b
+    Examples:
+      zhseq generate "今天天气" -n 10
+      zhseq generate "我们明天" --model runs/lm --temperature 0.8 --seed 1
+    """
+    from zhseq.api import NextWordPredictor
+
+    predictor = NextWordPredictor.from_pretrained(model)
+    click.echo(predictor.generate(prefix, n=n, temperature=temperature, seed=seed))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+# Option defaults mirror zhseq.training.train/finetune; tests/test_cli.py checks they agree.
+
+
+def _data_options(func):
+    for decorator in reversed(
+        [
+            click.option(
+                "--data",
+                multiple=True,
+                required=True,
+                metavar="FILE",
+                help="Training file (repeatable): CSV/TSV/JSONL table for sentiment, plain text for lm.",
+            ),
+            click.option("--dev", metavar="FILE", help="Held-out file to pick the best epoch on."),
+            click.option("--out", required=True, metavar="DIR", help="Output folder: model-best/, model-last/, metrics.json."),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def _column_options(func):
+    func = click.option("--label-column", metavar="NAME", help="Label column of a table (default: detected).")(func)
+    func = click.option("--text-column", metavar="NAME", help="Text column of a table (default: detected).")(func)
+    return func
+
+
+_quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+
+
+def _report_saved(path):
+    # The library has said on stderr what it saved; stdout gets only the path, for scripts.
+    click.echo(str(path))
+
+
+@cli.command("train")
+@click.argument("task", type=click.Choice(["sentiment", "lm"]))
+@_data_options
+@click.option(
+    "--cell",
+    default="lstm",
+    show_default=True,
+    metavar="NAME",
+    help="Recurrent cell: rnn, lstm, gru, or any name registered with zhseq.register_cell.",
+)
+@click.option(
+    "--bidirectional/--unidirectional",
+    default=None,
+    help="Read text both ways. Default: bidirectional for sentiment; lm is always unidirectional.",
+)
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Stacked recurrent layers.")
+@click.option("--embedding-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--hidden-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many optimizer steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True, help="Learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_column_options
+@click.option("--min-freq", type=click.IntRange(min=1), default=2, show_default=True, help="Rarer words become <unk>.")
+@click.option("--max-vocab", type=click.IntRange(min=1), default=50000, show_default=True, help="Vocabulary size cap.")
+@click.option("--hmm/--no-hmm", default=False, show_default=True, help="Segment with jieba's HMM for unknown words.")
+@_quiet_option
+def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
+                  max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm, quiet):
+    """Train a sentiment or next-word (lm) model from scratch.
+
+    Sentiment data is a table with a text and a label column (any label names, two or more);
+    lm data is plain text, one sentence or paragraph per line. Prints the best model's folder.
+
+    \b
+    Examples:
+      zhseq train sentiment --data reviews.tsv --dev reviews-dev.tsv --out runs/reviews
+      zhseq train lm --data news.txt --out runs/lm --cell gru --layers 2 --epochs 10
+    """
+    from zhseq import training
+
+    path = training.train(
+        task, list(data), out=out, dev=dev, cell=cell, bidirectional=bidirectional, layers=layers,
+        embedding_size=embedding_size, hidden_size=hidden_size, dropout=dropout, epochs=epochs,
+        max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, text_column=text_column,
+        label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm, progress=not quiet,
+    )
+    _report_saved(path)
+
+
+@cli.command("finetune")
+@click.argument("model_dir", metavar="MODEL_DIR")
+@_data_options
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True, help="Learning rate.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many optimizer steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: the batch size the model was trained with.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_column_options
+@click.option("--min-freq", type=click.IntRange(min=1), default=2, show_default=True, help="New words this frequent join the vocabulary.")
+@_quiet_option
+def finetune_command(model_dir, data, dev, out, epochs, lr, max_steps, batch_size, seed, text_column, label_column,
+                     min_freq, quiet):
+    """Continue training a model on new data.
+
+    Starts from MODEL_DIR, keeps its vocabulary (adding frequent new words) and trains at a
+    lower learning rate.
+
+    Sentiment data may bring new labels: the classifier head is rebuilt for them. Prints the
+    best model's folder.
+
+    \b
+    Examples:
+      zhseq finetune runs/reviews --data hotel.tsv --out runs/hotel
+      zhseq finetune runs/lm --data forum.txt --out runs/lm-forum --epochs 2
+    """
+    from zhseq import training
+
+    path = training.finetune(
+        model_dir, list(data), out=out, dev=dev, epochs=epochs, lr=lr, max_steps=max_steps,
+        batch_size=batch_size, seed=seed, text_column=text_column, label_column=label_column,
+        min_freq=min_freq, progress=not quiet,
+    )
+    _report_saved(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation and inspection
+
+
+@cli.command("evaluate")
+@click.argument("model_dir", metavar="MODEL_DIR")
+@click.option("--data", required=True, metavar="FILE", help="Labelled table (sentiment) or plain text (lm).")
+@_format_option("text", "json")
+@_column_options
+@_batch_size_option()
+def evaluate_command(model_dir, data, fmt, text_column, label_column, batch_size):
+    """Score a model on held-out data.
+
+    Sentiment: accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix.
+    lm: perplexity and how often the next word is the top-1 / in the top-5 guesses.
+
+    \b
+    Examples:
+      zhseq evaluate runs/reviews --data reviews-test.tsv
+      zhseq evaluate runs/lm --data news-test.txt --format json
+    """
+    from zhseq import training
+
+    metrics = training.evaluate(
+        model_dir, data, text_column=text_column, label_column=label_column, batch_size=batch_size
+    )
+    if fmt == "json":
+        click.echo(output.json_document(metrics))
+    elif metrics.get("task") == "lm":
+        click.echo("\n".join(_lm_report(metrics)))
+    else:
+        click.echo("\n".join(_sentiment_report(metrics)))
+
+
+def _sentiment_report(m):
+    labels = m["labels"]
+    lines = output.table(
+        [
+            ["examples", output.thousands(m["n"])],
+            ["accuracy", f"{m['accuracy']:.4f}"],
+            ["macro-F1", f"{m['macro_f1']:.4f}"],
+        ]
+    )
+    per_label = [["label", "precision", "recall", "F1", "support"]]
+    for label in labels:
+        s = m["per_label"][label]
+        per_label.append([label, f"{s['precision']:.4f}", f"{s['recall']:.4f}", f"{s['f1']:.4f}", s["support"]])
+    lines += [""] + output.table(per_label, right={1, 2, 3, 4})
+    matrix = [["true \\ predicted"] + list(labels)]
+    matrix += [[label] + [str(c) for c in row] for label, row in zip(labels, m["confusion_matrix"])]
+    lines += ["", "confusion matrix (rows: true label, columns: predicted label)"]
+    lines += output.table(matrix, right=set(range(1, len(labels) + 1)))
+    return lines
+
+
+def _lm_report(m):
+    rows = [
+        ["tokens", output.thousands(m["n_tokens"])] if "n_tokens" in m else None,
+        ["perplexity", f"{m['perplexity']:.2f}"],
+        ["top-1", f"{m['top1']:.4f}"],
+        ["top-5", f"{m['top5']:.4f}"],
+    ]
+    return output.table([row for row in rows if row is not None])
+
+
+@cli.command("info")
+@click.argument("model_dir", required=False, metavar="[MODEL_DIR]")
+@_format_option("text", "json")
+def info_command(model_dir, fmt):
+    """Describe a model, or the shipped ones.
+
+    Shows task, network, vocabulary, labels, size and how the model was trained.
+
+    With no MODEL_DIR, describes the model(s) shipped with zhseq.
+
+    \b
+    Examples:
+      zhseq info runs/reviews
+      zhseq info runs/reviews/model-best --format json
+    """
+    from zhseq.checkpoint import info  # reads config.json and the safetensors header: no torch
+
+    details = info(model_dir)
+    if fmt == "json":
+        click.echo(output.json_document(details))
+    elif model_dir is not None:
+        click.echo("\n".join(_info_report(details)))
+    else:
+        click.echo("\n".join(_shipped_report(details)))
+
+
+def _shipped_report(shipped):
+    """``info(None)`` gives ``{task: details or None}`` for the default models."""
+    lines = []
+    for task, details in shipped.items():
+        if lines:
+            lines.append("")
+        if details is None:
+            lines.append(f"default {task} model: none shipped with this installation")
+        else:
+            lines.append(f"default {task} model:")
+            lines += ["  " + line for line in _info_report(details)]
+    if not any(shipped.values()):
+        lines += [
+            "",
+            "train one and pass its folder with --model:",
+            "  zhseq train sentiment --data reviews.tsv --out runs/reviews",
+            "  zhseq train lm --data corpus.txt --out runs/lm",
+        ]
+    return lines
+
+
+def _info_report(details):
+    """The settings a reader asks about first, then everything else config.json records."""
+    rest = dict(details)
+    backbone = dict(rest.pop("backbone", None) or {})
+    rows = []
+
+    def add(label, value, fmt=str):
+        if value is not None:
+            rows.append([label, fmt(value)])
+
+    add("path", rest.pop("path", None))
+    add("task", rest.pop("task", None))
+    add("cell", backbone.pop("cell", None))
+    bidirectional = backbone.pop("bidirectional", None)
+    add("directions", bidirectional, lambda b: "2 (bidirectional)" if b else "1 (left to right)")
+    add("layers", backbone.pop("layers", None))
+    add("embedding size", backbone.pop("embedding_size", None))
+    add("hidden size", backbone.pop("hidden_size", None))
+    vocab_size = rest.pop("vocab_size", None)
+    backbone.pop("vocab_size", None)
+    add("vocabulary", vocab_size, lambda n: f"{output.thousands(n)} tokens")
+    add("labels", rest.pop("labels", None), ", ".join)
+    add("parameters", rest.pop("n_parameters", None), output.thousands)
+    add("size on disk", rest.pop("size_bytes", None), output.human_size)
+    rest.pop("format", None)  # always "zhseq-model"
+    rows += _flatten({"backbone": backbone} if backbone else {})
+    rows += _flatten(rest)
+    return output.table(rows)
+
+
+def _flatten(d, prefix=""):
+    """Nested settings as ``[["training.epochs", "5"], ...]``; long lists (user words) as a count."""
+    rows = []
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += _flatten(value, prefix=name + ".")
+        elif isinstance(value, (list, tuple)):
+            shown = ", ".join(map(str, value)) if len(value) <= 8 else f"{len(value):,} items"
+            rows.append([name, shown or "(none)"])
+        else:
+            rows.append([name, "-" if value is None else str(value)])
+    return rows

@@ -1,0 +1,343 @@
+"""The command line, in-process with click's CliRunner: exit codes, stdout/stderr, one result per input.
+
+One tiny sentiment model and one tiny language model are trained through the CLI once per module and
+shared by the prediction, evaluation and fine-tuning tests.
+"""
+
+import inspect
+import itertools
+import json
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zhseq.cli import cli
+
+SPECIAL_TOKENS = {"<pad>", "<unk>", "<bos>", "<eos>"}
+TINY = ["--embedding-size", "16", "--hidden-size", "16", "--min-freq", "1", "--quiet"]
+
+SUBJECTS = ["这家餐厅", "这本书", "酒店", "服务", "手机"]
+POSITIVE = ["很好", "喜欢", "推荐", "满意", "不错", "值得"]
+NEGATIVE = ["很差", "失望", "退货", "糟糕", "难吃", "后悔"]
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, prog_name="zhseq")
+
+
+def ok(*args, input=None):
+    result = invoke(*args, input=input)
+    if result.exit_code != 0:
+        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
+        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
+    return result
+
+
+def assert_user_error(result, *fragments):
+    """Exit code 1, exactly one `Error:` line, no traceback; the message names what is wrong."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exc_info
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def sentiment_rows(labels=("positive", "negative")):
+    """Combinatorial two-word sentences: 5 subjects × 6 ordered word pairs per label."""
+    words = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": ["一般", "还行", "普通"]}
+    rows = []
+    for label in labels:
+        pairs = list(itertools.permutations(words[label], 2))[:6]
+        rows += [(f"{s}{a}，{b}", label) for s in SUBJECTS for a, b in pairs]
+    return rows
+
+
+def write_tsv(path, rows, header=("text", "label")):
+    lines = ["\t".join(header)] + ["\t".join(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def lm_lines():
+    days = ["今天", "明天", "昨天", "周末"]
+    things = ["天气", "心情", "工作", "生活", "交通"]
+    states = ["很好", "不错", "一般", "很差", "还行"]
+    return [f"{d}{t}{s}。" for d, t, s in itertools.product(days, things, states)]  # 100 lines
+
+
+def output_path(result):
+    """The model folder train/finetune print as the last stdout line."""
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert (path / "config.json").is_file(), result.stdout
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_tsv(root / "sent.tsv", sentiment_rows())
+    write_tsv(root / "three.tsv", sentiment_rows(("positive", "negative", "neutral")))
+    (root / "lm.txt").write_text("\n".join(lm_lines()) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def sentiment_model(files):
+    out = files / "run-sentiment"
+    result = ok("train", "sentiment", "--data", files / "sent.tsv", "--out", out, "--epochs", "2", *TINY)
+    return output_path(result)
+
+
+@pytest.fixture(scope="module")
+def lm_model(files):
+    out = files / "run-lm"
+    result = ok("train", "lm", "--data", files / "lm.txt", "--out", out, "--max-steps", "20", *TINY)
+    return output_path(result)
+
+
+# -- fast: no model ------------------------------------------------------------------------------
+
+
+def test_module_help_imports_nothing_heavy():
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "zhseq.cli", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for command in ("segment", "sentiment", "predict-next", "generate", "train", "finetune", "evaluate", "info"):
+        assert command in proc.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert not imported & {"torch", "datasets", "sklearn", "zhseq.api", "zhseq.training", "jieba"}
+
+
+def test_every_command_help_has_an_example():
+    for command in cli.commands:
+        result = ok(command, "--help")
+        assert f"zhseq {command}" in result.output.split("Example", 1)[1]
+
+
+def test_option_defaults_match_the_library():
+    from zhseq import training
+
+    for command, function, required in (
+        ("train", training.train, ["lm"]),
+        ("finetune", training.finetune, ["model"]),
+    ):
+        library = {
+            name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.kind is p.KEYWORD_ONLY
+        }
+        ctx = cli.commands[command].make_context(command, required + ["--data", "d", "--out", "o"])
+        given = {name: value for name, value in ctx.params.items() if name in library and name != "out"}
+        assert given and all(value == library[name] for name, value in given.items()), (command, given)
+
+
+def test_segment_text_and_jsonl():
+    result = ok("segment", "我爱北京天安门", "")
+    assert result.stdout.splitlines() == ["我 爱 北京 天安门", ""]
+    result = ok("segment", "--format", "jsonl", input="我爱北京天安门\n\n今天天气不错\n")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["我爱北京天安门", "", "今天天气不错"]
+    assert rows[0]["tokens"] == ["我", "爱", "北京", "天安门"] and rows[1]["tokens"] == []
+
+
+def test_texts_and_input_together_is_a_usage_error(files):
+    result = invoke("segment", "你好", "--input", files / "lm.txt")
+    assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_interrupt_and_closed_pipe_exit_quietly(monkeypatch):
+    from zhseq.tokenizer import Tokenizer
+
+    for exc, code in ((KeyboardInterrupt, 130), (BrokenPipeError, 141)):
+        def boom(self, texts, exc=exc):
+            raise exc()
+            yield
+
+        monkeypatch.setattr(Tokenizer, "cut_many", boom)
+        result = invoke("segment", "你好")
+        assert result.exit_code == code
+        assert result.output == ""
+
+
+# -- prediction --------------------------------------------------------------------------------
+
+
+def test_sentiment_positional_texts(sentiment_model):
+    texts = ["这家餐厅很好，喜欢", "酒店很差，失望"]
+    result = ok("sentiment", "--model", sentiment_model, *texts)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and result.stderr == ""
+    for line, text in zip(lines, texts):
+        label, score, shown = line.split("\t")
+        assert label in {"positive", "negative"}
+        assert 0.0 <= float(score) <= 1.0 and len(score.split(".")[1]) in (3, 4)
+        assert shown == text
+
+
+def test_sentiment_keeps_empty_lines_and_order(sentiment_model, files):
+    texts = ["这本书很好，推荐", "", "手机糟糕，退货", "", "", "服务满意，值得"]
+    path = files / "with-blanks.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    from_file = ok("sentiment", "-m", sentiment_model, "--input", path).stdout
+    from_stdin = ok("sentiment", "-m", sentiment_model, "--batch-size", "2", input="\n".join(texts) + "\n").stdout
+    dash = ok("sentiment", "-m", sentiment_model, "--input", "-", input="\n".join(texts) + "\n").stdout
+    for out in (from_file, from_stdin, dash):
+        assert [line.split("\t")[2] for line in out.splitlines()] == texts
+    assert from_file == from_stdin == dash
+
+
+def test_sentiment_formats(sentiment_model, files):
+    texts = ["这家餐厅很好，喜欢", "", "酒店很差，失望"]
+    rows = [json.loads(line) for line in ok("sentiment", "-m", sentiment_model, "--format", "jsonl", *texts).stdout.splitlines()]
+    assert [r["text"] for r in rows] == texts
+    assert all(set(r) == {"text", "label", "score"} and 0 <= r["score"] <= 1 for r in rows)
+
+    tsv = ok("sentiment", "-m", sentiment_model, "--format", "tsv", "a\tb", "c\nd").stdout.splitlines()
+    assert tsv[0] == "label\tscore\ttext"
+    assert [line.split("\t")[2] for line in tsv[1:]] == ["a b", "c d"]
+
+    table = ok("sentiment", "-m", sentiment_model, "--input", files / "sent.tsv", "--text-column", "text")
+    assert len(table.stdout.splitlines()) == len(sentiment_rows())
+
+
+def test_predict_next(lm_model):
+    result = ok("predict-next", "--model", lm_model, "-k", "3", "今天天气", "")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    prefix, words = lines[0].split("\t")
+    assert prefix == "今天天气" and len(words.split("  ")) == 3
+
+    result = ok("predict-next", "--model", lm_model, "-k", "4", "--format", "jsonl", input="明天心情\n\n")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["明天心情", ""]
+    for row in rows:
+        assert len(row["predictions"]) == 4
+        assert not {p["token"] for p in row["predictions"]} & SPECIAL_TOKENS
+        assert all(0 <= p["score"] <= 1 for p in row["predictions"])
+
+
+def test_generate(lm_model):
+    once = ok("generate", "今天", "--model", lm_model, "-n", "5")
+    assert len(once.stdout.splitlines()) == 1
+    sampled = [ok("generate", "今天", "-m", lm_model, "--temperature", "1.0", "--seed", "3").stdout for _ in range(2)]
+    assert sampled[0] == sampled[1]
+
+
+# -- training ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_train_each_cell(files, cell):
+    out = files / f"cell-{cell}"
+    result = ok("train", "sentiment", "--data", files / "sent.tsv", "--out", out, "--cell", cell, "--max-steps", "3", *TINY)
+    path = output_path(result)
+    assert path == out / "model-best"
+    assert result.stdout == f"{path}\n"
+    info = json.loads(ok("info", path, "--format", "json").stdout)
+    assert json.dumps(info, ensure_ascii=False).count(f'"{cell}"') >= 1
+
+
+def test_finetune_same_and_new_labels(files, sentiment_model, lm_model):
+    same = ok("finetune", sentiment_model, "--data", files / "sent.tsv", "--out", files / "ft-same", "--max-steps", "3", "--min-freq", "1", "-q")
+    output_path(same)
+
+    three = ok("finetune", sentiment_model, "--data", files / "three.tsv", "--out", files / "ft-three", "--epochs", "2", "--min-freq", "1", "-q")
+    path = output_path(three)
+    rows = [json.loads(line) for line in ok("sentiment", "-m", path, "--format", "jsonl", "一般", "很好").stdout.splitlines()]
+    assert len(rows) == 2 and {r["label"] for r in rows} <= {"positive", "negative", "neutral"}
+    info = json.loads(ok("info", path, "--format", "json").stdout)
+    assert sorted(info["labels"]) == ["negative", "neutral", "positive"]
+
+    lm = ok("finetune", lm_model, "--data", files / "lm.txt", "--out", files / "ft-lm", "--max-steps", "3", "-q")
+    output_path(lm)
+
+
+# -- evaluation and inspection -------------------------------------------------------------------
+
+
+def test_evaluate_sentiment(sentiment_model, files):
+    text = ok("evaluate", sentiment_model, "--data", files / "sent.tsv").stdout
+    for word in ("accuracy", "macro-F1", "precision", "recall", "support", "confusion", "positive", "negative"):
+        assert word in text
+    metrics = json.loads(ok("evaluate", sentiment_model, "--data", files / "sent.tsv", "--format", "json").stdout)
+    assert {"accuracy", "macro_f1", "per_label", "confusion_matrix", "labels"} <= set(metrics)
+    assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
+
+
+def test_evaluate_lm(lm_model, files):
+    text = ok("evaluate", lm_model, "--data", files / "lm.txt").stdout
+    for word in ("perplexity", "top-1", "top-5"):
+        assert word in text
+    metrics = json.loads(ok("evaluate", lm_model, "--data", files / "lm.txt", "--format", "json").stdout)
+    assert {"perplexity", "top1", "top5"} <= set(metrics) and metrics["perplexity"] > 1
+
+
+def test_info(sentiment_model, lm_model):
+    text = ok("info", sentiment_model).stdout
+    for word in ("sentiment", "lstm", "positive", "negative", "parameters", "vocab"):
+        assert word in text
+    assert "lm" in ok("info", lm_model.parent).stdout  # a training output folder works too
+    details = json.loads(ok("info", lm_model, "--format", "json").stdout)
+    assert details["task"] == "lm" and details["n_parameters"] > 0 and details["vocab_size"] > 4
+    shipped = invoke("info")
+    assert "Traceback" not in shipped.output
+    assert shipped.exit_code == 0 and shipped.stdout.strip()
+
+
+# -- user errors: one `Error:` line, exit code 1, nothing left behind ------------------------------
+
+
+def _bad_tables(root):
+    rows = sentiment_rows()
+    write_tsv(root / "no-text.tsv", rows, header=("comment", "label"))
+    write_tsv(root / "no-label.tsv", rows, header=("text", "score"))
+    write_tsv(root / "empty-labels.tsv", [(text, "" if i % 7 == 0 else label) for i, (text, label) in enumerate(rows)])
+    (root / "empty.txt").write_text("", encoding="utf-8")
+    (root / "empty.tsv").write_text("text\tlabel\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "task, data, extra, fragments",
+    [
+        ("sentiment", "missing.tsv", [], ["missing.tsv"]),
+        ("sentiment", "no-text.tsv", [], ["text column", "--text-column"]),
+        ("sentiment", "no-label.tsv", [], ["label column", "--label-column"]),
+        ("sentiment", "empty-labels.tsv", [], []),
+        ("sentiment", "empty.tsv", [], []),
+        ("lm", "empty.txt", [], []),
+        ("sentiment", "sent.tsv", ["--cell", "transformer"], ["transformer", "rnn", "lstm", "gru"]),
+        ("lm", "lm.txt", ["--bidirectional"], []),
+    ],
+)
+def test_train_user_errors(files, task, data, extra, fragments):
+    _bad_tables(files)
+    out = files / f"bad-{data}-{len(extra)}"
+    result = invoke("train", task, "--data", files / data, "--out", out, "--max-steps", "2", *extra, *TINY)
+    assert_user_error(result, *fragments)
+    assert not (out / "model-best").exists()
+
+
+def test_prediction_user_errors(files, sentiment_model, lm_model):
+    not_a_model = files / "not-a-model"
+    not_a_model.mkdir(exist_ok=True)
+    (not_a_model / "notes.txt").write_text("hello", encoding="utf-8")
+    assert_user_error(invoke("sentiment", "--model", files / "no-such-model", "很好"), "no-such-model")
+    assert_user_error(invoke("sentiment", "--model", not_a_model, "很好"), "not-a-model")
+    assert_user_error(invoke("predict-next", "--model", sentiment_model, "今天"))  # wrong task
+    assert_user_error(invoke("sentiment", "--model", sentiment_model, "--input", files / "nope.txt"), "nope.txt")
+    assert_user_error(invoke("segment", "--input", files / "nope.txt"), "nope.txt")
+    assert_user_error(invoke("segment", "--user-dict", files / "nope.dict", "你好"), "nope.dict")
+    assert_user_error(invoke("evaluate", lm_model, "--data", files / "nope.txt"), "nope.txt")
+    assert_user_error(invoke("info", not_a_model))
+    out = files / "ft-missing"
+    assert_user_error(invoke("finetune", files / "no-such-model", "--data", files / "sent.tsv", "--out", out, "-q"))
+    assert not (out / "model-best").exists()
