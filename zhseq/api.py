@@ -114,6 +114,13 @@ class SentimentClassifier(_Pretrained):
 
     task = "sentiment"
 
+    def __init__(self, net: torch.nn.Module, vocab: Vocab, tokenizer: Tokenizer, config: dict, path=None):
+        labels, n = config.get("labels"), net.config.num_labels
+        if not (isinstance(labels, list) and len(labels) == n and all(isinstance(x, str) for x in labels)
+                and len(set(labels)) == n):
+            raise ZhseqError(f"config.json needs \"labels\": a list of {n} different label names, not {labels!r}")
+        super().__init__(net, vocab, tokenizer, config, path)
+
     @property
     def labels(self) -> list[str]:
         return list(self.config["labels"])

@@ -212,6 +212,7 @@ def build_model(task: str, model_config: dict) -> nn.Module:
     config_cls, net_cls = TASKS[task]
     try:
         config = config_cls.from_dict(model_config)
-    except (KeyError, TypeError) as e:
+        # torch rejects sizes of the wrong type or sign (a hand-edited config.json) only when building
+        return net_cls(config)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ZhseqError(f"config.json does not describe a {task} model: {e}") from None
-    return net_cls(config)

@@ -85,6 +85,11 @@ class Tokenizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Tokenizer":
+        if not isinstance(d, dict):
+            raise ZhseqError(f"tokenizer settings must be a JSON object, not {d!r}")
+        words = d.get("user_words", [])
+        if not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+            raise ZhseqError("tokenizer settings: user_words must be a list of strings")
         backend = d.get("backend", "jieba")
         if backend != "jieba":
             raise ZhseqError(f"unknown tokenizer backend {backend!r}; this zhseq knows: jieba")
