@@ -220,9 +220,11 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size):
 
     \b
     Examples:
-      zhseq sentiment "这家餐厅的菜很好吃，服务也周到" "等了一个小时，太失望了"
-        -> positive  0.973  这家餐厅的菜很好吃，服务也周到
-           negative  0.941  等了一个小时，太失望了
+      zhseq sentiment --model runs/cs "这家餐厅的菜很好吃，服务也周到" "等了一个小时，太失望了"
+        -> positive  0.987  这家餐厅的菜很好吃，服务也周到
+           negative  0.979  等了一个小时，太失望了
+         (runs/cs: zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz
+          --dev corpora/chnsenticorp/dev.tsv.gz --out runs/cs)
       zhseq sentiment --model runs/reviews --input comments.txt --format tsv > labels.tsv
       cat comments.txt | zhseq sentiment --format jsonl
     """
@@ -256,8 +258,8 @@ def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size):
 
     \b
     Examples:
-      zhseq predict-next "今天天气" -k 3
-        -> 今天天气  很 0.112  不错 0.083  真 0.051
+      zhseq predict-next --model runs/pd "中国人民" -k 3
+        (runs/pd: zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd)
       zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl
     """
     from zhseq.api import NextWordPredictor
