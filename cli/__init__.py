@@ -213,7 +213,14 @@ def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
 @_model_option("Sentiment")
 @_format_option("text", "jsonl", "tsv")
 @_batch_size_option()
-def sentiment(texts, input_path, text_column, model, fmt, batch_size):
+@click.option(
+    "--neutral-band",
+    type=click.FloatRange(0.0, 0.5, max_open=True),
+    default=0.0,
+    metavar="X",
+    help="Label a text 'neutral' when its positive probability is within 0.5 ± X (e.g. 0.1). Default: off.",
+)
+def sentiment(texts, input_path, text_column, model, fmt, batch_size, neutral_band):
     """Label the sentiment of each text.
 
     Prints one line per text: label, score (the probability of that label) and the text.
@@ -226,7 +233,7 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size):
          (runs/cs: zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz
           --dev corpora/chnsenticorp/dev.tsv.gz --out runs/cs)
       zhseq sentiment --model runs/reviews --input comments.txt --format tsv > labels.tsv
-      cat comments.txt | zhseq sentiment --format jsonl
+      cat comments.txt | zhseq sentiment --format jsonl --neutral-band 0.1
     """
     from zhseq.api import SentimentClassifier
 
@@ -237,7 +244,8 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size):
         write("label\tscore\ttext")
     # tee keeps at most one batch of texts in memory, to print them next to their results.
     shown, fed = itertools.tee(items)
-    for text, result in _paired(shown, classifier.predict_stream(fed, batch_size=batch_size)):
+    results = classifier.predict_stream(fed, batch_size=batch_size, neutral_band=neutral_band)
+    for text, result in _paired(shown, results):
         if fmt == "jsonl":
             write(output.json_line({"text": text, "label": result["label"], "score": result["score"]}))
         else:

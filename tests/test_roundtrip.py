@@ -427,3 +427,49 @@ def test_failed_rerun_keeps_an_earlier_training_run(models, tmp_path):
     # whatever the reason for refusing, the model trained before is still there and loads
     assert SentimentClassifier.from_pretrained(earlier).labels == ["negative", "positive"]
     assert (earlier / "metrics.json").is_file()
+
+
+# -- neutral band and half-precision weights ------------------------------------------------------
+
+
+def test_neutral_band_labels_uncertain_texts_neutral(models):
+    clf = SentimentClassifier.from_pretrained(models.sentiment("lstm-bi"))
+    texts = [t for t, _ in models.heldout_rows] + ["", "一般"]
+    probs = clf.predict_proba(texts)[:, clf.labels.index("positive")].tolist()
+    plain = clf(texts)
+    banded = clf(texts, neutral_band=0.1)
+    assert clf(texts, neutral_band=0.0) == plain  # off by default
+    for p, a, b in zip(probs, plain, banded):
+        if abs(p - 0.5) <= 0.1:
+            assert b["label"] == "neutral" and b["score"] == pytest.approx(1 - abs(2 * p - 1), abs=1e-5)
+        else:
+            assert b == a
+    assert any(b["label"] == "neutral" for b in banded)  # the empty text at least sits near 0.5
+    assert clf(texts[-2], neutral_band=0.1) == banded[-2]  # a single text agrees with the batch
+
+
+def test_neutral_band_rejects_bad_bands_and_other_label_sets(models, tmp_path):
+    clf = SentimentClassifier.from_pretrained(models.sentiment("lstm-bi"))
+    with pytest.raises(ZhseqError, match="between 0 and 0.5"):
+        clf(["很好"], neutral_band=0.7)
+    rows = sentiment_rows(90, seed=7, classes=((POS, "好"), (NEG, "坏"), (NEUTRAL, "中")))
+    out = tmp_path / "three"
+    train("sentiment", str(write_tsv(tmp_path / "three.tsv", rows)), out=out, **TINY)
+    with pytest.raises(ZhseqError, match="negative/positive"):
+        SentimentClassifier.from_pretrained(out)(["很好"], neutral_band=0.1)
+
+
+def test_float16_weights_halve_the_file_and_keep_predictions(models, tmp_path):
+    clf = SentimentClassifier.from_pretrained(models.sentiment("lstm-bi"))
+    full = clf.save_pretrained(tmp_path / "fp32")
+    half = clf.save_pretrained(tmp_path / "fp16", dtype="float16")
+    size = lambda p: (p / "model.safetensors").stat().st_size  # noqa: E731
+    assert size(half) < 0.6 * size(full)
+    reloaded = SentimentClassifier.from_pretrained(half)
+    assert all(p.dtype == torch.float32 for p in reloaded.net.parameters())
+    texts = [t for t, _ in models.heldout_rows]
+    a, b = clf.predict_proba(texts), reloaded.predict_proba(texts)
+    assert torch.allclose(a, b, atol=1e-2)
+    assert [r["label"] for r in clf(texts)] == [r["label"] for r in reloaded(texts)]
+    with pytest.raises(ZhseqError, match="dtype"):
+        clf.save_pretrained(tmp_path / "bad", dtype="int3")

@@ -91,9 +91,10 @@ class _Pretrained:
             "tokenizer": self.tokenizer.to_dict(),
         }
 
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> Path:
+        """Write the model folder; ``dtype="float16"`` halves the weights on disk."""
         self.config = self.config_dict()
-        return save_model(path, config=self.config, module=self.net, vocab=self.vocab)
+        return save_model(path, config=self.config, module=self.net, vocab=self.vocab, dtype=dtype)
 
     def forward(self, ids, lengths, targets=None):
         return self.net(ids, lengths, targets)
@@ -125,10 +126,10 @@ class SentimentClassifier(_Pretrained):
     def labels(self) -> list[str]:
         return list(self.config["labels"])
 
-    def __call__(self, texts: str | Iterable[str], batch_size: int = 256):
+    def __call__(self, texts: str | Iterable[str], batch_size: int = 256, *, neutral_band: float = 0.0):
         if isinstance(texts, str):
-            return next(self.predict_stream([texts]))
-        return list(self.predict_stream(texts, batch_size=batch_size))
+            return next(self.predict_stream([texts], neutral_band=neutral_band))
+        return list(self.predict_stream(texts, batch_size=batch_size, neutral_band=neutral_band))
 
     def predict_proba(self, texts: list[str]) -> torch.Tensor:
         """(N, C) probabilities, columns in ``self.labels`` order."""
@@ -138,14 +139,35 @@ class SentimentClassifier(_Pretrained):
             logits, _ = self.net(ids, lengths)
         return logits.float().softmax(-1)
 
-    def predict_stream(self, texts: Iterable[str], batch_size: int = 256) -> Iterator[dict]:
-        """One result per text, in order, reading ``texts`` lazily (flat memory for huge inputs)."""
+    def predict_stream(
+        self, texts: Iterable[str], batch_size: int = 256, *, neutral_band: float = 0.0
+    ) -> Iterator[dict]:
+        """One result per text, in order, reading ``texts`` lazily (flat memory for huge inputs).
+
+        ``neutral_band`` (a negative/positive model only): when the positive probability lies within
+        0.5 ± band, the label is ``neutral`` and the score is 1 − |2·p − 1| (1 at p = 0.5)."""
         labels = self.labels
+        positive = self._neutral_check(neutral_band)
         for batch in batched(texts, max(1, batch_size)):
             probs = self.predict_proba(batch)
             scores, best = probs.max(-1)
-            for s, b in zip(scores.tolist(), best.tolist()):
-                yield {"label": labels[b], "score": round(s, 6)}
+            for p, s, b in zip(probs.tolist(), scores.tolist(), best.tolist()):
+                if positive is not None and abs(p[positive] - 0.5) <= neutral_band:
+                    yield {"label": "neutral", "score": round(1.0 - abs(2.0 * p[positive] - 1.0), 6)}
+                else:
+                    yield {"label": labels[b], "score": round(s, 6)}
+
+    def _neutral_check(self, band: float) -> int | None:
+        """The column of ``positive`` when a band is asked for; None when it is off."""
+        if not band:
+            return None
+        if not 0.0 < band < 0.5:
+            raise ZhseqError(f"the neutral band must be between 0 and 0.5 (got {band})")
+        if sorted(self.labels) != ["negative", "positive"]:
+            raise ZhseqError(
+                f"a neutral band needs a negative/positive model; this one has labels {', '.join(self.labels)}"
+            )
+        return self.labels.index("positive")
 
 
 class NextWordPredictor(_Pretrained):

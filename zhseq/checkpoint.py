@@ -83,9 +83,17 @@ def write_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab) -> Path:
-    """Write a complete model folder, replacing any folder of that name only once all files exist."""
+def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dtype: str | None = None) -> Path:
+    """Write a complete model folder, replacing any folder of that name only once all files exist.
+
+    ``dtype="float16"`` stores floating-point weights in half precision (half the size on disk); loading
+    converts them back to the model's float32."""
+    import torch
     from safetensors.torch import save_file
+
+    cast = {None: None, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if dtype not in cast:
+        raise ZhseqError(f"unknown weights dtype {dtype!r}; choose one of: float32, float16, bfloat16")
 
     final = Path(model_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +101,10 @@ def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab) -> 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+        state = {
+            k: (v.detach().to(cast[dtype]) if dtype and v.is_floating_point() else v.detach()).contiguous()
+            for k, v in module.state_dict().items()
+        }
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "zhseq": config["task"]})
         vocab.save(tmp / VOCAB_NAME)
         write_json(tmp / CONFIG_NAME, {"format": FORMAT, **config})
