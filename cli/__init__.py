@@ -448,7 +448,14 @@ def finetune_command(model_dir, data, dev, out, epochs, lr, max_steps, batch_siz
 @_format_option("text", "json")
 @_column_options
 @_batch_size_option()
-def evaluate_command(model_dir, data, fmt, text_column, label_column, batch_size):
+@click.option(
+    "--plot",
+    "plot_path",
+    metavar="FILE",
+    help="Also draw the confusion matrix (sentiment) to FILE, a .png, .svg or .pdf. "
+    "Needs matplotlib: pip install 'zhseq[plot]'.",
+)
+def evaluate_command(model_dir, data, fmt, text_column, label_column, batch_size, plot_path):
     """Score a model on held-out data.
 
     Sentiment: accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix.
@@ -457,10 +464,13 @@ def evaluate_command(model_dir, data, fmt, text_column, label_column, batch_size
     \b
     Examples:
       zhseq evaluate runs/reviews --data reviews-test.tsv
+      zhseq evaluate runs/reviews --data reviews-test.tsv --plot confusion.png
       zhseq evaluate runs/lm --data news-test.txt --format json
     """
-    from zhseq import training
+    from zhseq import plots, training
 
+    if plot_path is not None:
+        plots.check_path(plot_path)  # a bad file name fails now, not after the evaluation
     metrics = training.evaluate(
         model_dir, data, text_column=text_column, label_column=label_column, batch_size=batch_size
     )
@@ -470,6 +480,20 @@ def evaluate_command(model_dir, data, fmt, text_column, label_column, batch_size
         click.echo("\n".join(_lm_report(metrics)))
     else:
         click.echo("\n".join(_sentiment_report(metrics)))
+    if plot_path is not None:
+        _plot_confusion(metrics, plot_path)
+
+
+def _plot_confusion(metrics, path):
+    """Draw ``evaluate --plot``; without matplotlib, or for an lm, say why not (the scores are printed)."""
+    from zhseq import plots
+
+    if metrics.get("task") == "lm":
+        click.echo("no plot drawn: a language model has no confusion matrix", err=True)
+    elif not plots.available():
+        click.echo(f"confusion matrix not drawn: {plots.INSTALL_HINT}", err=True)
+    else:
+        click.echo(f"confusion matrix drawn to {plots.confusion_matrix(metrics, path)}", err=True)
 
 
 def _sentiment_report(m):

@@ -246,3 +246,56 @@ def test_build_model_errors():
         build_model("sentiment", {"backbone": {"vocab_size": V}, "head": {"pooling": "attention"}})
     with pytest.raises(ZhseqError):
         build_model("sentiment", {"backbone": {"vocab_size": V}, "head": {"num_labels": 1}})
+
+
+# -- sampled softmax ------------------------------------------------------------------------------
+
+
+def sampled_lm(n_samples, vocab_size=400, seed=0):
+    torch.manual_seed(seed)
+    bb = BackboneConfig(vocab_size=vocab_size, embedding_size=E, hidden_size=H, cell="lstm", bidirectional=False,
+                        dropout=0.0, embedding_dropout=0.0)
+    return NextWordNet(NextWordConfig(bb, bptt=16, sampled_softmax=n_samples))
+
+
+def test_sampled_softmax_trains_on_samples_and_evaluates_on_the_full_vocabulary():
+    net = sampled_lm(32)
+    ids, lengths = pad_batch(SEQS)
+    targets = lm_targets(SEQS)
+    n = int((targets != PAD_ID).sum())
+    net.train()
+    logits, loss = net(ids, lengths, targets)
+    assert logits.shape == (n, 1 + 32) and torch.isfinite(loss)
+    loss.backward()
+    assert net.backbone.embedding.weight.grad.abs().sum() > 0
+    net.eval()
+    logits, loss = net(ids, lengths, targets)
+    assert logits.shape == (n, 400)  # evaluation: the exact full softmax
+    assert float(loss) == pytest.approx(float(F.cross_entropy(logits, targets[targets != PAD_ID])))
+
+
+def test_training_with_sampled_softmax_lowers_the_full_softmax_loss():
+    """The sampled loss is only an estimate, but following its gradient must teach the exact model."""
+    net = sampled_lm(256, vocab_size=2000)
+    seqs = [[5, 6, 7, 8, 9, 10, 11, 12], [40, 41, 42, 43], [700, 701, 702, 703, 704]] * 4
+    ids, lengths = pad_batch(seqs)
+    targets = lm_targets(seqs)
+    net.eval()
+    before = float(net(ids, lengths, targets)[1].detach())
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    net.train()
+    for _ in range(200):
+        opt.zero_grad()
+        net(ids, lengths, targets)[1].backward()
+        opt.step()
+    net.eval()
+    after = float(net(ids, lengths, targets)[1].detach())
+    assert after < 0.3 * before
+
+
+def test_sampled_softmax_at_least_the_vocabulary_is_the_full_softmax():
+    net = sampled_lm(400)  # as many samples as words: nothing to gain, so the full softmax
+    ids, lengths = pad_batch(SEQS)
+    net.train()
+    logits, _ = net(ids, lengths, lm_targets(SEQS))
+    assert logits.shape[1] == 400

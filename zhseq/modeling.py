@@ -11,6 +11,7 @@ the constructor again.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 
 from .cells import build_rnn
 from .errors import ZhseqError
-from .vocab import PAD_ID, SPECIALS
+from .vocab import BOS_ID, PAD_ID, SPECIALS
 
 POOLINGS = ("max", "mean", "last")
 
@@ -152,6 +153,9 @@ class SentimentNet(nn.Module):
 class NextWordConfig(_ModelConfig):
     backbone: BackboneConfig
     bptt: int = 64  # training window in tokens
+    # Training only: score each target against this many shared sampled words instead of the whole
+    # vocabulary (0 = full softmax). Evaluation and prediction always use the full softmax.
+    sampled_softmax: int = 0
 
 
 class NextWordNet(nn.Module):
@@ -173,13 +177,38 @@ class NextWordNet(nn.Module):
 
     def forward(self, ids, lengths, targets=None):
         """With targets (B, T), logits are computed only where the target is real: (N, V) over the N
-        non-padding positions (a full (B, T, V) tensor would not fit for large vocabularies)."""
+        non-padding positions (a full (B, T, V) tensor would not fit for large vocabularies). In training
+        with ``sampled_softmax`` set, the logits are (N, 1 + S): the target, then the S sampled words."""
         outputs, _ = self.backbone(ids, lengths)  # (B, T, H)
         if targets is None:
             return self.logits_from_states(outputs), None  # (B, T, V)
         keep = targets != PAD_ID  # (B, T)
-        logits = self.logits_from_states(outputs[keep])  # (N, V)
-        return logits, F.cross_entropy(logits, targets[keep])
+        states, gold = outputs[keep], targets[keep]  # (N, H), (N,)
+        n_samples = self.config.sampled_softmax
+        if self.training and 0 < n_samples < self.config.backbone.vocab_size:
+            logits = self.sampled_logits(states, gold, n_samples)
+            return logits, F.cross_entropy(logits, torch.zeros_like(gold))
+        logits = self.logits_from_states(states)  # (N, V)
+        return logits, F.cross_entropy(logits, gold)
+
+    def sampled_logits(self, states: torch.Tensor, gold: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """Sampled softmax (Jean et al. 2015): the target's logit beside ``n_samples`` words drawn once per
+        batch from a log-uniform (Zipf) distribution over ids, which fits a vocabulary sorted by frequency;
+        each logit is corrected by −log(expected count) so the loss estimates the full softmax's."""
+        V = self.config.backbone.vocab_size
+        ranks = torch.arange(V, dtype=torch.float64)
+        q = ((ranks + 2).log() - (ranks + 1).log()) / math.log(V + 1)  # (V,) log-uniform, sums to 1
+        q[PAD_ID] = 0.0
+        q[BOS_ID] = 0.0  # never a target, never a candidate
+        q = q / q.sum()
+        sampled = torch.multinomial(q.float(), n_samples, replacement=True)  # (S,)
+        log_expected = (q * n_samples).log().float()  # (V,) log of each id's expected draws
+        h = self.projection(states)  # (N, E)
+        weight, bias = self.backbone.embedding.weight, self.out_bias
+        true = (h * weight[gold]).sum(-1) + bias[gold] - log_expected[gold]  # (N,)
+        neg = h @ weight[sampled].T + bias[sampled] - log_expected[sampled]  # (N, S)
+        neg = neg.masked_fill(sampled[None, :] == gold[:, None], float("-inf"))  # a draw of the target itself
+        return torch.cat([true[:, None], neg], dim=1)  # (N, 1 + S)
 
     def next_logits(self, ids, lengths) -> torch.Tensor:
         """Logits for the word after each prefix: (B, V), read at each row's last real position."""

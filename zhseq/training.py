@@ -43,6 +43,7 @@ from .tokenizer import Tokenizer
 from .vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
 Example = tuple  # (ids: list[int], target) — target is a label index or a list of next-token ids
+CURVES_NAME = "learning_curves.png"  # beside METRICS_NAME, drawn from it when matplotlib is installed
 
 
 def log(msg: str) -> None:
@@ -337,7 +338,7 @@ def _prepare_out(out: Path) -> bool:
 def _run(
     *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict, say=log
 ) -> Path:
-    """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json."""
+    """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json (+ its plot)."""
     if task == "sentiment":
         t = SentimentTask(tokenizer, vocab, labels, net.config.max_tokens)
     else:
@@ -358,6 +359,9 @@ def _run(
         scores = record.get("dev") if record else None
         save_model(out / folder, config={**config, "dev_scores": scores}, module=net, vocab=vocab)
 
+    def metrics(history: list[dict]) -> dict:
+        return {"task": task, "metric": t.metric, "epochs": history}
+
     history = fit(
         net,
         examples,
@@ -367,12 +371,27 @@ def _run(
         metric=t.metric,
         greater_is_better=t.greater_is_better,
         on_best=lambda record: save(BEST_DIR, record),
-        on_epoch=lambda h: write_json(out / METRICS_NAME, {"task": task, "metric": t.metric, "epochs": h}),
+        on_epoch=lambda h: write_json(out / METRICS_NAME, metrics(h)),
     )
     save(LAST_DIR, history[-1])
+    _draw_curves(metrics(history), out / CURVES_NAME, say)
     best = [h for h in history if h["best"]][-1]
     say(f"best model (epoch {best['epoch']}) saved to {out / BEST_DIR}")
     return out / BEST_DIR
+
+
+def _draw_curves(metrics: dict, path: Path, say=log) -> None:
+    from . import plots
+
+    if not plots.available():
+        say(f"learning curves not drawn: {plots.INSTALL_HINT}")
+        return
+    try:
+        plots.learning_curves(metrics, path)
+    except Exception as exc:  # the trained model is saved; a failed picture must not discard it
+        log(f"learning curves not drawn: {exc}")
+    else:
+        say(f"learning curves drawn to {path}")
 
 
 def _guarded(out: Path, body: Callable[[], Path]) -> Path:
@@ -384,7 +403,7 @@ def _guarded(out: Path, body: Callable[[], Path]) -> Path:
         if created:
             shutil.rmtree(out, ignore_errors=True)
         else:
-            for name in (BEST_DIR, LAST_DIR, METRICS_NAME):
+            for name in (BEST_DIR, LAST_DIR, METRICS_NAME, CURVES_NAME):
                 p = out / name
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         raise
@@ -415,10 +434,14 @@ def train(
     pooling: str = "max",
     max_tokens: int = 256,
     bptt: int = 64,
+    sampled_softmax: int = 0,
     patience: int = 2,
     progress: bool = True,
 ) -> Path:
-    """Train a new model from corpus file(s); returns ``out/model-best``."""
+    """Train a new model from corpus file(s); returns ``out/model-best``.
+
+    ``sampled_softmax`` (lm only): train the output layer against that many sampled words per batch
+    instead of the whole vocabulary — several times faster for large vocabularies; 0 = full softmax."""
     from .cells import get_cell
 
     if task not in ("sentiment", "lm"):
@@ -460,7 +483,7 @@ def train(
             net = SentimentNet(SentimentConfig(backbone, num_labels=len(label_list), pooling=pooling,
                                                max_tokens=max_tokens))
         else:
-            net = NextWordNet(NextWordConfig(backbone, bptt=bptt))
+            net = NextWordNet(NextWordConfig(backbone, bptt=bptt, sampled_softmax=sampled_softmax))
         recipe = {"command": "train", "data": _as_list(data), "dev": dev, "n_train": len(train_tokens),
                   "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
         dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
