@@ -69,14 +69,19 @@ def flatten(paragraphs: Iterable[Sequence[int]]) -> tuple[np.ndarray, np.ndarray
 
 
 def _discounts(adjusted: np.ndarray) -> np.ndarray:
-    """(D1, D2, D3+) from the count-of-counts n1..n4 (Chen & Goodman eq. 26). Degenerate count-of-counts
-    (tiny corpora) are clipped into [0.1, k] so every history keeps some mass for its lower orders."""
+    """(D1, D2, D3+) from the count-of-counts n1..n4 (Chen & Goodman eq. 26). Where the count-of-counts
+    cannot give a D_k strictly between 0 and k (tiny corpora: some n_k is 0), D_k = k/2 instead, so every
+    history keeps some mass for its lower orders and every count keeps some of its own."""
     n = np.bincount(np.minimum(adjusted, 5).astype(np.int64), minlength=6)[1:5].astype(float)
-    y = n[0] / (n[0] + 2 * n[1]) if n[0] + 2 * n[1] > 0 else 0.5
-    d = np.empty(3)
-    for k in (1, 2, 3):
-        d[k - 1] = k - (k + 1) * y * n[k] / n[k - 1] if n[k - 1] > 0 else 0.5 * k
-    return np.clip(d, 0.1, [1.0, 2.0, 3.0])
+    d = np.array([0.5, 1.0, 1.5])
+    if n[0] > 0 and n[1] > 0:
+        y = n[0] / (n[0] + 2 * n[1])
+        for k in (1, 2, 3):
+            if n[k - 1] > 0:
+                estimate = k - (k + 1) * y * n[k] / n[k - 1]
+                if 0 < estimate < k:
+                    d[k - 1] = estimate
+    return d
 
 
 def _discount_of(adjusted: np.ndarray, d: np.ndarray) -> np.ndarray:

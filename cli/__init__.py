@@ -378,9 +378,13 @@ def _report_saved(path):
 @click.option("--min-freq", type=click.IntRange(min=1), default=2, show_default=True, help="Rarer words become <unk>.")
 @click.option("--max-vocab", type=click.IntRange(min=1), default=50000, show_default=True, help="Vocabulary size cap.")
 @click.option("--hmm/--no-hmm", default=False, show_default=True, help="Segment with jieba's HMM for unknown words.")
+@click.option("--sampled-softmax", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="lm only: train the output layer against N sampled words per batch instead of the whole "
+                   "vocabulary (much faster for large vocabularies; 0 = full softmax).")
 @_quiet_option
 def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
-                  max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm, quiet):
+                  max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm,
+                  sampled_softmax, quiet):
     """Train a sentiment or next-word (lm) model from scratch.
 
     Sentiment data is a table with a text and a label column (any label names, two or more);
@@ -390,6 +394,7 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
     Examples:
       zhseq train sentiment --data reviews.tsv --dev reviews-dev.tsv --out runs/reviews
       zhseq train lm --data news.txt --out runs/lm --cell gru --layers 2 --epochs 10
+      zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd --sampled-softmax 2048
     """
     from zhseq import training
 
@@ -397,7 +402,8 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
         task, list(data), out=out, dev=dev, cell=cell, bidirectional=bidirectional, layers=layers,
         embedding_size=embedding_size, hidden_size=hidden_size, dropout=dropout, epochs=epochs,
         max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, text_column=text_column,
-        label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm, progress=not quiet,
+        label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm,
+        sampled_softmax=sampled_softmax, progress=not quiet,
     )
     _report_saved(path)
 

@@ -1,0 +1,86 @@
+"""Rebuild the default models shipped in zhseq/models/ from corpora/, score them, and install them.
+
+    python bench/build_default_models.py sentiment      # zhseq/models/sentiment
+    python bench/build_default_models.py lm             # zhseq/models/lm
+    python bench/build_default_models.py sentiment --out runs/check --no-install   # reproduce only
+
+Each recipe below is recorded in the model's config.json ("training" and "recipe"), with the scores
+measured here ("scores"). The weights are stored as float16.
+"""
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+C = ROOT / "corpora"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+RECIPES = {
+    "sentiment": dict(
+        task="sentiment",
+        data=[C / "chnsenticorp/train.tsv.gz", C / "reviews/train.tsv.gz"],
+        dev=C / "chnsenticorp/dev.tsv.gz",
+        options=dict(cell="lstm", bidirectional=True, embedding_size=128, hidden_size=128, max_vocab=30000,
+                     epochs=4, batch_size=64, lr=2e-3, seed=0),
+    ),
+    "lm": dict(
+        task="lm",
+        data=[C / "peoples_daily/train.txt.gz", C / "reviews/train.tsv.gz", C / "chnsenticorp/train.tsv.gz"],
+        dev=C / "peoples_daily/valid.txt.gz",
+        options=dict(cell="lstm", embedding_size=128, hidden_size=256, max_vocab=30000, sampled_softmax=2048,
+                     epochs=3, batch_size=64, lr=3e-3, seed=0),
+    ),
+}
+
+
+def scores(task: str, model: Path) -> dict:
+    from zhseq.training import evaluate
+
+    if task == "sentiment":
+        from eval_chnsenticorp import score
+
+        return {"chnsenticorp": score(model)}
+    result = evaluate(model, str(C / "peoples_daily/test.txt.gz"))
+    return {"peoples_daily_test": {k: result[k] for k in ("perplexity", "top1", "top5", "n_tokens")}}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Rebuild a shipped default model from corpora/.")
+    ap.add_argument("task", choices=sorted(RECIPES))
+    ap.add_argument("--out", default=None, help="training output folder (default: runs/default-TASK)")
+    ap.add_argument("--no-install", action="store_true", help="train and score, but leave zhseq/models alone")
+    args = ap.parse_args()
+
+    from zhseq.api import NextWordPredictor, SentimentClassifier
+    from zhseq.checkpoint import MODELS_DIR, TASK_DIRS
+    from zhseq.training import train
+
+    recipe = RECIPES[args.task]
+    out = Path(args.out or ROOT / "runs" / f"default-{args.task}")
+    t0 = time.time()
+    best = train(recipe["task"], [str(p) for p in recipe["data"]], dev=str(recipe["dev"]), out=out,
+                 **recipe["options"])
+    minutes = (time.time() - t0) / 60
+    cls = SentimentClassifier if args.task == "sentiment" else NextWordPredictor
+    model = cls.from_pretrained(best)
+    model.config["recipe"] = f"python bench/build_default_models.py {args.task}"
+    model.config["training"]["data"] = [str(p.relative_to(ROOT)) for p in recipe["data"]]
+    model.config["training"]["dev"] = str(recipe["dev"].relative_to(ROOT))
+    model.config["training"]["wall_minutes"] = round(minutes, 1)
+    half = model.save_pretrained(out / "model-fp16", dtype="float16")
+    model.config["scores"] = scores(args.task, half)  # measured on the float16 weights that ship
+    model.save_pretrained(half, dtype="float16")
+    print(json.dumps({"task": args.task, "minutes": round(minutes, 1), "scores": model.config["scores"]},
+                     indent=2, ensure_ascii=False))
+    if not args.no_install:
+        dest = MODELS_DIR / TASK_DIRS[args.task]
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(half, dest)
+        print(f"installed {dest}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
