@@ -266,7 +266,8 @@ class KneserNey:
 
     # -- a whole test set ---------------------------------------------------------------------------
     def score(self, paragraphs: Iterable[Sequence[int]], k: int = 5) -> dict:
-        """LMTask's metrics: perplexity over every target; top-1 and top-k over real-word targets."""
+        """LMTask's metrics: perplexity over every target; top-1 and top-k over real-word targets; also
+        ``target_probs``, each target's probability in file order (``<eos>`` after each paragraph's words)."""
         tok, start = flatten(paragraphs)
         V, N = self.V, self.order
         pos = np.arange(len(tok))
@@ -407,7 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  epilog="Example: python bench/ngram_lm.py --model runs/pd --order 5 --json")
     ap.add_argument("--model", required=True, help="a zhseq model folder (its tokenizer and vocabulary are used)")
-    ap.add_argument("--train", action="append", default=[], help=f"training text (default {DEFAULT_TRAIN.relative_to(ROOT)})")
+    ap.add_argument("--train", action="append", default=[],
+                    help=f"training text, repeatable (default {DEFAULT_TRAIN.relative_to(ROOT)})")
     ap.add_argument("--test", help=f"test text (default {DEFAULT_TEST.relative_to(ROOT)})")
     ap.add_argument("--order", type=int, default=3, choices=range(1, MAX_ORDER + 1))
     ap.add_argument("--json", action="store_true")

@@ -70,16 +70,19 @@ def test_distribution_sums_to_one_order5(zipf_lm):
 
 def test_hand_computed_bigram():
     # <bos> a b <eos>, <bos> a c <eos>; a, b, c = 4, 5, 6; five predictable ids: <unk> <eos> a b c.
-    # Bigrams (raw): (<bos> a)=2, (a b)=(b <eos>)=(a c)=(c <eos>)=1 → n1=4, n2=1, Y=2/3, D1=2/3, D2=2.
-    # Unigram continuation counts: a=1 (<bos>), b=1, c=1, <eos>=2 → n1=3, n2=1, Y=3/5, D1=0.6, D2=2;
-    # uniform mass (3·0.6 + 2)/5 = 0.76 → p1(a)=0.4/5 + 0.76/5 = 0.232, p1(<eos>) = p1(<unk>) = 0.152.
+    # Bigrams (raw): (<bos> a)=2, (a b)=(b <eos>)=(a c)=(c <eos>)=1 → n1=4, n2=1, n3=0: Y=2/3, D1=2/3,
+    # D2 = 2 - 3·Y·0 = 2 is not below 2 → 1.0. Unigram continuation counts: a=1 (<bos>), b=1, c=1,
+    # <eos>=2 → D1=0.6, D2=1.0; uniform mass (3·0.6 + 1)/5 = 0.56, 0.112 each →
+    # p1(a) = 0.4/5 + 0.112 = 0.192, p1(<eos>) = 1/5 + 0.112 = 0.312, p1(<unk>) = 0.112.
     lm = KneserNey(2, 7).fit([[4, 5], [4, 6]])
-    np.testing.assert_allclose(lm.levels[2].discounts[:2], [2 / 3, 2])
-    np.testing.assert_allclose(lm.p1, [0, 0.152, 0, 0.152, 0.232, 0.232, 0.232])
+    np.testing.assert_allclose(lm.levels[2].discounts, [2 / 3, 1.0, 1.5])
+    np.testing.assert_allclose(lm.unigram_discounts, [0.6, 1.0, 1.5])
+    np.testing.assert_allclose(lm.p1, [0, 0.112, 0, 0.312, 0.192, 0.192, 0.192])
     p = lm.distribution([4])  # γ(a) = (2/3 + 2/3)/2; p(b|a) = (1 - 2/3)/2 + γ(a)·p1(b)
-    assert p[5] == pytest.approx(1 / 6 + 2 / 3 * 0.232)
-    assert p[UNK_ID] == pytest.approx(2 / 3 * 0.152)
-    assert lm.distribution([4, 5])[EOS_ID] == pytest.approx(1 / 3 + 2 / 3 * 0.152)
+    assert p[5] == pytest.approx(1 / 6 + 2 / 3 * 0.192)
+    assert p[UNK_ID] == pytest.approx(2 / 3 * 0.112)
+    assert lm.distribution([4, 5])[EOS_ID] == pytest.approx(1 / 3 + 2 / 3 * 0.312)
+    assert lm.distribution([])[4] == pytest.approx((2 - 1.0) / 2 + 1.0 / 2 * 0.192)  # (<bos> a): raw count 2
 
 
 def test_deterministic_next_word_is_top1():
@@ -135,7 +138,7 @@ def test_contexts_stay_inside_a_paragraph():
     # bigrams: <bos> 4, 4 5, 5 <eos>, <bos> 6, 6 7, 7 <eos>; trigrams: <bos> 4 5, 4 5 <eos>, <bos> 6 7, 6 7 <eos>
     assert len(lm.levels[2]) == 6 and len(lm.levels[3]) == 4
     p = lm.distribution([])
-    assert p[4] == p[6] and p[5] == p[7] and p[4] > 5 * p[5]
+    assert p[4] == p[6] and p[5] == p[7] and p[4] > 3 * p[5]
 
 
 def test_command_line(tmp_path, capsys):
@@ -160,8 +163,8 @@ def test_command_line(tmp_path, capsys):
     assert {"order", "vocab_size", "n_train_tokens", "n_test_tokens", "perplexity", "top1", "top5",
             "seconds"} <= set(g)
     assert g["order"] == 2 and g["vocab_size"] == len(words) + 4
-    cut = Tokenizer().cut
-    assert g["n_train_tokens"] == sum(len(cut(t)) + 1 for t in ["我们爱北京天安门。", "经济发展。", "我们爱北京。"])
-    assert g["n_test_tokens"] == sum(len(cut(t)) + 1 for t in ["我们爱北京。", "经济发展很快。"])  # <unk> counted
+    targets = lambda texts: sum(len(Tokenizer().cut(t)) + 1 for t in texts)  # noqa: E731  words + line end
+    assert g["n_train_tokens"] == targets(["我们爱北京天安门。", "经济发展。", "我们爱北京。"])  # empty line skipped
+    assert g["n_test_tokens"] == targets(["我们爱北京。", "经济发展很快。"])  # <unk> targets counted
     assert 1 < g["perplexity"] < len(words) + 2 and 0 <= g["top1"] <= g["top5"] <= 1
     assert "neural" not in out

@@ -111,6 +111,8 @@ class LMTask:
     def evaluate(self, net, examples: list[Example], batch_size: int = 128) -> dict:
         """Perplexity over every target (line ends included); top-1/top-5 over targets that are real words
         (not <unk> or <eos>), ranking only what ``predict-next`` may propose."""
+        # each batch holds (batch × bptt × vocabulary) logits: keep that near 256 MB whatever the vocabulary
+        batch_size = max(1, min(batch_size, 2**26 // (self.bptt * len(self.vocab))))
         nll, n_tok, hits1, hits5, n_words = 0.0, 0, 0, 0, 0
         net.eval()
         with torch.inference_mode():
