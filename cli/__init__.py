@@ -345,6 +345,17 @@ def _column_options(func):
 _quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 
 
+def _resume_options(func):
+    func = click.option(
+        "--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, metavar="N",
+        help="Write a resumable checkpoint every N steps (and after every epoch).",
+    )(func)
+    return click.option(
+        "--resume", is_flag=True,
+        help="Continue a killed or interrupted run of this same command from its last checkpoint in --out.",
+    )(func)
+
+
 def _report_saved(path):
     # The library has said on stderr what it saved; stdout gets only the path, for scripts.
     click.echo(str(path))
@@ -381,10 +392,11 @@ def _report_saved(path):
 @click.option("--sampled-softmax", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="lm only: train the output layer against N sampled words per batch instead of the whole "
                    "vocabulary (much faster for large vocabularies; 0 = full softmax).")
+@_resume_options
 @_quiet_option
 def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
                   max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm,
-                  sampled_softmax, quiet):
+                  sampled_softmax, resume, checkpoint_every, quiet):
     """Train a sentiment or next-word (lm) model from scratch.
 
     Sentiment data is a table with a text and a label column (any label names, two or more);
@@ -395,6 +407,8 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
       zhseq train sentiment --data reviews.tsv --dev reviews-dev.tsv --out runs/reviews
       zhseq train lm --data news.txt --out runs/lm --cell gru --layers 2 --epochs 10
       zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd --sampled-softmax 2048
+      zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd --sampled-softmax 2048 --resume
+        (after a crash or Ctrl-C: the same command plus --resume continues from the last checkpoint)
     """
     from zhseq import training
 
@@ -403,7 +417,7 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
         embedding_size=embedding_size, hidden_size=hidden_size, dropout=dropout, epochs=epochs,
         max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, text_column=text_column,
         label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm,
-        sampled_softmax=sampled_softmax, progress=not quiet,
+        sampled_softmax=sampled_softmax, resume=resume, checkpoint_every=checkpoint_every, progress=not quiet,
     )
     _report_saved(path)
 
@@ -418,9 +432,10 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
 @click.option("--seed", type=int, default=0, show_default=True)
 @_column_options
 @click.option("--min-freq", type=click.IntRange(min=1), default=2, show_default=True, help="New words this frequent join the vocabulary.")
+@_resume_options
 @_quiet_option
 def finetune_command(model_dir, data, dev, out, epochs, lr, max_steps, batch_size, seed, text_column, label_column,
-                     min_freq, quiet):
+                     min_freq, resume, checkpoint_every, quiet):
     """Continue training a model on new data.
 
     Starts from MODEL_DIR, keeps its vocabulary (adding frequent new words) and trains at a
@@ -439,7 +454,7 @@ def finetune_command(model_dir, data, dev, out, epochs, lr, max_steps, batch_siz
     path = training.finetune(
         model_dir, list(data), out=out, dev=dev, epochs=epochs, lr=lr, max_steps=max_steps,
         batch_size=batch_size, seed=seed, text_column=text_column, label_column=label_column,
-        min_freq=min_freq, progress=not quiet,
+        min_freq=min_freq, resume=resume, checkpoint_every=checkpoint_every, progress=not quiet,
     )
     _report_saved(path)
 

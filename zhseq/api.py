@@ -22,16 +22,9 @@ from .checkpoint import VOCAB_NAME, default_model_dir, load_weights, read_config
 from .data import batched
 from .errors import ZhseqError
 from .modeling import build_model, special_mask
+from .textops import join_tokens, neutral_column, sentiment_result, top_k_size, truncate
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
-
-def truncate(ids: list[int], max_tokens: int) -> list[int]:
-    """Long texts keep their first third and their last two thirds (reviews conclude at the end)."""
-    if max_tokens <= 0 or len(ids) <= max_tokens:
-        return ids
-    head = max_tokens // 3
-    return ids[:head] + ids[len(ids) - (max_tokens - head):]
-
 
 def pad_batch(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Lists of ids → ids (B, T) padded with <pad>, lengths (B,)."""
@@ -42,16 +35,6 @@ def pad_batch(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         if s:
             ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
     return ids, lengths
-
-
-def join_tokens(tokens: Iterable[str]) -> str:
-    """Words back to text: no spaces in Chinese, one space between two Latin or digit words."""
-    out = ""
-    for t in tokens:
-        if out and out[-1].isascii() and out[-1].isalnum() and t[:1].isascii() and t[:1].isalnum():
-            out += " "
-        out += t
-    return out
 
 
 class _Pretrained:
@@ -149,25 +132,12 @@ class SentimentClassifier(_Pretrained):
         labels = self.labels
         positive = self._neutral_check(neutral_band)
         for batch in batched(texts, max(1, batch_size)):
-            probs = self.predict_proba(batch)
-            scores, best = probs.max(-1)
-            for p, s, b in zip(probs.tolist(), scores.tolist(), best.tolist()):
-                if positive is not None and abs(p[positive] - 0.5) <= neutral_band:
-                    yield {"label": "neutral", "score": round(1.0 - abs(2.0 * p[positive] - 1.0), 6)}
-                else:
-                    yield {"label": labels[b], "score": round(s, 6)}
+            for p in self.predict_proba(batch).tolist():
+                yield sentiment_result(p, labels, positive, neutral_band)
 
     def _neutral_check(self, band: float) -> int | None:
         """The column of ``positive`` when a band is asked for; None when it is off."""
-        if not band:
-            return None
-        if not 0.0 < band < 0.5:
-            raise ZhseqError(f"the neutral band must be between 0 and 0.5 (got {band})")
-        if sorted(self.labels) != ["negative", "positive"]:
-            raise ZhseqError(
-                f"a neutral band needs a negative/positive model; this one has labels {', '.join(self.labels)}"
-            )
-        return self.labels.index("positive")
+        return neutral_column(self.labels, band)
 
 
 class NextWordPredictor(_Pretrained):
@@ -193,7 +163,7 @@ class NextWordPredictor(_Pretrained):
         for batch in batched(prefixes, 256):
             probs = self._next_probs([self._prefix_ids(p) for p in batch])
             probs = probs.masked_fill(special_mask(probs.size(1)), 0.0)
-            top = probs.topk(min(max(1, k), probs.size(1) - 4), dim=-1)
+            top = probs.topk(top_k_size(k, probs.size(1)), dim=-1)
             for vals, idx in zip(top.values.tolist(), top.indices.tolist()):
                 results.append([{"token": self.vocab.itos[i], "score": round(v, 6)} for v, i in zip(vals, idx)])
         return results[0] if single else results

@@ -105,7 +105,8 @@ def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dty
             k: (v.detach().to(cast[dtype]) if dtype and v.is_floating_point() else v.detach()).contiguous()
             for k, v in module.state_dict().items()
         }
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "zhseq": config["task"]})
+        # one metadata key only: safetensors writes several in random order, and a model must be byte-identical
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         vocab.save(tmp / VOCAB_NAME)
         write_json(tmp / CONFIG_NAME, {"format": FORMAT, **config})
         old = final.with_name(f".{final.name}.old-{os.getpid()}")

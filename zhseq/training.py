@@ -9,6 +9,7 @@ on a dev set; ``fit`` only sees ``net(ids, lengths, targets) -> (logits, loss)``
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -37,6 +38,7 @@ from .checkpoint import (
     write_json,
 )
 from .data import read_labelled, read_lm_texts
+from .trainstate import clear_state, load_state
 from .errors import ZhseqError
 from .modeling import BackboneConfig, NextWordConfig, NextWordNet, SentimentConfig, SentimentNet, build_model, special_mask
 from .tokenizer import Tokenizer
@@ -188,6 +190,7 @@ class FitConfig:
     warmup: float = 0.05  # fraction of steps with a linearly rising learning rate, then linear decay to 0
     seed: int = 0
     patience: int = 2  # epochs without a better dev score before stopping
+    checkpoint_every: int = 500  # steps between resumable checkpoints (also one after every epoch)
     progress: bool = True
 
 
@@ -202,14 +205,23 @@ def fit(
     greater_is_better: bool = False,
     on_best: Callable[[dict], None] | None = None,
     on_epoch: Callable[[list[dict]], None] | None = None,
+    state_dir: Path | None = None,
+    resume: dict | None = None,
+    fingerprint: dict | None = None,
 ) -> list[dict]:
     """Train ``net`` (``forward(ids, lengths, targets) -> (logits, loss)``) on ``examples``.
 
     AdamW, gradient clipping, linear warm-up and decay, seeded shuffling; after each epoch ``evaluate``
     scores the model on dev data, ``on_best`` is called when ``metric`` improves (without ``evaluate``,
     every epoch counts as best), ``on_epoch`` gets the history so far, and training stops early after
-    ``patience`` epochs without improvement. Returns the per-epoch history."""
+    ``patience`` epochs without improvement. Returns the per-epoch history.
+
+    With ``state_dir``, a resumable checkpoint (``zhseq.trainstate``) is written every
+    ``config.checkpoint_every`` steps and after every epoch; ``resume`` (a loaded checkpoint) continues
+    exactly where it was written: same batches, same random draws, so the same final weights."""
     from tqdm import tqdm
+
+    from .trainstate import restore, save_state
 
     if not examples:
         raise ZhseqError("nothing to train on: the corpus gave no examples")
@@ -225,14 +237,33 @@ def fit(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
     )
     lengths = [len(x) for x, _ in examples]
-    history: list[dict] = []
-    best, bad_epochs, step = None, 0, 0
-    bar = tqdm(total=total, disable=not config.progress, file=sys.stderr, unit="step", dynamic_ncols=True)
+    # what a checkpoint must bring back besides the tensors
+    loop = {"step": 0, "epoch": 1, "batches_done": 0, "rng_epoch_start": None, "history": [], "best": None,
+            "bad_epochs": 0, "loss_sum": 0.0, "n_batches": 0, "fingerprint": fingerprint}
+    if resume is not None:
+        restore(resume, net=net, optimizer=optimizer, schedule=schedule)
+        loop.update(resume["loop"])
+    history = loop["history"]
+    bar = tqdm(total=total, initial=loop["step"], disable=not config.progress, file=sys.stderr, unit="step",
+               dynamic_ncols=True)
     say = (lambda msg: bar.write(msg, file=sys.stderr)) if config.progress else _quiet
-    for epoch in range(1, config.epochs + 1):
+
+    def checkpoint() -> None:
+        if state_dir is not None:
+            save_state(state_dir, net=net, optimizer=optimizer, schedule=schedule, loop=loop)
+
+    step = loop["step"]
+    finished = step >= total
+    for epoch in range(loop["epoch"], config.epochs + 1):
+        if finished:
+            break
+        if loop["rng_epoch_start"] is not None:  # resuming: the shuffle this epoch had or will have
+            rng.setstate(_rng_state(loop["rng_epoch_start"]))
+        loop.update(epoch=epoch, rng_epoch_start=rng.getstate())
+        batches = length_batches(lengths, config.batch_size, rng)
         net.train()
-        t0, tokens, loss_sum, n_batches = time.perf_counter(), 0, 0.0, 0
-        for batch in length_batches(lengths, config.batch_size, rng):
+        t0, tokens = time.perf_counter(), 0
+        for batch in batches[loop["batches_done"]:]:
             ids, lens, targets = collate([examples[i] for i in batch])
             _, loss = net(ids, lens, targets)
             optimizer.zero_grad(set_to_none=True)
@@ -241,18 +272,21 @@ def fit(
             optimizer.step()
             schedule.step()
             step += 1
-            n_batches += 1
-            loss_sum += loss.detach().item()
+            loop.update(step=step, batches_done=loop["batches_done"] + 1, n_batches=loop["n_batches"] + 1,
+                        loss_sum=loop["loss_sum"] + loss.detach().item())
             tokens += int(lens.sum())
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss_sum / n_batches:.4f}", refresh=False)
+            bar.set_postfix(epoch=epoch, loss=f"{loop['loss_sum'] / loop['n_batches']:.4f}", refresh=False)
             if step >= total:
                 break
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                checkpoint()
+        finished = step >= total
         seconds = time.perf_counter() - t0
         record = {
             "epoch": epoch,
             "step": step,
-            "train_loss": loss_sum / max(1, n_batches),
+            "train_loss": loop["loss_sum"] / max(1, loop["n_batches"]),
             "lr": schedule.get_last_lr()[0],
             "seconds": round(seconds, 3),
             "tokens_per_s": round(tokens / max(seconds, 1e-9)),
@@ -260,6 +294,7 @@ def fit(
         if evaluate is not None:
             record["dev"] = evaluate(net)
             score = record["dev"][metric]
+            best = loop["best"]
             improved = best is None or (score > best if greater_is_better else score < best)
             say(f"epoch {epoch}: train loss {record['train_loss']:.4f}, dev {metric} {score:.4f}"
                 + (" (best)" if improved else ""))
@@ -269,20 +304,29 @@ def fit(
         record["best"] = improved
         history.append(record)
         if improved:
-            best, bad_epochs = (record["dev"][metric] if evaluate is not None else None), 0
+            loop.update(best=record["dev"][metric] if evaluate is not None else None, bad_epochs=0)
             if on_best is not None:
                 on_best(record)
         else:
-            bad_epochs += 1
+            loop["bad_epochs"] += 1
         if on_epoch is not None:
             on_epoch(history)
-        if step >= total:
-            break
-        if bad_epochs >= config.patience:
-            say(f"early stop: no better dev {metric} for {bad_epochs} epochs")
+        stop = loop["bad_epochs"] >= config.patience
+        # the next epoch starts from the generator's state as it is now
+        loop.update(epoch=epoch + 1, batches_done=0, rng_epoch_start=rng.getstate(), loss_sum=0.0, n_batches=0)
+        if not (finished or stop):
+            checkpoint()
+        if stop:
+            say(f"early stop: no better dev {metric} for {loop['bad_epochs']} epochs")
             break
     bar.close()
     return history
+
+
+def _rng_state(saved) -> tuple:
+    """random.Random state from its JSON form (lists) back to the tuples ``setstate`` wants."""
+    version, internal, gauss = saved
+    return (version, tuple(internal), gauss)
 
 
 # -- train / finetune -----------------------------------------------------------------------------
@@ -319,8 +363,21 @@ def _holdout(texts, labels, seed: int, say=log):
     return (pick(texts, train), pick(labels, train)), (pick(texts, dev), pick(labels, dev))
 
 
-def _prepare_out(out: Path) -> bool:
-    """Refuse to mix a new run into a folder that holds something else; True if this run created it."""
+def _prepare_out(out: Path, resume: bool = False, say=log) -> bool:
+    """Refuse to mix a new run into a folder that holds something else; True if this run created it.
+    With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is."""
+    from .trainstate import STATE_DIR
+
+    if resume and out.is_dir():
+        if (out / STATE_DIR / "latest.json").is_file():
+            return False
+        if (out / LAST_DIR).exists():
+            raise ZhseqError(f"--out {out} holds a finished run: nothing to resume")
+        leftovers = [p for p in out.iterdir() if p.name in (BEST_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR)]
+        if leftovers:
+            say(f"no checkpoint to resume in {out}: starting from the beginning")
+            for p in leftovers:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     if out.exists():
         if not out.is_dir():
             raise ZhseqError(f"--out {out} is a file")
@@ -338,7 +395,8 @@ def _prepare_out(out: Path) -> bool:
 
 
 def _run(
-    *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict, say=log
+    *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict, say=log,
+    resume: bool = False,
 ) -> Path:
     """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json (+ its plot)."""
     if task == "sentiment":
@@ -364,6 +422,18 @@ def _run(
     def metrics(history: list[dict]) -> dict:
         return {"task": task, "metric": t.metric, "epochs": history}
 
+    # a checkpoint may only continue the run that wrote it
+    fingerprint = json.loads(json.dumps({"recipe": recipe, "examples": len(examples), "vocab": len(vocab),
+                                         "labels": config["labels"], "model": net.config.to_dict()}))
+    state = load_state(out) if resume else None
+    if state is not None:
+        saved = state["loop"].get("fingerprint") or {}
+        changed = sorted(k for k in fingerprint.keys() | saved.keys() if fingerprint.get(k) != saved.get(k))
+        if changed:
+            raise ZhseqError(f"the checkpoint in {out} was written by a different run ({', '.join(changed)} "
+                             "differ); rerun the same command, or start afresh in a new --out")
+        say(f"resuming from the checkpoint at step {state['loop']['step']} (epoch {state['loop']['epoch']})")
+
     history = fit(
         net,
         examples,
@@ -374,8 +444,12 @@ def _run(
         greater_is_better=t.greater_is_better,
         on_best=lambda record: save(BEST_DIR, record),
         on_epoch=lambda h: write_json(out / METRICS_NAME, metrics(h)),
+        state_dir=out,
+        resume=state,
+        fingerprint=fingerprint,
     )
     save(LAST_DIR, history[-1])
+    clear_state(out)  # the run is complete: its models replace the checkpoint
     _draw_curves(metrics(history), out / CURVES_NAME, say)
     best = [h for h in history if h["best"]][-1]
     say(f"best model (epoch {best['epoch']}) saved to {out / BEST_DIR}")
@@ -396,19 +470,32 @@ def _draw_curves(metrics: dict, path: Path, say=log) -> None:
         say(f"learning curves drawn to {path}")
 
 
-def _guarded(out: Path, body: Callable[[], Path]) -> Path:
-    """Run ``body``; if it fails, leave no half-made output folder behind."""
-    created = _prepare_out(out)
+def _guarded(out: Path, body: Callable[[], Path], resume: bool = False, say=log) -> Path:
+    """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
+    interruption (Ctrl-C) and any failure of a resumed run, so ``--resume`` can still continue it."""
+    from .trainstate import STATE_DIR
+
+    created = _prepare_out(out, resume, say)
+    pointer = out / STATE_DIR / "latest.json"
+    resuming = pointer.is_file()
     try:
         return body()
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
+    except BaseException as exc:
+        if pointer.is_file() and (resuming or isinstance(exc, KeyboardInterrupt)):
+            log(f"stopped: continue with the same command plus --resume (checkpoint in {out / STATE_DIR})")
         else:
-            for name in (BEST_DIR, LAST_DIR, METRICS_NAME, CURVES_NAME):
-                p = out / name
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            _clean(out, created)
         raise
+
+
+def _clean(out: Path, created: bool) -> None:
+    clear_state(out)
+    if created:
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        for name in (BEST_DIR, LAST_DIR, METRICS_NAME, CURVES_NAME):
+            p = out / name
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def train(
@@ -438,12 +525,16 @@ def train(
     bptt: int = 64,
     sampled_softmax: int = 0,
     patience: int = 2,
+    checkpoint_every: int = 500,
+    resume: bool = False,
     progress: bool = True,
 ) -> Path:
     """Train a new model from corpus file(s); returns ``out/model-best``.
 
     ``sampled_softmax`` (lm only): train the output layer against that many sampled words per batch
-    instead of the whole vocabulary — several times faster for large vocabularies; 0 = full softmax."""
+    instead of the whole vocabulary — several times faster for large vocabularies; 0 = full softmax.
+    A resumable checkpoint is written every ``checkpoint_every`` steps and after each epoch; ``resume``
+    continues a killed run of the same command from its last checkpoint."""
     from .cells import get_cell
 
     if task not in ("sentiment", "lm"):
@@ -459,7 +550,7 @@ def train(
             raise ZhseqError(f"{name} must be at least 1 (got {value})")
     out = Path(out)
     fit_config = FitConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
-                           patience=patience, progress=progress)
+                           patience=patience, checkpoint_every=checkpoint_every, progress=progress)
 
     say = log if progress else _quiet
 
@@ -491,14 +582,15 @@ def train(
         dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
-                    fit_config=fit_config, recipe=recipe, say=say)
+                    fit_config=fit_config, recipe=recipe, say=say, resume=resume)
 
-    return _guarded(out, body)
+    return _guarded(out, body, resume, say)
 
 
 def _public(fit_config: FitConfig) -> dict:
     d = dict(fit_config.__dict__)
     d.pop("progress")
+    d.pop("checkpoint_every")  # how often a run saves itself does not change the run
     return d
 
 
@@ -525,6 +617,8 @@ def finetune(
     min_freq: int = 2,
     max_new_words: int = 20000,
     patience: int = 2,
+    checkpoint_every: int = 500,
+    resume: bool = False,
     progress: bool = True,
 ) -> Path:
     """Continue training a saved model on new data.
@@ -540,7 +634,8 @@ def finetune(
         raise ZhseqError("--out must be a new folder, not the model being fine-tuned")
     recipe_old = config.get("training", {})
     fit_config = FitConfig(epochs=epochs, max_steps=max_steps, lr=lr, seed=seed, patience=patience,
-                           batch_size=batch_size or recipe_old.get("batch_size", 64), progress=progress)
+                           batch_size=batch_size or recipe_old.get("batch_size", 64),
+                           checkpoint_every=checkpoint_every, progress=progress)
 
     say = log if progress else _quiet
 
@@ -578,9 +673,9 @@ def finetune(
         dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
-                    fit_config=fit_config, recipe=recipe, say=say)
+                    fit_config=fit_config, recipe=recipe, say=say, resume=resume)
 
-    return _guarded(out, body)
+    return _guarded(out, body, resume, say)
 
 
 # -- evaluate / info ------------------------------------------------------------------------------

@@ -1,0 +1,293 @@
+"""The numpy runtime agrees with the torch models: every cell, direction, layer count and pooling, float32
+and float16 files, real text end to end; and it never imports torch."""
+
+import dataclasses
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file, save_file
+
+from zhseq.api import NextWordPredictor, SentimentClassifier, pad_batch
+from zhseq.cells import CELLS, register_cell
+from zhseq.checkpoint import WEIGHTS_NAME, load_weights, save_model
+from zhseq.errors import ZhseqError
+from zhseq.modeling import (
+    POOLINGS,
+    BackboneConfig,
+    NextWordConfig,
+    NextWordNet,
+    SentimentConfig,
+    SentimentNet,
+    build_model,
+)
+from zhseq.runtime import (
+    BACKBONE_DEFAULTS,
+    HEAD_DEFAULTS,
+    NumpyNextWord,
+    NumpySentiment,
+    load_numpy_model,
+)
+from zhseq.training import train
+from zhseq.vocab import SPECIALS, Vocab
+
+TOL = 1e-5
+V, E, H = 30, 6, 5
+VOCAB = Vocab(SPECIALS + tuple(f"w{i}" for i in range(V - len(SPECIALS))))
+# different lengths, an empty row in the middle, two rows of the same length
+SEQS = [[int(i) for i in np.random.default_rng(n).integers(1, V, size=n)] for n in (5, 0, 1, 9, 3, 9, 2)]
+LABELS = ["a", "b", "c"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def randomised(net, seed):
+    """Weights spread over [-1, 1] (larger than the init) so gates saturate and differences would show."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.rand(p.shape, generator=gen) * 2 - 1)
+    return net.eval()
+
+
+def save(net, folder, task, dtype=None):
+    config = {"task": task, **net.config.to_dict(), "labels": LABELS if task == "sentiment" else None}
+    return save_model(folder, config=config, module=net, vocab=VOCAB, dtype=dtype)
+
+
+def sentiment_net(cell, bidirectional, layers, pooling, seed=0):
+    torch.manual_seed(seed)
+    bb = BackboneConfig(V, E, H, cell=cell, layers=layers, bidirectional=bidirectional)
+    return randomised(SentimentNet(SentimentConfig(bb, num_labels=len(LABELS), pooling=pooling)), seed)
+
+
+def lm_net(cell, layers, seed=0):
+    torch.manual_seed(seed)
+    bb = BackboneConfig(V, E, H, cell=cell, layers=layers, bidirectional=False)
+    return randomised(NextWordNet(NextWordConfig(bb)), seed)
+
+
+def assert_close(got, want):
+    want = want.detach().numpy() if isinstance(want, torch.Tensor) else want
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= TOL
+
+
+# -- random weights, every configuration ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_sentiment_matches_torch(tmp_path, cell, bidirectional, layers, pooling):
+    net = sentiment_net(cell, bidirectional, layers, pooling)
+    model = load_numpy_model(save(net, tmp_path / "m", "sentiment"))
+    assert isinstance(model, NumpySentiment)
+    ids, lengths = pad_batch(SEQS)
+    with torch.no_grad():
+        logits, _ = net(ids, lengths)
+        outputs, final = net.backbone(ids, lengths)
+    got_outputs, got_final = model.backbone(SEQS)
+    assert_close(got_outputs, outputs)
+    assert_close(got_final, final)
+    assert_close(model.logits(SEQS), logits)
+    model.token_budget = 10  # many small length-sorted slices give the same rows, in order
+    assert_close(model.logits(SEQS), logits)
+    assert_close(model.logits([[]]), net(*pad_batch([[]]))[0])  # a batch of one empty text
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_next_word_matches_torch(tmp_path, cell, layers):
+    net = lm_net(cell, layers)
+    model = load_numpy_model(save(net, tmp_path / "m", "lm"))
+    assert isinstance(model, NumpyNextWord)
+    ids, lengths = pad_batch(SEQS)
+    with torch.no_grad():
+        want = net.next_logits(ids, lengths)
+        outputs, final = net.backbone(ids, lengths)
+    assert_close(model.next_logits(SEQS), want)
+    got_outputs, got_final = model.backbone(SEQS)
+    assert_close(got_outputs, outputs)
+    assert_close(got_final, final)
+
+
+@pytest.mark.parametrize("cell", ["rnn-ref", "lstm-ref", "gru-ref"])
+def test_reference_cells_run_too(tmp_path, cell):
+    net = sentiment_net(cell, True, 2, "max")
+    model = load_numpy_model(save(net, tmp_path / "m", "sentiment"))
+    with torch.no_grad():
+        assert_close(model.logits(SEQS), net(*pad_batch(SEQS))[0])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_files_agree_with_torch_loading_the_same_file(tmp_path, dtype):
+    net = sentiment_net("lstm", True, 2, "mean")
+    folder = save(net, tmp_path / "m", "sentiment", dtype=dtype)
+    torch_net = build_model("sentiment", net.config.to_dict()).eval()
+    load_weights(torch_net, folder)
+    model = load_numpy_model(folder)
+    assert all(w.dtype == np.float32 for w in model.weights.values())
+    with torch.no_grad():
+        assert_close(model.logits(SEQS), torch_net(*pad_batch(SEQS))[0])
+
+
+def test_defaults_are_the_config_dataclasses():
+    def defaults(cls, skip):
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.name not in skip}
+
+    assert BACKBONE_DEFAULTS == defaults(BackboneConfig, {"vocab_size"})
+    assert HEAD_DEFAULTS["sentiment"] == defaults(SentimentConfig, {"backbone"})
+    assert HEAD_DEFAULTS["lm"] == defaults(NextWordConfig, {"backbone"})
+
+
+# -- refusals -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return save(sentiment_net("gru", True, 1, "max"), tmp_path / "m", "sentiment")
+
+
+def edit_config(folder, change):
+    path = folder / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    change(config)
+    path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+
+
+def test_a_custom_cell_needs_torch(tmp_path):
+    @register_cell("numpy-less")
+    class Custom(CELLS["gru-ref"]):
+        pass
+
+    try:
+        net = sentiment_net("numpy-less", False, 1, "max")
+        folder = save(net, tmp_path / "m", "sentiment")
+        with pytest.raises(ZhseqError, match="numpy-less.*zhseq.api"):
+            load_numpy_model(folder)
+    finally:
+        del CELLS["numpy-less"]
+
+
+def test_missing_extra_and_misshapen_tensors_are_refused(folder):
+    weights = load_file(str(folder / WEIGHTS_NAME))
+    path = str(folder / WEIGHTS_NAME)
+    save_file({k: v for k, v in weights.items() if k != "classifier.bias"}, path)
+    with pytest.raises(ZhseqError, match="missing classifier.bias"):
+        load_numpy_model(folder)
+    save_file({**weights, "extra": np.zeros(2, np.float32)}, path)
+    with pytest.raises(ZhseqError, match="unexpected extra"):
+        load_numpy_model(folder)
+    save_file({**weights, "classifier.bias": np.zeros(4, np.float32)}, path)
+    with pytest.raises(ZhseqError, match=r"classifier.bias has shape \(4,\)"):
+        load_numpy_model(folder)
+    (folder / WEIGHTS_NAME).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    with pytest.raises(ZhseqError, match="corrupt or truncated"):
+        load_numpy_model(folder)
+
+
+def test_config_errors(folder):
+    with pytest.raises(ZhseqError, match="not a 'lm' model"):
+        NumpyNextWord.from_pretrained(folder)
+    edit_config(folder, lambda c: c["head"].update(pooling="median"))
+    with pytest.raises(ZhseqError, match="unknown pooling 'median'"):
+        load_numpy_model(folder)
+    edit_config(folder, lambda c: c["head"].update(pooling="max", colour="red"))
+    with pytest.raises(ZhseqError, match="unknown head settings in config.json: colour"):
+        load_numpy_model(folder)
+    edit_config(folder, lambda c: (c["head"].pop("colour"), c.update(labels=["x", "x", "y"])))
+    with pytest.raises(ZhseqError, match="different label names"):
+        load_numpy_model(folder)
+
+
+# -- real text, end to end ------------------------------------------------------------------------
+
+WORDS_POS = ["很好", "喜欢", "推荐", "好吃"]
+WORDS_NEG = ["很差", "失望", "糟糕", "难吃"]
+NOUNS = ["这家餐厅", "这本书", "手机", "服务", "菜"]
+TEXTS = [
+    "这家餐厅的菜很好吃",
+    "等了一个小时，太失望了",
+    "",
+    "   \t ",
+    "😀🎉👍",
+    "hello world, just Latin text 123",
+    "控制\x00字符\x07在\x1b[31m这里\u200b很好",
+    "手机很好" + "，服务糟糕" * 20,
+    "很好吃" * 33334,  # 100,002 characters
+    "从没见过的词语",
+]
+PREFIXES = ["今天天气", "", "   ", "😀", "hello", "我喜欢", "控制\x00字符", "很好" * 50000]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runtime")
+    rng = random.Random(0)
+    rows = [(f"{rng.choice(NOUNS)}{rng.choice(words)}", label)
+            for i in range(40) for words, label in [((WORDS_POS, "positive"), (WORDS_NEG, "negative"))[i % 2]]]
+    tsv = root / "train.tsv"
+    tsv.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+    lines = root / "lm.txt"
+    lines.write_text("".join(f"{rng.choice(['今天', '我'])}{rng.choice(WORDS_POS + NOUNS)}。\n" for _ in range(40)),
+                     encoding="utf-8")
+    tiny = dict(embedding_size=8, hidden_size=8, epochs=1, min_freq=1, progress=False)
+    sentiment = train("sentiment", str(tsv), out=root / "sentiment", max_tokens=12, **tiny)
+    lm = train("lm", str(lines), out=root / "lm", bptt=8, **tiny)
+    return sentiment, lm
+
+
+def test_sentiment_end_to_end_matches_the_torch_api(trained):
+    sentiment, _ = trained
+    clf = SentimentClassifier.from_pretrained(sentiment)
+    fast = NumpySentiment.from_pretrained(sentiment)
+    assert fast.labels == clf.labels
+    assert_close(fast.predict_proba(TEXTS), clf.predict_proba(TEXTS))
+    for band in (0.0, 0.04):  # 0.04: some texts neutral, some not
+        want, got = clf(TEXTS, neutral_band=band), fast(TEXTS, batch_size=3, neutral_band=band)
+        assert [g["label"] for g in got] == [w["label"] for w in want]
+        assert np.allclose([g["score"] for g in got], [w["score"] for w in want], rtol=0, atol=TOL)
+    assert fast(TEXTS[0])["label"] == clf(TEXTS[0])["label"]
+    for band in (0.5, -0.1):
+        with pytest.raises(ZhseqError, match="between 0 and 0.5"):
+            fast(TEXTS, neutral_band=band)
+
+
+def test_next_word_end_to_end_matches_the_torch_api(trained):
+    _, lm = trained
+    torch_lm = NextWordPredictor.from_pretrained(lm)
+    fast = NumpyNextWord.from_pretrained(lm)
+    for k in (1, 5, 1000):
+        want, got = torch_lm.predict_next(PREFIXES, k=k), fast.predict_next(PREFIXES, k=k)
+        for g, w in zip(got, want):
+            assert [x["token"] for x in g] == [x["token"] for x in w]
+            assert np.allclose([x["score"] for x in g], [x["score"] for x in w], rtol=0, atol=TOL)
+            assert not {x["token"] for x in g} & set(SPECIALS)
+    assert len(fast.predict_next("今天", k=1000)) == len(fast.vocab) - len(SPECIALS)
+    assert [x["token"] for x in fast.predict_next("今天")] == [x["token"] for x in torch_lm.predict_next("今天")]
+
+
+def test_the_runtime_never_imports_torch(trained):
+    sentiment, lm = trained
+    code = (
+        "import sys, zhseq.runtime as rt; "
+        f"print(rt.load_numpy_model({str(sentiment)!r})('这家餐厅的菜很好吃')); "
+        f"print(rt.load_numpy_model({str(lm)!r}).predict_next('今天', k=2)); "
+        "heavy = {'torch', 'datasets', 'sklearn', 'pandas', 'zhseq.api', 'zhseq.modeling'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "'label'" in proc.stdout and "'token'" in proc.stdout

@@ -1,0 +1,460 @@
+"""Prediction without torch: the shipped cells and heads in numpy, reading the same model folder.
+
+    clf = load_numpy_model("out/")                       # a NumpySentiment (or NumpyNextWord for an lm)
+    clf("这家餐厅的菜很好吃")                              # {"label": "positive", "score": 0.97}
+    NumpyNextWord.from_pretrained("lm/").predict_next("今天天气", k=5)
+
+Importing torch alone costs more than a whole prediction should (1.7 s and 220 MB on a busy 2-core
+machine), so the prediction path runs the trained weights with numpy; torch stays the training engine. This
+module imports only numpy, safetensors and zhseq's torch-free modules (checkpoint, vocab, tokenizer,
+data, textops, errors), and gives the same results as ``zhseq.api`` to float32 rounding (about 1e-7;
+the tests hold it to 1e-5 for every cell, direction, layer count and pooling).
+
+Design:
+
+- Loading: ``config.json`` is read with ``zhseq.checkpoint``; every tensor ``modeling`` would build is
+  required in ``model.safetensors`` with its exact shape, and nothing else (as torch's strict
+  ``load_state_dict``). float16 and bfloat16 files are widened to float32, as torch does on loading.
+- Cells: ``rnn``, ``lstm``, ``gru`` and their ``-ref`` twins (same weights), with torch's parameter
+  names and gate order (LSTM i, f, g, o; GRU r, z, n with n = tanh(W_in x + b_in + r·(W_hn h + b_hn))).
+  Any other registered cell needs the torch path. Dropout is the identity at inference.
+- Packed, time-major layout (torch's PackedSequence): a batch is sorted longest first, so at step t
+  the rows still reading are a prefix ``[:n_t]`` of the batch, and all real tokens are stacked as
+  (N, E) in step order. Each layer's input projection ``x @ W_ih.T + b`` is one matmul over all N
+  tokens; the loop over time only does ``h[:n_t] @ W_hh.T`` on the live rows. A row's state is
+  frozen past its length by not being touched; the backward direction starts each row at its own last
+  token because rows join the prefix only once t < length. Padding is never computed; empty rows
+  keep zero states, as in ``zhseq.cells``.
+- Batches are cut by a token budget after sorting (rows × longest row ≤ ``token_budget``), so memory
+  stays flat for long texts; results come back in input order.
+- float32 throughout; sigmoid is 0.5·(1 + tanh(x/2)) (no overflow), softmax subtracts the row max.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .checkpoint import VOCAB_NAME, WEIGHTS_NAME, default_model_dir, read_config, resolve_model_dir
+from .data import batched
+from .errors import ZhseqError
+from .textops import SPECIAL_IDS, neutral_column, sentiment_result, top_k_size, truncate
+from .tokenizer import Tokenizer
+from .vocab import BOS_ID, Vocab
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # gate blocks stacked in each weight, in torch's order
+NUMPY_CELLS = ("rnn", "lstm", "gru", "rnn-ref", "lstm-ref", "gru-ref")
+POOLINGS = ("max", "mean", "last")
+
+# The defaults of zhseq.modeling's config dataclasses, for a config.json that leaves a setting out
+# (tests/test_runtime.py checks they agree).
+BACKBONE_DEFAULTS = dict(embedding_size=128, hidden_size=128, cell="lstm", layers=1, bidirectional=True,
+                         dropout=0.2, embedding_dropout=0.1)
+HEAD_DEFAULTS = {
+    "sentiment": dict(num_labels=2, pooling="max", max_tokens=256),
+    "lm": dict(bptt=64, sampled_softmax=0),
+}
+
+F32 = np.float32
+
+
+# -- settings and weights -------------------------------------------------------------------------
+
+
+def _settings(task: str, config: dict) -> dict:
+    """config.json's {"backbone", "head"} → one flat dict of checked settings, as modeling would accept."""
+    backbone, head = config.get("backbone"), config.get("head", {})
+    if not isinstance(backbone, dict) or not isinstance(head, dict):
+        raise ZhseqError(f"config.json does not describe a {task} model: no backbone settings")
+    for what, given, known in (("backbone", backbone, {"vocab_size", *BACKBONE_DEFAULTS}),
+                               ("head", head, set(HEAD_DEFAULTS[task]))):
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ZhseqError(f"unknown {what} settings in config.json: {', '.join(unknown)}")
+    if "vocab_size" not in backbone:
+        raise ZhseqError(f"config.json does not describe a {task} model: no vocab_size")
+    s = {**BACKBONE_DEFAULTS, **backbone, **HEAD_DEFAULTS[task], **head}
+    for name in ("vocab_size", "embedding_size", "hidden_size", "layers"):
+        if not isinstance(s[name], int) or isinstance(s[name], bool) or s[name] < 1:
+            raise ZhseqError(f"config.json does not describe a {task} model: {name} is {s[name]!r}")
+    if s["cell"] not in NUMPY_CELLS:
+        raise ZhseqError(
+            f"cell {s['cell']!r} has no numpy implementation (built in: {', '.join(NUMPY_CELLS)}); "
+            f"load this model with zhseq.api, which runs it with torch"
+        )
+    if task == "sentiment":
+        if s["pooling"] not in POOLINGS:
+            raise ZhseqError(f"unknown pooling {s['pooling']!r}; choose one of: {', '.join(POOLINGS)}")
+        if not isinstance(s["num_labels"], int) or s["num_labels"] < 2:
+            raise ZhseqError("a classifier needs at least two labels")
+    elif s["bidirectional"]:
+        raise ZhseqError("a next-word model reads left to right: use --unidirectional")
+    return s
+
+
+def expected_shapes(task: str, s: dict) -> dict:
+    """Every tensor name in model.safetensors → its shape, as zhseq.modeling builds them."""
+    V, E, H, L = s["vocab_size"], s["embedding_size"], s["hidden_size"], s["layers"]
+    D = 2 if s["bidirectional"] else 1
+    rows = GATES[s["cell"].removesuffix("-ref")] * H
+    shapes = {"backbone.embedding.weight": (V, E)}
+    for layer in range(L):
+        width = E if layer == 0 else D * H
+        for suffix in ("", "_reverse")[:D]:
+            shapes[f"backbone.rnn.weight_ih_l{layer}{suffix}"] = (rows, width)
+            shapes[f"backbone.rnn.weight_hh_l{layer}{suffix}"] = (rows, H)
+            shapes[f"backbone.rnn.bias_ih_l{layer}{suffix}"] = (rows,)
+            shapes[f"backbone.rnn.bias_hh_l{layer}{suffix}"] = (rows,)
+    if task == "sentiment":
+        shapes["classifier.weight"] = (s["num_labels"], D * H)
+        shapes["classifier.bias"] = (s["num_labels"],)
+    else:
+        shapes["projection.weight"] = (E, D * H)
+        shapes["projection.bias"] = (E,)
+        shapes["out_bias"] = (V,)
+    return shapes
+
+
+def load_weights(path: str | os.PathLike, shapes: dict) -> dict:
+    """``model.safetensors`` → {name: float32 array}, strictly the names and shapes in ``shapes``."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    try:
+        raw = load_file(str(path))
+    except TypeError:  # a dtype numpy does not have: bfloat16 (the file itself parsed)
+        raw = _load_bfloat16(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ZhseqError(f"cannot read {path} (corrupt or truncated?): {e}") from None
+    missing, unexpected = sorted(set(shapes) - set(raw)), sorted(set(raw) - set(shapes))
+    if missing or unexpected:
+        what = (f"missing {', '.join(missing)}" if missing else "") + ("; " if missing and unexpected else "") + (
+            f"unexpected {', '.join(unexpected)}" if unexpected else "")
+        raise ZhseqError(f"{path} does not match its config.json: {what}")
+    weights = {}
+    for name, shape in shapes.items():
+        a = raw[name]
+        if a.shape != shape:
+            raise ZhseqError(f"{path} does not match its config.json: {name} has shape {a.shape}, expected {shape}")
+        if a.dtype.kind != "f":
+            raise ZhseqError(f"{path}: {name} holds {a.dtype} values, not floating point")
+        weights[name] = a.astype(F32, copy=False)
+    return weights
+
+
+_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"), "BF16": np.dtype("<u2")}
+
+
+def _load_bfloat16(path: Path) -> dict:
+    """Read a safetensors file holding bfloat16 tensors (numpy has no bfloat16): the header is JSON after
+    an 8-byte little-endian length; a bfloat16 is the upper half of a float32."""
+    try:
+        data = path.read_bytes()
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + size])
+        header.pop("__metadata__", None)
+        out = {}
+        for name, meta in header.items():
+            dtype = _DTYPES.get(meta["dtype"])
+            if dtype is None:
+                raise ValueError(f"{name} has dtype {meta['dtype']}")
+            start, stop = meta["data_offsets"]
+            count = int(np.prod(meta["shape"], dtype=np.int64))
+            if stop - start != count * dtype.itemsize or 8 + size + stop > len(data):
+                raise ValueError(f"{name} has a bad extent")
+            a = np.frombuffer(data, dtype=dtype, count=count, offset=8 + size + start).reshape(meta["shape"])
+            out[name] = (a.astype(np.uint32) << 16).view(F32) if meta["dtype"] == "BF16" else a
+        return out
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ZhseqError(f"cannot read {path}: {e}") from None
+
+
+# -- the recurrent layers ---------------------------------------------------------------------------
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), never overflows
+
+
+def _direction(kind, xp, batch, steps, live, start, w_hh, b_hn, reverse):
+    """One direction of one layer over a packed batch of ``batch`` rows, longest first.
+
+    xp: (N, G·H) input projections of all real tokens, step-major; at step t the live rows are the
+    batch's first ``live[t]`` rows, stored at ``xp[start[t] : start[t] + live[t]]``.
+    Returns the packed outputs (N, H) and the final state h (B, H) (zeros for empty rows)."""
+    H = w_hh.shape[1]
+    h = np.zeros((batch, H), F32)
+    c = np.zeros((batch, H), F32) if kind == "lstm" else None
+    out = np.empty((xp.shape[0], H), F32)
+    w_hh_t = w_hh.T  # (H, G·H)
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        n, s = int(live[t]), int(start[t])
+        hn = h[:n]
+        hh = hn @ w_hh_t  # (n, G·H)
+        x = xp[s : s + n]
+        if kind == "rnn":
+            new = np.tanh(x + hh)
+        elif kind == "lstm":
+            gates = x + hh  # (n, 4H): i, f, g, o
+            i, f = _sigmoid(gates[:, :H]), _sigmoid(gates[:, H : 2 * H])
+            g, o = np.tanh(gates[:, 2 * H : 3 * H]), _sigmoid(gates[:, 3 * H :])
+            c[:n] = f * c[:n] + i * g
+            new = o * np.tanh(c[:n])
+        else:  # gru: b_hr and b_hz are folded into xp; b_hn stays inside r·(W_hn h + b_hn)
+            r = _sigmoid(x[:, :H] + hh[:, :H])
+            z = _sigmoid(x[:, H : 2 * H] + hh[:, H : 2 * H])
+            cand = np.tanh(x[:, 2 * H :] + r * (hh[:, 2 * H :] + b_hn))
+            new = (1.0 - z) * cand + z * hn
+        h[:n] = new
+        out[s : s + n] = new
+    return out, h
+
+
+class _Packed:
+    """A batch sorted longest first, in step-major packed form (see the module docstring)."""
+
+    def __init__(self, seqs: list[list[int]]):
+        self.lengths = np.array([len(x) for x in seqs], dtype=np.int64)  # (B,), non-increasing
+        self.steps = int(self.lengths[0]) if len(seqs) else 0
+        padded = np.zeros((len(seqs), self.steps), dtype=np.int64)
+        for row, x in zip(padded, seqs):
+            row[: len(x)] = x
+        self.mask = np.arange(self.steps)[:, None] < self.lengths[None, :]  # (T, B), True on real tokens
+        self.live = self.mask.sum(1)  # (T,) rows still reading at each step
+        self.start = np.concatenate([[0], np.cumsum(self.live)[:-1]]).astype(np.int64)
+        self.ids = padded.T[self.mask]  # (N,) step-major
+
+    def unpack(self, packed: np.ndarray, fill: float) -> np.ndarray:
+        """(N, W) → (max(T, 1), B, W) with ``fill`` at padding."""
+        buf = np.full((max(self.steps, 1), len(self.lengths), packed.shape[1]), fill, F32)
+        buf[: self.steps][self.mask] = packed
+        return buf
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+
+class NumpyModel:
+    """A model folder in numpy: weights, settings, vocabulary and tokenizer; the backbone and both heads.
+
+    ``load_numpy_model`` returns the subclass for the folder's task (``NumpySentiment`` or
+    ``NumpyNextWord``), which add the prediction methods of ``zhseq.api``."""
+
+    task: str = ""
+    token_budget = 16384  # rows × longest row per forward pass: bounds the working memory
+
+    def __init__(self, config: dict, weights: dict, vocab: Vocab, tokenizer: Tokenizer, path=None):
+        self.config = config
+        self.settings = s = _settings(self.task, config)
+        if len(vocab) != s["vocab_size"]:
+            raise ZhseqError(f"vocabulary has {len(vocab)} tokens but the model expects {s['vocab_size']}")
+        self.weights = weights
+        self.vocab = vocab
+        self.tokenizer = tokenizer
+        self.path = Path(path) if path is not None else None
+        self.kind = s["cell"].removesuffix("-ref")
+        self.directions = 2 if s["bidirectional"] else 1
+        H = s["hidden_size"]
+        self._layers = []  # per layer, per direction: (W_ih (G·H, I), bias folded into xp (G·H,), W_hh, b_hn)
+        for layer in range(s["layers"]):
+            dirs = []
+            for suffix in ("", "_reverse")[: self.directions]:
+                w = {k: weights[f"backbone.rnn.{k}_l{layer}{suffix}"]
+                     for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+                bias, b_hn = w["bias_ih"] + w["bias_hh"], None
+                if self.kind == "gru":  # the reset gate scales W_hn h + b_hn, so b_hn cannot be folded
+                    bias = np.concatenate([bias[: 2 * H], w["bias_ih"][2 * H :]])
+                    b_hn = w["bias_hh"][2 * H :]
+                dirs.append((w["weight_ih"], bias, w["weight_hh"], b_hn))
+            self._layers.append(dirs)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None):
+        """Load a model folder (or a training output folder); ``None`` loads the shipped default."""
+        if path is None:
+            if not cls.task:
+                raise ZhseqError("give a model folder")
+            path = default_model_dir(cls.task)
+        return load_numpy_model(path, task=cls.task or None)
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocab.encode(self.tokenizer.cut(text))
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"{type(self).__name__}(cell={s['cell']!r}, layers={s['layers']}, bidirectional={s['bidirectional']}, "
+            f"vocab={len(self.vocab)}, path={str(self.path) if self.path else None!r})"
+        )
+
+    # -- forward ------------------------------------------------------------------------------------
+    def _run(self, batch: _Packed):
+        """Packed batch → last layer's packed outputs (N, D·H) and final states (B, D·H)."""
+        x = self.weights["backbone.embedding.weight"][batch.ids]  # (N, E)
+        for dirs in self._layers:
+            outs, finals = [], []
+            for d, (w_ih, bias, w_hh, b_hn) in enumerate(dirs):
+                xp = x @ w_ih.T + bias  # (N, G·H): every step's input projection in one matmul
+                out, h = _direction(self.kind, xp, len(batch.lengths), batch.steps, batch.live, batch.start,
+                                    w_hh, b_hn, reverse=d == 1)
+                outs.append(out)
+                finals.append(h)
+            x = np.concatenate(outs, axis=1) if len(outs) > 1 else outs[0]  # (N, D·H)
+        return x, np.concatenate(finals, axis=1) if len(finals) > 1 else finals[0]
+
+    def _by_length(self, seqs: list[list[int]], fn, width: int) -> np.ndarray:
+        """Apply ``fn`` (longest-first list of id lists → (b, width)) to length-sorted slices of ``seqs``
+        of at most ``token_budget`` padded tokens; rows come back in input order."""
+        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
+        result = np.empty((len(seqs), width), F32)
+        start = 0
+        while start < len(order):
+            stop = min(len(order), start + max(1, self.token_budget // max(1, len(seqs[order[start]]))))
+            rows = order[start:stop]
+            result[rows] = fn([seqs[i] for i in rows])
+            start = stop
+        return result
+
+    def backbone(self, seqs: list[list[int]]):
+        """Lists of ids → outputs (B, T, D·H) zero at padding, final (B, D·H), as ``Backbone`` returns
+        for ``pad_batch(seqs)`` (T = the longest length, at least 1)."""
+        width = self.directions * self.settings["hidden_size"]
+        steps = max(1, max((len(x) for x in seqs), default=0))
+        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
+        batch = _Packed([seqs[i] for i in order])
+        packed, final = self._run(batch)
+        outputs = np.zeros((len(seqs), steps, width), F32)
+        outputs[order, : max(batch.steps, 1)] = batch.unpack(packed, 0.0).transpose(1, 0, 2)
+        finals = np.empty_like(final)
+        finals[order] = final
+        return outputs, finals
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(-1, keepdims=True)
+    return z
+
+
+class NumpySentiment(NumpyModel):
+    """Text → {"label", "score"}, as ``zhseq.api.SentimentClassifier``."""
+
+    task = "sentiment"
+
+    def __init__(self, config: dict, weights: dict, vocab: Vocab, tokenizer: Tokenizer, path=None):
+        n = _settings(self.task, config)["num_labels"]
+        labels = config.get("labels")
+        if not (isinstance(labels, list) and len(labels) == n and all(isinstance(x, str) for x in labels)
+                and len(set(labels)) == n):
+            raise ZhseqError(f"config.json needs \"labels\": a list of {n} different label names, not {labels!r}")
+        super().__init__(config, weights, vocab, tokenizer, path)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config["labels"])
+
+    def logits(self, seqs: list[list[int]]) -> np.ndarray:
+        """Lists of ids → (B, C) logits, as ``SentimentNet(*pad_batch(seqs))[0]``."""
+        return self._by_length(seqs, self._logits_sorted, self.settings["num_labels"])
+
+    def _logits_sorted(self, seqs):
+        batch = _Packed(seqs)
+        packed, final = self._run(batch)
+        pooling = self.settings["pooling"]
+        if pooling == "last":
+            pooled = final  # (B, D·H)
+        elif pooling == "mean":
+            pooled = batch.unpack(packed, 0.0).sum(0) / np.maximum(batch.lengths, 1)[:, None].astype(F32)
+        else:
+            pooled = batch.unpack(packed, -np.inf).max(0)
+            pooled[batch.lengths == 0] = 0.0  # empty text: zeros
+        return pooled @ self.weights["classifier.weight"].T + self.weights["classifier.bias"]  # (B, C)
+
+    def __call__(self, texts: str | Iterable[str], batch_size: int = 256, *, neutral_band: float = 0.0):
+        if isinstance(texts, str):
+            return next(self.predict_stream([texts], neutral_band=neutral_band))
+        return list(self.predict_stream(texts, batch_size=batch_size, neutral_band=neutral_band))
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """(N, C) probabilities, columns in ``self.labels`` order."""
+        max_tokens = self.settings["max_tokens"]
+        return softmax(self.logits([truncate(self.encode(t), max_tokens) for t in texts]))
+
+    def predict_stream(
+        self, texts: Iterable[str], batch_size: int = 256, *, neutral_band: float = 0.0
+    ) -> Iterator[dict]:
+        """One result per text, in order, reading ``texts`` lazily; ``neutral_band`` as in
+        ``SentimentClassifier.predict_stream``."""
+        labels = self.labels
+        positive = neutral_column(labels, neutral_band)
+        for batch in batched(texts, max(1, batch_size)):
+            for p in self.predict_proba(batch).tolist():
+                yield sentiment_result(p, labels, positive, neutral_band)
+
+
+class NumpyNextWord(NumpyModel):
+    """Prefix → the most likely next words, as ``zhseq.api.NextWordPredictor.predict_next``."""
+
+    task = "lm"
+
+    def next_logits(self, seqs: list[list[int]]) -> np.ndarray:
+        """Lists of ids → (B, V) logits for the word after each, as ``NextWordNet.next_logits``."""
+        return self._by_length(seqs, self._next_logits_sorted, self.settings["vocab_size"])
+
+    def _next_logits_sorted(self, seqs):
+        _, final = self._run(_Packed(seqs))  # one direction: the state after each row's last token
+        w = self.weights
+        projected = final @ w["projection.weight"].T + w["projection.bias"]  # (B, E)
+        return projected @ w["backbone.embedding.weight"].T + w["out_bias"]  # (B, V), tied to the embedding
+
+    def _prefix_ids(self, prefix: str) -> list[int]:
+        # as NextWordPredictor: <bos> and the last 4·bptt words
+        return [BOS_ID] + self.encode(prefix)[-4 * self.settings["bptt"] :]
+
+    def predict_next(self, prefix: str | list[str], k: int = 5):
+        """Top-k next words with their probabilities; never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``."""
+        single = isinstance(prefix, str)
+        prefixes = [prefix] if single else list(prefix)
+        results = []
+        for batch in batched(prefixes, 256):
+            probs = softmax(self.next_logits([self._prefix_ids(p) for p in batch]))
+            probs[:, list(SPECIAL_IDS)] = 0.0
+            n = top_k_size(k, probs.shape[1])
+            if n <= 0:
+                results.extend([] for _ in batch)
+                continue
+            top = np.argpartition(-probs, n - 1, axis=1)[:, :n]  # (B, n), unordered
+            vals = np.take_along_axis(probs, top, 1)
+            rank = np.argsort(-vals, axis=1, kind="stable")
+            top, vals = np.take_along_axis(top, rank, 1), np.take_along_axis(vals, rank, 1)
+            itos = self.vocab.itos
+            for vs, ids in zip(vals.tolist(), top.tolist()):
+                results.append([{"token": itos[i], "score": round(v, 6)} for v, i in zip(vs, ids)])
+        return results[0] if single else results
+
+
+TASK_CLASSES = {"sentiment": NumpySentiment, "lm": NumpyNextWord}
+
+
+def load_numpy_model(folder: str | os.PathLike, *, task: str | None = None) -> NumpyModel:
+    """A model folder (or a training output folder) → ``NumpySentiment`` or ``NumpyNextWord``.
+
+    ``task`` ("sentiment" or "lm"), when given, must match the folder's."""
+    folder = resolve_model_dir(folder)
+    config = read_config(folder)
+    found = config.get("task")
+    if task is not None and found != task:
+        raise ZhseqError(f"{folder} holds a {found!r} model, not a {task!r} model")
+    if found not in TASK_CLASSES:
+        raise ZhseqError(f"unknown task {found!r} in {folder}; choose one of: {', '.join(TASK_CLASSES)}")
+    settings = _settings(found, config)
+    weights = load_weights(folder / WEIGHTS_NAME, expected_shapes(found, settings))
+    vocab = Vocab.load(folder / VOCAB_NAME)
+    tokenizer = Tokenizer.from_dict(config.get("tokenizer", {}))
+    return TASK_CLASSES[found](config, weights, vocab, tokenizer, folder)

@@ -1,0 +1,122 @@
+"""Resumable training state: model, optimizer, schedule, random states and data position, as safetensors + JSON.
+
+    OUT/checkpoint/latest.json            {"dir": "step-000500"}: the last complete checkpoint
+    OUT/checkpoint/step-000500/state.safetensors   model.*, optim.<param>.<name>, rng.torch
+    OUT/checkpoint/step-000500/state.json          everything else (JSON)
+
+A checkpoint folder is written completely (each file fsynced) before ``latest.json`` is replaced by an
+atomic rename, and only then are older folders removed: a process killed at any moment leaves
+``latest.json`` pointing at a complete checkpoint (or no ``latest.json`` at all).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from .checkpoint import write_json
+from .errors import ZhseqError
+
+STATE_DIR = "checkpoint"
+FORMAT = "zhseq-train-state"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_state(out: Path, *, net, optimizer, schedule, loop: dict) -> Path:
+    """Write a complete checkpoint of the run in ``out`` and point ``latest.json`` at it."""
+    from safetensors.torch import save_file
+
+    root = Path(out) / STATE_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{loop['step']:09d}"
+    folder = root / name
+    tmp = root / f".{name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
+    opt = optimizer.state_dict()
+    for index, state in opt["state"].items():
+        for key, value in state.items():
+            tensors[f"optim.{index}.{key}"] = (value if torch.is_tensor(value) else torch.tensor(value)).contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_file(tensors, str(tmp / "state.safetensors"))
+    with open(tmp / "state.safetensors", "rb") as f:
+        os.fsync(f.fileno())
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
+    write_json(tmp / "state.json", {
+        "format": FORMAT,
+        "version": 1,
+        "loop": loop,
+        "optimizer_groups": groups,
+        "schedule": {k: v for k, v in schedule.state_dict().items() if k != "lr_lambdas"},
+    })
+    _fsync_dir(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    _fsync_dir(root)
+    write_json(root / "latest.json", {"dir": name})
+    _fsync_dir(root)
+    for old in root.iterdir():  # older checkpoints and leftovers of killed writes
+        if old.name not in (name, "latest.json"):
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+    return folder
+
+
+def load_state(out: Path) -> dict | None:
+    """The last complete checkpoint in ``out`` as {"loop", "tensors", "optimizer_groups", "schedule"},
+    or None when there is none."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    root = Path(out) / STATE_DIR
+    try:
+        pointer = json.loads((root / "latest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ZhseqError(f"cannot read {root / 'latest.json'}: {e}") from None
+    folder = root / str(pointer.get("dir", ""))
+    try:
+        meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        tensors = load_file(str(folder / "state.safetensors"))
+    except (OSError, ValueError, SafetensorError) as e:
+        raise ZhseqError(f"the checkpoint in {folder} cannot be read ({e}); start again without --resume") from None
+    if meta.get("format") != FORMAT:
+        raise ZhseqError(f"{folder} is not a zhseq training checkpoint")
+    return {**meta, "tensors": tensors}
+
+
+def restore(state: dict, *, net, optimizer, schedule) -> None:
+    """Put a loaded checkpoint back into a freshly built model, optimizer and schedule."""
+    tensors = state["tensors"]
+    net.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    opt_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            opt_state.setdefault(int(index), {})[name] = value
+    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in state["optimizer_groups"]]
+    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    schedule.load_state_dict({**state["schedule"], "lr_lambdas": [None] * len(groups)})
+    torch.set_rng_state(tensors["rng.torch"])
+
+
+def clear_state(out: Path) -> None:
+    shutil.rmtree(Path(out) / STATE_DIR, ignore_errors=True)
