@@ -235,10 +235,10 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, neutral_ba
       zhseq sentiment --model runs/reviews --input comments.txt --format tsv > labels.tsv
       cat comments.txt | zhseq sentiment --format jsonl --neutral-band 0.1
     """
-    from zhseq.api import SentimentClassifier
+    from zhseq.runtime import load_predictor  # numpy: no torch on the prediction path
 
     items = _read_texts(texts, input_path, text_column)
-    classifier = SentimentClassifier.from_pretrained(model)
+    classifier = load_predictor(model, task="sentiment")
     write = output.LineWriter(every=batch_size)
     if fmt == "tsv":
         write("label\tscore\ttext")
@@ -270,10 +270,10 @@ def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size):
         (runs/pd: zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd)
       zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl
     """
-    from zhseq.api import NextWordPredictor
+    from zhseq.runtime import load_predictor  # numpy: no torch on the prediction path
 
     items = _read_texts(prefixes, input_path, text_column)
-    predictor = NextWordPredictor.from_pretrained(model)
+    predictor = load_predictor(model, task="lm")
     write = output.LineWriter(every=batch_size)
     for chunk in _chunks(items, batch_size):
         for text, predictions in _paired(chunk, predictor.predict_next(chunk, k=k)):

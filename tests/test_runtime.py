@@ -291,3 +291,36 @@ def test_the_runtime_never_imports_torch(trained):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "'label'" in proc.stdout and "'token'" in proc.stdout
+
+
+def test_the_cli_predicts_without_torch_and_falls_back_to_it_for_other_cells(trained, tmp_path):
+    sentiment, lm = trained
+    code = (
+        "import sys; from zhseq.cli import cli; "
+        "args = sys.argv[1:]; "
+        "cli.main(args, prog_name='zhseq', standalone_mode=False); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    for args, lines in ((["sentiment", "--model", str(sentiment), "很好", ""], 2),
+                        (["predict-next", "--model", str(lm), "-k", "2", "今天"], 1)):
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert len(proc.stdout.splitlines()) == lines
+
+    from zhseq.runtime import load_predictor
+
+    assert isinstance(load_predictor(sentiment, task="sentiment"), NumpySentiment)
+    # a cell with no numpy twin runs through torch, with the same results as zhseq.api
+    import torch
+
+    from zhseq.cells import CELLS, FusedGRU, register_cell
+
+    register_cell("gru-custom-test")(type("CustomGRU", (FusedGRU,), {}))
+    try:
+        out = train("sentiment", str(sentiment.parent.parent / "train.tsv"), out=tmp_path / "custom",
+                    cell="gru-custom-test", embedding_size=8, hidden_size=8, epochs=1, min_freq=1, progress=False)
+        model = load_predictor(out, task="sentiment")
+        assert isinstance(model, SentimentClassifier) and isinstance(model.net, torch.nn.Module)
+        assert model(["很好"])[0]["label"] in model.labels
+    finally:
+        CELLS.pop("gru-custom-test", None)

@@ -458,3 +458,15 @@ def load_numpy_model(folder: str | os.PathLike, *, task: str | None = None) -> N
     vocab = Vocab.load(folder / VOCAB_NAME)
     tokenizer = Tokenizer.from_dict(config.get("tokenizer", {}))
     return TASK_CLASSES[found](config, weights, vocab, tokenizer, folder)
+
+
+def load_predictor(path: str | os.PathLike | None = None, *, task: str):
+    """The quickest way to run a model for prediction: numpy for the built-in cells, otherwise torch
+    (``zhseq.api``, imported only then). ``path`` None is the default model installed with zhseq."""
+    folder = resolve_model_dir(default_model_dir(task) if path is None else path)
+    cell = (read_config(folder).get("backbone") or {}).get("cell")
+    if cell in NUMPY_CELLS:
+        return load_numpy_model(folder, task=task)
+    from . import api
+
+    return (api.SentimentClassifier if task == "sentiment" else api.NextWordPredictor).from_pretrained(folder)
