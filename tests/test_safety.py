@@ -300,3 +300,37 @@ def test_save_model_writes_the_three_files_for_lm(tmp_path):
         states = torch.randn(3, 8)
         torch.testing.assert_close(lm.net.logits_from_states(states), net.eval().logits_from_states(states))
     assert {t["token"] for t in lm.predict_next("今天", k=4)} == {"今天", "天气", "很", "好"}
+
+
+# -- a malicious file dropped into a model folder is never loaded --------------------------------
+
+
+class _Payload:
+    """Unpickling this creates a marker file: the proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_malicious_pickle_in_the_model_folder_is_never_executed(copy, tmp_path):
+    import pickle
+
+    from zhseq.checkpoint import info
+    from zhseq.runtime import load_numpy_model
+
+    # the payload works: unpickling it does run code
+    probe = tmp_path / "probe-ran"
+    pickle.loads(pickle.dumps(_Payload(probe)))
+    assert probe.exists()
+
+    marker = tmp_path / "payload-ran"
+    for name in ("pytorch_model.bin", "model.pt", "model.pkl", "training_args.bin", "optimizer.pt"):
+        (copy / name).write_bytes(pickle.dumps(_Payload(marker)))
+    clf = SentimentClassifier.from_pretrained(copy)
+    assert clf(["这部电影很好"])[0]["label"] in ("负面", "正面")
+    load_numpy_model(copy)("这部电影很好")
+    info(copy)
+    assert not marker.exists()
