@@ -36,6 +36,23 @@ RECIPES = {
 }
 
 
+def check_recipe(recipe: dict, config: dict) -> None:
+    """A run packaged with --from-run must be this recipe: same data (by file name), dev and settings."""
+    training, backbone = config["training"], config["backbone"]
+    names = lambda paths: [Path(p).name for p in paths]  # noqa: E731
+    problems = []
+    if names(training["data"]) != names(recipe["data"]) or Path(training["dev"]).name != recipe["dev"].name:
+        problems.append("data")
+    for key, want in recipe["options"].items():
+        have = backbone.get(key, training.get(key, config.get("head", {}).get(key)))
+        if key == "bidirectional" and have is None:
+            continue
+        if have != want:
+            problems.append(f"{key}: {have!r} != {want!r}")
+    if problems:
+        sys.exit(f"--from-run is not this recipe: {'; '.join(problems)}")
+
+
 def scores(task: str, model: Path) -> dict:
     from zhseq.training import evaluate
 
@@ -52,6 +69,8 @@ def main():
     ap.add_argument("task", choices=sorted(RECIPES))
     ap.add_argument("--out", default=None, help="training output folder (default: runs/default-TASK)")
     ap.add_argument("--no-install", action="store_true", help="train and score, but leave zhseq/models alone")
+    ap.add_argument("--from-run", default=None,
+                    help="skip training: package an existing training output of this same recipe")
     args = ap.parse_args()
 
     from zhseq.api import NextWordPredictor, SentimentClassifier
@@ -59,17 +78,22 @@ def main():
     from zhseq.training import train
 
     recipe = RECIPES[args.task]
-    out = Path(args.out or ROOT / "runs" / f"default-{args.task}")
+    out = Path(args.from_run or args.out or ROOT / "runs" / f"default-{args.task}")
     t0 = time.time()
-    best = train(recipe["task"], [str(p) for p in recipe["data"]], dev=str(recipe["dev"]), out=out,
-                 **recipe["options"])
-    minutes = (time.time() - t0) / 60
+    if args.from_run:
+        best = out / "model-best"
+        check_recipe(recipe, json.loads((best / "config.json").read_text(encoding="utf-8")))
+        minutes = sum(e["seconds"] for e in json.loads((out / "metrics.json").read_text())["epochs"]) / 60
+    else:
+        best = train(recipe["task"], [str(p) for p in recipe["data"]], dev=str(recipe["dev"]), out=out,
+                     **recipe["options"])
+        minutes = (time.time() - t0) / 60
     cls = SentimentClassifier if args.task == "sentiment" else NextWordPredictor
     model = cls.from_pretrained(best)
     model.config["recipe"] = f"python bench/build_default_models.py {args.task}"
     model.config["training"]["data"] = [str(p.relative_to(ROOT)) for p in recipe["data"]]
     model.config["training"]["dev"] = str(recipe["dev"].relative_to(ROOT))
-    model.config["training"]["wall_minutes"] = round(minutes, 1)
+    model.config["training"]["minutes"] = round(minutes, 1)  # loop time with --from-run, else wall
     half = model.save_pretrained(out / "model-fp16", dtype="float16")
     model.config["scores"] = scores(args.task, half)  # measured on the float16 weights that ship
     model.save_pretrained(half, dtype="float16")
