@@ -292,3 +292,21 @@ def test_any_tokens_round_trip_through_json(token_lists):
     assert again.itos == v.itos
     for tokens in token_lists:
         assert again.decode(again.encode(tokens)) == tokens
+
+
+def test_jieba_cache_folder_is_private(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZHSEQ_CACHE", str(tmp_path / "cache"))
+    Tokenizer(engine="jieba").cut("我爱北京天安门")
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+
+
+def test_tokenizer_works_when_no_cache_can_be_written(tmp_path, monkeypatch, capfd):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ZHSEQ_CACHE", str(blocker / "cache"))  # mkdir fails: a file is in the way
+    monkeypatch.setenv("TMPDIR", str(blocker / "tmp"))  # and so does every temporary folder
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert Tokenizer(engine="jieba").cut("我爱北京天安门") == ["我", "爱", "北京", "天安门"]
+    assert "Traceback" not in capfd.readouterr().err

@@ -52,6 +52,25 @@ def cache_dir() -> Path:
     return Path(xdg) / "zhseq" if xdg else Path.home() / ".cache" / "zhseq"
 
 
+def _private_cache_dir() -> str:
+    """jieba's cache folder: the per-user cache, private (0700); if that cannot be written (read-only home),
+    a fresh private temporary folder; if nothing can be written, jieba works without a cache."""
+    import tempfile
+
+    folder = cache_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        if os.access(folder, os.W_OK):
+            return str(folder)
+    except OSError:
+        pass
+    try:
+        return tempfile.mkdtemp(prefix="zhseq-jieba-")  # mkdtemp makes it 0700
+    except OSError:
+        return str(folder)  # jieba then only fails to save its cache, quietly
+
+
 def _read_utf8(path: str | os.PathLike) -> str:
     try:
         return Path(path).read_bytes().decode("utf-8-sig")
@@ -170,16 +189,10 @@ class Tokenizer:
         if self._jieba is None:
             import jieba
 
-            jieba.setLogLevel(logging.WARNING)  # its "Building prefix dict" chatter goes nowhere
+            # its "Building prefix dict" chatter, and its traceback when a cache cannot be written, go nowhere
+            jieba.setLogLevel(logging.CRITICAL)
             tok = jieba.Tokenizer()
-            folder = cache_dir()
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                tok.tmp_dir = str(folder)  # per-user cache, not a shared /tmp/jieba.cache
-            except OSError:  # unwritable home: a private (0700) temporary folder, never a shared file
-                import tempfile
-
-                tok.tmp_dir = tempfile.mkdtemp(prefix="zhseq-jieba-")
+            tok.tmp_dir = _private_cache_dir()
             tok.initialize()
             if self.user_words:
                 tok.load_userdict(io.StringIO("\n".join(self.user_words)))
