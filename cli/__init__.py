@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from zhseq import __version__
+from zhseq import __version__, distributed
 from zhseq.cli import output
 from zhseq.errors import ZhseqError
 
@@ -58,8 +58,11 @@ class ZhseqGroup(click.Group):
             # A closed pipe often shows up only at this flush; catch it here, not at interpreter exit.
             sys.stdout.flush()
             return result
+        except distributed.FailedOnMain:
+            ctx.exit(1)  # under torchrun: process 0 has printed the error
         except USER_ERRORS as exc:
-            click.echo(f"Error: {error_message(exc)}", err=True)
+            where = "" if distributed.is_main() else f"process {distributed.rank()}: "
+            click.echo(f"Error: {where}{error_message(exc)}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             ctx.exit(EXIT_INTERRUPTED)
@@ -143,6 +146,18 @@ def _batch_size_option(default=256):
     )
 
 
+def _workers_option(func):
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="Score batches in N processes, each loading the model once; output keeps the input order. "
+        "Worth it for large files on several cores.",
+    )(func)
+
+
 def _read_texts(texts, input_path, text_column):
     """The texts to process: positional arguments, else --input, else stdin; streamed, not loaded whole."""
     if texts and input_path is not None:
@@ -213,6 +228,7 @@ def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
 @_model_option("Sentiment")
 @_format_option("text", "jsonl", "tsv")
 @_batch_size_option()
+@_workers_option
 @click.option(
     "--neutral-band",
     type=click.FloatRange(0.0, 0.5, max_open=True),
@@ -220,7 +236,7 @@ def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
     metavar="X",
     help="Label a text 'neutral' when its positive probability is within 0.5 ± X (e.g. 0.1). Default: off.",
 )
-def sentiment(texts, input_path, text_column, model, fmt, batch_size, neutral_band):
+def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, neutral_band):
     """Label the sentiment of each text.
 
     Prints one line per text: label, score (the probability of that label) and the text.
@@ -234,17 +250,23 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, neutral_ba
           --dev corpora/chnsenticorp/dev.tsv.gz --out runs/cs)
       zhseq sentiment --model runs/reviews --input comments.txt --format tsv > labels.tsv
       cat comments.txt | zhseq sentiment --format jsonl --neutral-band 0.1
+      zhseq sentiment --model runs/reviews --input big.txt --workers 4 > labels.txt
     """
-    from zhseq.runtime import load_predictor  # numpy: no torch on the prediction path
+    from zhseq.runtime import load_predictor, predict_in_processes  # numpy: no torch on the prediction path
 
     items = _read_texts(texts, input_path, text_column)
     classifier = load_predictor(model, task="sentiment")
     write = output.LineWriter(every=batch_size)
     if fmt == "tsv":
         write("label\tscore\ttext")
-    # tee keeps at most one batch of texts in memory, to print them next to their results.
+    # tee keeps the texts whose results are still to come (one batch; 2 per worker with --workers) in memory,
+    # to print them next to their results.
     shown, fed = itertools.tee(items)
-    results = classifier.predict_stream(fed, batch_size=batch_size, neutral_band=neutral_band)
+    if workers > 1:
+        results = predict_in_processes(classifier.path, fed, task="sentiment", workers=workers,
+                                       batch_size=batch_size, neutral_band=neutral_band)
+    else:
+        results = classifier.predict_stream(fed, batch_size=batch_size, neutral_band=neutral_band)
     for text, result in _paired(shown, results):
         if fmt == "jsonl":
             write(output.json_line({"text": text, "label": result["label"], "score": result["score"]}))
@@ -259,7 +281,8 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, neutral_ba
 @click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Words to show per prefix.")
 @_format_option("text", "jsonl")
 @_batch_size_option()
-def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size):
+@_workers_option
+def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size, workers):
     """Show the most likely next words after each prefix.
 
     Prints one line per prefix: the prefix, a tab, then K words with their probabilities.
@@ -268,20 +291,24 @@ def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size):
     Examples:
       zhseq predict-next --model runs/pd "中国人民" -k 3
         (runs/pd: zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd)
-      zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl
+      zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl --workers 4
     """
-    from zhseq.runtime import load_predictor  # numpy: no torch on the prediction path
+    from zhseq.runtime import load_predictor, predict_in_processes  # numpy: no torch on the prediction path
 
     items = _read_texts(prefixes, input_path, text_column)
     predictor = load_predictor(model, task="lm")
     write = output.LineWriter(every=batch_size)
-    for chunk in _chunks(items, batch_size):
-        for text, predictions in _paired(chunk, predictor.predict_next(chunk, k=k)):
-            if fmt == "jsonl":
-                write(output.json_line({"text": text, "predictions": predictions}))
-            else:
-                words = "  ".join(f"{p['token']} {output.score(p['score'])}" for p in predictions)
-                write(f"{output.one_line(text)}\t{words}")
+    shown, fed = itertools.tee(items)
+    if workers > 1:
+        results = predict_in_processes(predictor.path, fed, task="lm", workers=workers, batch_size=batch_size, k=k)
+    else:
+        results = itertools.chain.from_iterable(predictor.predict_next(c, k=k) for c in _chunks(fed, batch_size))
+    for text, predictions in _paired(shown, results):
+        if fmt == "jsonl":
+            write(output.json_line({"text": text, "predictions": predictions}))
+        else:
+            words = "  ".join(f"{p['token']} {output.score(p['score'])}" for p in predictions)
+            write(f"{output.one_line(text)}\t{words}")
 
 
 @cli.command()
@@ -357,8 +384,9 @@ def _resume_options(func):
 
 
 def _report_saved(path):
-    # The library has said on stderr what it saved; stdout gets only the path, for scripts.
-    click.echo(str(path))
+    # The library has said on stderr what it saved; stdout gets only the path, for scripts (once under torchrun).
+    if distributed.is_main():
+        click.echo(str(path))
 
 
 @cli.command("train")

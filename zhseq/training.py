@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
 from .api import NextWordPredictor, SentimentClassifier, pad_batch, truncate
 from .checkpoint import info  # noqa: F401  (part of this module's API: train, finetune, evaluate, info)
 from .checkpoint import (
@@ -218,16 +218,25 @@ def fit(
 
     With ``state_dir``, a resumable checkpoint (``zhseq.trainstate``) is written every
     ``config.checkpoint_every`` steps and after every epoch; ``resume`` (a loaded checkpoint) continues
-    exactly where it was written: same batches, same random draws, so the same final weights."""
+    exactly where it was written: same batches, same random draws, so the same final weights.
+
+    Under torchrun (``zhseq.distributed``) every process calls ``fit`` with the same examples and trains
+    on its share of each epoch's batches through DDP; one step is one synchronised update. Process 0
+    alone evaluates (its scores are broadcast), shows progress and writes checkpoints; pass the
+    callbacks that write files only there."""
     from tqdm import tqdm
 
     from .trainstate import restore, save_state
 
     if not examples:
         raise ZhseqError("nothing to train on: the corpus gave no examples")
-    torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
-    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
+    world, rank, main = distributed.world(), distributed.rank(), distributed.is_main()
+    torch.manual_seed(config.seed + rank)  # dropout draws: process r its own, process 0 as a single process
+    rng = random.Random(config.seed)  # the batch order: the same in every process
+    steps_per_epoch = math.ceil(len(examples) / config.batch_size) // world
+    if steps_per_epoch == 0:
+        raise ZhseqError(f"{len(examples)} examples make fewer batches of {config.batch_size} than there are "
+                         f"processes ({world}): use a smaller --batch-size or fewer processes")
     total = config.epochs * steps_per_epoch
     if config.max_steps:
         total = min(total, config.max_steps)
@@ -241,16 +250,23 @@ def fit(
     loop = {"step": 0, "epoch": 1, "batches_done": 0, "rng_epoch_start": None, "history": [], "best": None,
             "bad_epochs": 0, "loss_sum": 0.0, "n_batches": 0, "fingerprint": fingerprint}
     if resume is not None:
-        restore(resume, net=net, optimizer=optimizer, schedule=schedule)
+        restore(resume, net=net, optimizer=optimizer, schedule=schedule, rank=rank)
         loop.update(resume["loop"])
+    model = distributed.wrap(net)  # training steps only; evaluation and saving use net itself
     history = loop["history"]
-    bar = tqdm(total=total, initial=loop["step"], disable=not config.progress, file=sys.stderr, unit="step",
+    show = config.progress and main
+    bar = tqdm(total=total, initial=loop["step"], disable=not show, file=sys.stderr, unit="step",
                dynamic_ncols=True)
-    say = (lambda msg: bar.write(msg, file=sys.stderr)) if config.progress else _quiet
+    say = (lambda msg: bar.write(msg, file=sys.stderr)) if show else _quiet
 
     def checkpoint() -> None:
-        if state_dir is not None:
-            save_state(state_dir, net=net, optimizer=optimizer, schedule=schedule, loop=loop)
+        if state_dir is None:
+            return
+        # the loss so far becomes its mean over the processes, so process 0's checkpoint holds the run's
+        rng_states = distributed.gather(torch.get_rng_state())
+        loop["loss_sum"] = distributed.all_sum([loop["loss_sum"]])[0] / world
+        if main:
+            save_state(state_dir, net=net, optimizer=optimizer, schedule=schedule, loop=loop, rng_states=rng_states)
 
     step = loop["step"]
     finished = step >= total
@@ -260,12 +276,12 @@ def fit(
         if loop["rng_epoch_start"] is not None:  # resuming: the shuffle this epoch had or will have
             rng.setstate(_rng_state(loop["rng_epoch_start"]))
         loop.update(epoch=epoch, rng_epoch_start=rng.getstate())
-        batches = length_batches(lengths, config.batch_size, rng)
-        net.train()
+        batches = distributed.shard(length_batches(lengths, config.batch_size, rng))
+        model.train()
         t0, tokens = time.perf_counter(), 0
         for batch in batches[loop["batches_done"]:]:
             ids, lens, targets = collate([examples[i] for i in batch])
-            _, loss = net(ids, lens, targets)
+            _, loss = model(ids, lens, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
@@ -283,16 +299,18 @@ def fit(
                 checkpoint()
         finished = step >= total
         seconds = time.perf_counter() - t0
+        loss_sum, tokens = distributed.all_sum([loop["loss_sum"], tokens])  # over the processes
         record = {
             "epoch": epoch,
             "step": step,
-            "train_loss": loop["loss_sum"] / max(1, loop["n_batches"]),
+            "train_loss": loss_sum / world / max(1, loop["n_batches"]),
             "lr": schedule.get_last_lr()[0],
             "seconds": round(seconds, 3),
             "tokens_per_s": round(tokens / max(seconds, 1e-9)),
         }
         if evaluate is not None:
-            record["dev"] = evaluate(net)
+            # scored once, in process 0: every process takes the same early-stopping decision
+            record["dev"] = distributed.broadcast(evaluate(net) if main else None)
             score = record["dev"][metric]
             best = loop["best"]
             improved = best is None or (score > best if greater_is_better else score < best)
@@ -398,7 +416,8 @@ def _run(
     *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict, say=log,
     resume: bool = False,
 ) -> Path:
-    """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json (+ its plot)."""
+    """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json (+ its plot).
+    In a multi-process run only process 0 writes; the others return once it has."""
     if task == "sentiment":
         t = SentimentTask(tokenizer, vocab, labels, net.config.max_tokens)
     else:
@@ -425,7 +444,8 @@ def _run(
     # a checkpoint may only continue the run that wrote it
     fingerprint = json.loads(json.dumps({"recipe": recipe, "examples": len(examples), "vocab": len(vocab),
                                          "labels": config["labels"], "model": net.config.to_dict()}))
-    state = load_state(out) if resume else None
+    main = distributed.is_main()
+    state = distributed.on_main(lambda: load_state(out)) if resume else None  # read on process 0's disk
     if state is not None:
         saved = state["loop"].get("fingerprint") or {}
         changed = sorted(k for k in fingerprint.keys() | saved.keys() if fingerprint.get(k) != saved.get(k))
@@ -442,17 +462,19 @@ def _run(
         evaluate=(lambda m: t.evaluate(m, dev_examples)) if dev_examples else None,
         metric=t.metric,
         greater_is_better=t.greater_is_better,
-        on_best=lambda record: save(BEST_DIR, record),
-        on_epoch=lambda h: write_json(out / METRICS_NAME, metrics(h)),
+        on_best=(lambda record: save(BEST_DIR, record)) if main else None,
+        on_epoch=(lambda h: write_json(out / METRICS_NAME, metrics(h))) if main else None,
         state_dir=out,
         resume=state,
         fingerprint=fingerprint,
     )
-    save(LAST_DIR, history[-1])
-    clear_state(out)  # the run is complete: its models replace the checkpoint
-    _draw_curves(metrics(history), out / CURVES_NAME, say)
-    best = [h for h in history if h["best"]][-1]
-    say(f"best model (epoch {best['epoch']}) saved to {out / BEST_DIR}")
+    if main:
+        save(LAST_DIR, history[-1])
+        clear_state(out)  # the run is complete: its models replace the checkpoint
+        _draw_curves(metrics(history), out / CURVES_NAME, say)
+        best = [h for h in history if h["best"]][-1]
+        say(f"best model (epoch {best['epoch']}) saved to {out / BEST_DIR}")
+    distributed.barrier()  # every process returns a finished model
     return out / BEST_DIR
 
 
@@ -472,16 +494,22 @@ def _draw_curves(metrics: dict, path: Path, say=log) -> None:
 
 def _guarded(out: Path, body: Callable[[], Path], resume: bool = False, say=log) -> Path:
     """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
-    interruption (Ctrl-C) and any failure of a resumed run, so ``--resume`` can still continue it."""
+    interruption (Ctrl-C) and any failure of a resumed run, so ``--resume`` can still continue it.
+    Under torchrun, this is where every process joins the run, and process 0 alone owns ``out``."""
     from .trainstate import STATE_DIR
 
-    created = _prepare_out(out, resume, say)
+    distributed.setup()
+    created = distributed.on_main(lambda: _prepare_out(out, resume, say))
     pointer = out / STATE_DIR / "latest.json"
     resuming = pointer.is_file()
     try:
         return body()
     except BaseException as exc:
-        if pointer.is_file() and (resuming or isinstance(exc, KeyboardInterrupt)):
+        if not distributed.is_main():
+            raise  # process 0 owns the folder
+        # with several processes, a failure here is most often another process's end (killed, out of
+        # memory, a machine lost), so the checkpoint is kept for --resume as after Ctrl-C
+        if pointer.is_file() and (resuming or isinstance(exc, KeyboardInterrupt) or distributed.world() > 1):
             log(f"stopped: continue with the same command plus --resume (checkpoint in {out / STATE_DIR})")
         else:
             _clean(out, created)
@@ -552,7 +580,7 @@ def train(
     fit_config = FitConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
                            patience=patience, checkpoint_every=checkpoint_every, progress=progress)
 
-    say = log if progress else _quiet
+    say = log if progress and distributed.is_main() else _quiet
 
     def body() -> Path:
         torch.manual_seed(seed)
@@ -564,7 +592,7 @@ def train(
         else:
             train_part, dev_part = _holdout(texts, labels, seed, say)
         say(f"tokenising {len(train_part[0])} training texts …")
-        train_tokens = [tokenizer.cut(x) for x in train_part[0]]
+        train_tokens = distributed.map_split(tokenizer.cut, train_part[0])  # in shares under torchrun
         vocab = Vocab.build(train_tokens, min_freq=min_freq, max_size=max_vocab)
         say(f"vocabulary: {len(vocab)} tokens (min_freq {min_freq}, max {max_vocab})")
         backbone = BackboneConfig(vocab_size=len(vocab), embedding_size=embedding_size, hidden_size=hidden_size,
@@ -579,7 +607,7 @@ def train(
             net = NextWordNet(NextWordConfig(backbone, bptt=bptt, sampled_softmax=sampled_softmax))
         recipe = {"command": "train", "data": _as_list(data), "dev": dev, "n_train": len(train_tokens),
                   "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
-        dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
+        dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
                     fit_config=fit_config, recipe=recipe, say=say, resume=resume)
@@ -591,6 +619,8 @@ def _public(fit_config: FitConfig) -> dict:
     d = dict(fit_config.__dict__)
     d.pop("progress")
     d.pop("checkpoint_every")  # how often a run saves itself does not change the run
+    if distributed.world() > 1:  # the batches each step sees, and so the run, depend on it
+        d["processes"] = distributed.world()
     return d
 
 
@@ -637,7 +667,7 @@ def finetune(
                            batch_size=batch_size or recipe_old.get("batch_size", 64),
                            checkpoint_every=checkpoint_every, progress=progress)
 
-    say = log if progress else _quiet
+    say = log if progress and distributed.is_main() else _quiet
 
     def body() -> Path:
         torch.manual_seed(seed)
@@ -650,7 +680,7 @@ def finetune(
             train_part, dev_part = (texts, labels), _read_task_data(task, dev, text_column, label_column)
         else:
             train_part, dev_part = _holdout(texts, labels, seed, say)
-        train_tokens = [tokenizer.cut(x) for x in train_part[0]]
+        train_tokens = distributed.map_split(tokenizer.cut, train_part[0])
         added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max_new_words)
         if added:
             (net.resize_vocab if task == "lm" else net.backbone.resize_embedding)(len(vocab))
@@ -670,7 +700,7 @@ def finetune(
         recipe = {"command": "finetune", "base_model": str(src), "base_training": recipe_old,
                   "data": _as_list(data), "dev": dev, "n_train": len(train_tokens), "new_words": added,
                   **_public(fit_config)}
-        dev_tokens = (None if dev_part is None else ([tokenizer.cut(x) for x in dev_part[0]], dev_part[1]))
+        dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
                     fit_config=fit_config, recipe=recipe, say=say, resume=resume)

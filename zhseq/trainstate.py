@@ -1,7 +1,8 @@
 """Resumable training state: model, optimizer, schedule, random states and data position, as safetensors + JSON.
 
     OUT/checkpoint/latest.json            {"dir": "step-000500"}: the last complete checkpoint
-    OUT/checkpoint/step-000500/state.safetensors   model.*, optim.<param>.<name>, rng.torch
+    OUT/checkpoint/step-000500/state.safetensors   model.*, optim.<param>.<name>, rng.torch (rng.torch.<r>
+                                                   for process r > 0 of a multi-process run)
     OUT/checkpoint/step-000500/state.json          everything else (JSON)
 
 A checkpoint folder is written completely (each file fsynced) before ``latest.json`` is replaced by an
@@ -38,8 +39,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_state(out: Path, *, net, optimizer, schedule, loop: dict) -> Path:
-    """Write a complete checkpoint of the run in ``out`` and point ``latest.json`` at it."""
+def save_state(out: Path, *, net, optimizer, schedule, loop: dict, rng_states: list | None = None) -> Path:
+    """Write a complete checkpoint of the run in ``out`` and point ``latest.json`` at it.
+
+    ``rng_states``: every process's torch random state in a multi-process run (default: this one's)."""
     from safetensors.torch import save_file
 
     root = Path(out) / STATE_DIR
@@ -54,7 +57,8 @@ def save_state(out: Path, *, net, optimizer, schedule, loop: dict) -> Path:
     for index, state in opt["state"].items():
         for key, value in state.items():
             tensors[f"optim.{index}.{key}"] = (value if torch.is_tensor(value) else torch.tensor(value)).contiguous()
-    tensors["rng.torch"] = torch.get_rng_state()
+    for r, rng in enumerate(rng_states or [torch.get_rng_state()]):
+        tensors["rng.torch" if r == 0 else f"rng.torch.{r}"] = rng
     save_file(tensors, str(tmp / "state.safetensors"))
     with open(tmp / "state.safetensors", "rb") as f:
         os.fsync(f.fileno())
@@ -103,8 +107,9 @@ def load_state(out: Path) -> dict | None:
     return {**meta, "tensors": tensors}
 
 
-def restore(state: dict, *, net, optimizer, schedule) -> None:
-    """Put a loaded checkpoint back into a freshly built model, optimizer and schedule."""
+def restore(state: dict, *, net, optimizer, schedule, rank: int = 0) -> None:
+    """Put a loaded checkpoint back into a freshly built model, optimizer and schedule; ``rank``: which
+    process's random state to take (model and optimizer are the same in every process)."""
     tensors = state["tensors"]
     net.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     opt_state: dict = {}
@@ -115,7 +120,7 @@ def restore(state: dict, *, net, optimizer, schedule) -> None:
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in state["optimizer_groups"]]
     optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
     schedule.load_state_dict({**state["schedule"], "lr_lambdas": [None] * len(groups)})
-    torch.set_rng_state(tensors["rng.torch"])
+    torch.set_rng_state(tensors["rng.torch" if rank == 0 else f"rng.torch.{rank}"])
 
 
 def clear_state(out: Path) -> None:
