@@ -30,8 +30,8 @@ RECIPES = {
         task="lm",
         data=[C / "peoples_daily/train.txt.gz", C / "reviews/train.tsv.gz", C / "chnsenticorp/train.tsv.gz"],
         dev=C / "peoples_daily/valid.txt.gz",
-        options=dict(cell="lstm", embedding_size=128, hidden_size=256, max_vocab=30000, sampled_softmax=2048,
-                     epochs=3, batch_size=64, lr=3e-3, seed=0),
+        options=dict(cell="lstm", bidirectional=False, embedding_size=128, hidden_size=256, max_vocab=30000,
+                     sampled_softmax=2048, epochs=3, batch_size=64, lr=3e-3, seed=0),
     ),
 }
 

@@ -334,3 +334,8 @@ def test_a_malicious_pickle_in_the_model_folder_is_never_executed(copy, tmp_path
     load_numpy_model(copy)("这部电影很好")
     info(copy)
     assert not marker.exists()
+
+
+def test_saved_weights_are_readable_like_the_other_files(model_dir):
+    modes = {p.name: p.stat().st_mode & 0o777 for p in model_dir.iterdir()}
+    assert modes["model.safetensors"] == modes["config.json"], modes

@@ -72,6 +72,12 @@ def read_config(model_dir: str | os.PathLike) -> dict:
     return config
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: Path, obj) -> None:
     """Write JSON atomically: a temporary file in the same folder, fsync, rename."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -107,6 +113,7 @@ def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dty
         }
         # one metadata key only: safetensors writes several in random order, and a model must be byte-identical
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        os.chmod(tmp / WEIGHTS_NAME, 0o666 & ~_umask())  # safetensors writes 0600; a model is shared like its JSON
         vocab.save(tmp / VOCAB_NAME)
         write_json(tmp / CONFIG_NAME, {"format": FORMAT, **config})
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
