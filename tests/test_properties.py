@@ -1,0 +1,62 @@
+"""Arbitrary Unicode thrown at both heads, through torch and through the numpy runtime: every text gets
+exactly one well-formed answer, and the two paths agree."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zhseq.api import NextWordPredictor, SentimentClassifier
+from zhseq.modeling import BackboneConfig, NextWordConfig, NextWordNet, SentimentConfig, SentimentNet
+from zhseq.runtime import load_numpy_model
+from zhseq.tokenizer import Tokenizer
+from zhseq.vocab import SPECIALS, Vocab
+
+WORDS = [["这家", "餐厅", "的", "菜", "很", "好吃"], ["服务", "太", "差", "了", "!"], ["hello", "123", "😀"]]
+TEXTS = st.lists(st.text(max_size=300), min_size=1, max_size=6)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    torch.manual_seed(0)
+    vocab = Vocab.build(WORDS, min_freq=1)
+    bb = dict(vocab_size=len(vocab), embedding_size=8, hidden_size=8)
+    clf = SentimentClassifier(
+        SentimentNet(SentimentConfig(BackboneConfig(**bb, cell="gru"), num_labels=3, max_tokens=16)),
+        vocab, Tokenizer(), {"labels": ["负面", "中性", "正面"]},
+    )
+    lm = NextWordPredictor(NextWordNet(NextWordConfig(BackboneConfig(**bb, bidirectional=False), bptt=8)),
+                           vocab, Tokenizer(), {"labels": None})
+    root = tmp_path_factory.mktemp("props")
+    clf.save_pretrained(root / "clf")
+    lm.save_pretrained(root / "lm")
+    return clf, lm, load_numpy_model(root / "clf"), load_numpy_model(root / "lm")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=TEXTS)
+def test_sentiment_answers_every_text_once_on_both_paths(models, texts):
+    clf, _, fast, _ = models
+    slow_results, fast_results = clf(texts, batch_size=4), fast(texts, batch_size=4)
+    assert len(slow_results) == len(fast_results) == len(texts)
+    slow_p, fast_p = clf.predict_proba(texts).numpy(), fast.predict_proba(texts)
+    assert abs(slow_p - fast_p).max() < 1e-5  # the same distribution, whichever path
+    for a, b, p in zip(slow_results, fast_results, slow_p):
+        assert a["label"] in clf.labels and 0.0 < a["score"] <= 1.0 and not math.isnan(a["score"])
+        assert a["score"] == pytest.approx(p.max(), abs=1e-6) and b["score"] == pytest.approx(p.max(), abs=1e-5)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prefixes=TEXTS, k=st.integers(min_value=1, max_value=20))
+def test_next_word_answers_every_prefix_on_both_paths(models, prefixes, k):
+    _, lm, _, fast = models
+    slow_results, fast_results = lm.predict_next(prefixes, k=k), fast.predict_next(prefixes, k=k)
+    assert len(slow_results) == len(fast_results) == len(prefixes)
+    for a, b in zip(slow_results, fast_results):
+        assert len(a) == min(k, len(lm.vocab) - len(SPECIALS))
+        assert not {p["token"] for p in a} & set(SPECIALS)
+        scores = [p["score"] for p in a]
+        assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+        assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) < 1e-5  # ties may swap tokens, not scores
