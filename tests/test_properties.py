@@ -35,7 +35,7 @@ def models(tmp_path_factory):
     return clf, lm, load_numpy_model(root / "clf"), load_numpy_model(root / "lm")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=TEXTS)
 def test_sentiment_answers_every_text_once_on_both_paths(models, texts):
     clf, _, fast, _ = models
@@ -48,7 +48,7 @@ def test_sentiment_answers_every_text_once_on_both_paths(models, texts):
         assert a["score"] == pytest.approx(p.max(), abs=1e-6) and b["score"] == pytest.approx(p.max(), abs=1e-5)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prefixes=TEXTS, k=st.integers(min_value=1, max_value=20))
 def test_next_word_answers_every_prefix_on_both_paths(models, prefixes, k):
     _, lm, _, fast = models
