@@ -23,13 +23,7 @@ V, E, H = 23, 8, 12
 SEQS = [[5, 6, 7], [], [4], [8, 9, 10, 11, 12, 13, 14], [22, 4, 4, 21]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and spinning threads crawl on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def backbone(cell, bidirectional, layers=1):

@@ -45,13 +45,7 @@ SENTIMENT["gru-bi"].update(hmm=True)  # tokenizer settings must come back with t
 LM = {cell: dict(TINY, cell=cell, bidirectional=False, epochs=3) for cell in ("rnn", "lstm", "gru")}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and spinning threads crawl on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def sentiment_rows(n, seed, nouns=NOUNS, classes=((POS, "positive"), (NEG, "negative"))):

@@ -43,12 +43,7 @@ SEQS = [[int(i) for i in np.random.default_rng(n).integers(1, V, size=n)] for n 
 LABELS = ["a", "b", "c"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def randomised(net, seed):

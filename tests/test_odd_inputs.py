@@ -1,0 +1,39 @@
+"""Every input line gets exactly one output line, in order, whatever it holds (issue: bad input, nothing lost)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from zhseq.cli import cli
+
+ODD = ["", "   ", "\t", "😀😀😀", "hello world 123", "ＡＢＣ１２３", "控制\x01字符\x1f", "这家餐厅的菜很好吃",
+       "很好" * 50000, "﻿带BOM的行", "a\u200bb", "é" * 10, "繁體中文的評論，服務很好"]
+
+
+@pytest.fixture
+def odd_file(tmp_path):
+    path = tmp_path / "odd.txt"
+    path.write_text("\n".join(ODD) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", [["sentiment"], ["predict-next", "-k", "2"], ["segment"]])
+def test_one_line_out_per_line_in(odd_file, command):
+    result = CliRunner().invoke(cli, [*command, "--input", str(odd_file), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["text"] for r in rows] == ODD  # a U+FEFF inside the file (not at byte 0) is text
+
+
+def test_invalid_utf8_is_replaced_with_a_warning_and_binary_is_refused(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("很好\n".encode() + b"\xff\xfe broken\n" + "太差\n".encode())
+    result = CliRunner().invoke(cli, ["sentiment", "--input", str(bad)])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and "\ufffd" in lines[1]
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(b"\x00\x01\x02" * 100)
+    result = CliRunner().invoke(cli, ["sentiment", "--input", str(binary)])
+    assert result.exit_code == 1 and "binary" in result.output and "Traceback" not in result.output
