@@ -49,11 +49,11 @@ MAX_ORDER = 5
 
 # -- corpus ---------------------------------------------------------------------------------------
 def read_paragraphs(path: str | Path) -> list[str]:
-    """Non-empty lines of a .txt or .txt.gz file (one paragraph a line), as zhseq's LM reader keeps them."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig") as f:
-        return [line for line in f.read().splitlines() if line.strip()]
+    """Non-empty texts of a file, as zhseq's LM reader keeps them: the lines of a .txt (or .txt.gz), or the
+    text column of a .tsv/.csv/.jsonl table (zhseq.data.read_texts decodes every format the same way)."""
+    from zhseq.data import read_texts
+
+    return [text for text in read_texts(str(path)) if text.strip()]
 
 
 def flatten(paragraphs: Iterable[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
