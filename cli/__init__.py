@@ -60,6 +60,10 @@ class ZhseqGroup(click.Group):
             return result
         except distributed.FailedOnMain:
             ctx.exit(1)  # under torchrun: process 0 has printed the error
+        except click.UsageError as exc:  # an unknown option, a bad value: one line too, and where to look
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"Error: {exc.format_message()} (see '{command} --help')", err=True)
+            ctx.exit(exc.exit_code)
         except USER_ERRORS as exc:
             where = "" if distributed.is_main() else f"process {distributed.rank()}: "
             click.echo(f"Error: {where}{error_message(exc)}", err=True)

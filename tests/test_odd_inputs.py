@@ -37,3 +37,12 @@ def test_invalid_utf8_is_replaced_with_a_warning_and_binary_is_refused(tmp_path)
     binary.write_bytes(b"\x00\x01\x02" * 100)
     result = CliRunner().invoke(cli, ["sentiment", "--input", str(binary)])
     assert result.exit_code == 1 and "binary" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [["sentiment", "--bogus", "x"], ["nosuch"], ["train", "sentiment", "--data", "x",
+                                   "--out", "y", "--epochs", "-3"], ["sentiment", "--neutral-band", "0.7", "x"]])
+def test_usage_errors_are_one_line(args):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "--help" in lines[0], result.output
