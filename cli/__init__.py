@@ -425,6 +425,9 @@ def _report_saved(path):
 @click.option("--min-freq", type=click.IntRange(min=1), default=2, show_default=True, help="Rarer words become <unk>.")
 @click.option("--max-vocab", type=click.IntRange(min=1), default=50000, show_default=True, help="Vocabulary size cap.")
 @click.option("--hmm/--no-hmm", default=False, show_default=True, help="Segment with jieba's HMM for unknown words.")
+@click.option("--init-backbone", metavar="DIR", default=None,
+              help="Start the embedding and recurrent weights from a saved model (e.g. the shipped lm, "
+                   "zhseq/models/lm): its tokenizer, vocabulary, cell and sizes are used.")
 @click.option("--sampled-softmax", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="lm only: train the output layer against N sampled words per batch instead of the whole "
                    "vocabulary (much faster for large vocabularies; 0 = full softmax).")
@@ -432,7 +435,7 @@ def _report_saved(path):
 @_quiet_option
 def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
                   max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm,
-                  sampled_softmax, resume, checkpoint_every, quiet):
+                  init_backbone, sampled_softmax, resume, checkpoint_every, quiet):
     """Train a sentiment or next-word (lm) model from scratch.
 
     Sentiment data is a table with a text and a label column (any label names, two or more);
@@ -453,7 +456,8 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
         embedding_size=embedding_size, hidden_size=hidden_size, dropout=dropout, epochs=epochs,
         max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, text_column=text_column,
         label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm,
-        sampled_softmax=sampled_softmax, resume=resume, checkpoint_every=checkpoint_every, progress=not quiet,
+        sampled_softmax=sampled_softmax, resume=resume, checkpoint_every=checkpoint_every,
+        init_backbone=init_backbone, progress=not quiet,
     )
     _report_saved(path)
 

@@ -467,3 +467,19 @@ def test_float16_weights_halve_the_file_and_keep_predictions(models, tmp_path):
     assert [r["label"] for r in clf(texts)] == [r["label"] for r in reloaded(texts)]
     with pytest.raises(ZhseqError, match="dtype"):
         clf.save_pretrained(tmp_path / "bad", dtype="int3")
+
+
+def test_a_sentiment_model_can_start_from_a_language_models_backbone(models, tmp_path):
+    lm_dir = models.lm("gru")
+    lm = NextWordPredictor.from_pretrained(lm_dir)
+    out = train("sentiment", str(models.train_tsv), out=tmp_path / "from-lm", init_backbone=lm_dir,
+                bidirectional=True, epochs=1, max_steps=1, lr=1e-12, min_freq=1, progress=False)
+    clf = SentimentClassifier.from_pretrained(out)
+    assert clf.vocab.itos[: len(lm.vocab)] == lm.vocab.itos  # the LM's ids, then the new corpus's words
+    assert clf.net.config.backbone.cell == "gru" and clf.net.config.backbone.bidirectional
+    assert clf.config["training"]["init_backbone"] == str(lm_dir / "model-best")
+    theirs, mine = lm.net.backbone.state_dict(), clf.net.backbone.state_dict()
+    assert torch.allclose(mine["embedding.weight"][: len(lm.vocab)], theirs["embedding.weight"], atol=1e-6)
+    for name in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0"):
+        assert torch.allclose(mine[name], theirs[name], atol=1e-6)  # the forward direction is the LM's
+    assert not torch.allclose(mine["rnn.weight_hh_l0_reverse"], theirs["rnn.weight_hh_l0"], atol=1e-3)

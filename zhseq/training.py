@@ -555,9 +555,14 @@ def train(
     patience: int = 2,
     checkpoint_every: int = 500,
     resume: bool = False,
+    init_backbone: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> Path:
     """Train a new model from corpus file(s); returns ``out/model-best``.
+
+    ``init_backbone``: start from the embedding and recurrent weights of a saved model (for example the
+    shipped language model, ``zhseq/models/lm``): its tokenizer, vocabulary (extended by this corpus's
+    frequent words), cell and sizes are used; a second direction, if asked for, starts fresh.
 
     ``sampled_softmax`` (lm only): train the output layer against that many sampled words per batch
     instead of the whole vocabulary — several times faster for large vocabularies; 0 = full softmax.
@@ -582,9 +587,16 @@ def train(
 
     say = log if progress and distributed.is_main() else _quiet
 
+    source = None
+    if init_backbone is not None:
+        folder = resolve_model_dir(init_backbone)
+        source = (folder, read_config(folder))
+        sb = source[1]["backbone"]
+        cell, layers, embedding_size, hidden_size = sb["cell"], sb["layers"], sb["embedding_size"], sb["hidden_size"]
+
     def body() -> Path:
         torch.manual_seed(seed)
-        tokenizer = Tokenizer(hmm=hmm)
+        tokenizer = Tokenizer.from_dict(source[1]["tokenizer"]) if source else Tokenizer(hmm=hmm)
         texts, labels = _read_task_data(task, data, text_column, label_column)
         if dev is not None:
             dev_texts, dev_labels = _read_task_data(task, dev, text_column, label_column)
@@ -593,8 +605,13 @@ def train(
             train_part, dev_part = _holdout(texts, labels, seed, say)
         say(f"tokenising {len(train_part[0])} training texts …")
         train_tokens = distributed.map_split(tokenizer.cut, train_part[0])  # in shares under torchrun
-        vocab = Vocab.build(train_tokens, min_freq=min_freq, max_size=max_vocab)
-        say(f"vocabulary: {len(vocab)} tokens (min_freq {min_freq}, max {max_vocab})")
+        if source:
+            vocab = Vocab.load(source[0] / VOCAB_NAME)
+            added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max(0, max_vocab - len(vocab)))
+            say(f"vocabulary: {len(vocab)} tokens ({added} new beside those of {source[0]})")
+        else:
+            vocab = Vocab.build(train_tokens, min_freq=min_freq, max_size=max_vocab)
+            say(f"vocabulary: {len(vocab)} tokens (min_freq {min_freq}, max {max_vocab})")
         backbone = BackboneConfig(vocab_size=len(vocab), embedding_size=embedding_size, hidden_size=hidden_size,
                                   cell=cell, layers=layers, bidirectional=bidirectional, dropout=dropout)
         label_list = _label_order(train_part[1]) if task == "sentiment" else None
@@ -607,12 +624,34 @@ def train(
             net = NextWordNet(NextWordConfig(backbone, bptt=bptt, sampled_softmax=sampled_softmax))
         recipe = {"command": "train", "data": _as_list(data), "dev": dev, "n_train": len(train_tokens),
                   "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
+        if source:
+            copied = _copy_backbone(net.backbone, source)
+            recipe["init_backbone"] = str(source[0])
+            say(f"backbone started from {source[0]} ({copied} tensors)")
         dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
                     fit_config=fit_config, recipe=recipe, say=say, resume=resume)
 
     return _guarded(out, body, resume, say)
+
+
+def _copy_backbone(backbone, source) -> int:
+    """Copy the embedding rows and every recurrent tensor of the same name and shape from a saved model."""
+    folder, config = source
+    donor = build_model(config["task"], config)
+    load_weights(donor, folder)
+    theirs = donor.backbone.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for name, mine in backbone.state_dict().items():
+            if name == "embedding.weight":
+                mine[: theirs[name].size(0)] = theirs[name]
+                copied += 1
+            elif name in theirs and theirs[name].shape == mine.shape:
+                mine.copy_(theirs[name])
+                copied += 1
+    return copied
 
 
 def _public(fit_config: FitConfig) -> dict:
