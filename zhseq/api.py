@@ -22,7 +22,7 @@ from .checkpoint import VOCAB_NAME, default_model_dir, load_weights, read_config
 from .data import batched
 from .errors import ZhseqError
 from .modeling import build_model, special_mask
-from .textops import join_tokens, neutral_column, sentiment_result, top_k_size, truncate
+from .textops import check_labels, join_tokens, neutral_column, sentiment_result, top_k_size, truncate
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
@@ -99,10 +99,7 @@ class SentimentClassifier(_Pretrained):
     task = "sentiment"
 
     def __init__(self, net: torch.nn.Module, vocab: Vocab, tokenizer: Tokenizer, config: dict, path=None):
-        labels, n = config.get("labels"), net.config.num_labels
-        if not (isinstance(labels, list) and len(labels) == n and all(isinstance(x, str) for x in labels)
-                and len(set(labels)) == n):
-            raise ZhseqError(f"config.json needs \"labels\": a list of {n} different label names, not {labels!r}")
+        check_labels(config.get("labels"), net.config.num_labels)
         super().__init__(net, vocab, tokenizer, config, path)
 
     @property

@@ -42,7 +42,7 @@ import numpy as np
 from .checkpoint import VOCAB_NAME, WEIGHTS_NAME, default_model_dir, read_config, resolve_model_dir
 from .data import batched
 from .errors import ZhseqError
-from .textops import SPECIAL_IDS, neutral_column, sentiment_result, top_k_size, truncate
+from .textops import SPECIAL_IDS, check_labels, neutral_column, sentiment_result, top_k_size, truncate
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, Vocab
 
@@ -348,11 +348,7 @@ class NumpySentiment(NumpyModel):
     task = "sentiment"
 
     def __init__(self, config: dict, weights: dict, vocab: Vocab, tokenizer: Tokenizer, path=None):
-        n = _settings(self.task, config)["num_labels"]
-        labels = config.get("labels")
-        if not (isinstance(labels, list) and len(labels) == n and all(isinstance(x, str) for x in labels)
-                and len(set(labels)) == n):
-            raise ZhseqError(f"config.json needs \"labels\": a list of {n} different label names, not {labels!r}")
+        check_labels(config.get("labels"), _settings(self.task, config)["num_labels"])
         super().__init__(config, weights, vocab, tokenizer, path)
 
     @property

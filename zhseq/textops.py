@@ -56,3 +56,11 @@ def sentiment_result(probs: Sequence[float], labels: Sequence[str], positive: in
 def top_k_size(k: int, vocab_size: int) -> int:
     """How many next words ``predict_next`` returns: at least one, never a special token."""
     return min(max(1, k), vocab_size - len(SPECIAL_IDS))
+
+
+def check_labels(labels, n: int) -> list[str]:
+    """config.json's "labels" for a classifier with ``n`` outputs: a list of n different strings."""
+    if not (isinstance(labels, list) and len(labels) == n and all(isinstance(x, str) for x in labels)
+            and len(set(labels)) == n):
+        raise ZhseqError(f"config.json needs \"labels\": a list of {n} different label names, not {labels!r}")
+    return labels
