@@ -52,6 +52,16 @@ def _silence_stdout():
 class ZhseqGroup(click.Group):
     """The command group; turns user errors into one ``Error:`` line for every command."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        # `zhseq --bogus`: the group's own usage errors are one line too (no arguments still shows the help)
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            click.echo(f"Error: {exc.format_message()} (see '{info_name} --help')", err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+
     def invoke(self, ctx):
         try:
             result = super().invoke(ctx)

@@ -39,7 +39,7 @@ def test_invalid_utf8_is_replaced_with_a_warning_and_binary_is_refused(tmp_path)
     assert result.exit_code == 1 and "binary" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("args", [["sentiment", "--bogus", "x"], ["nosuch"], ["train", "sentiment", "--data", "x",
+@pytest.mark.parametrize("args", [["sentiment", "--bogus", "x"], ["nosuch"], ["--bogus"], ["train", "sentiment", "--data", "x",
                                    "--out", "y", "--epochs", "-3"], ["sentiment", "--neutral-band", "0.7", "x"]])
 def test_usage_errors_are_one_line(args):
     result = CliRunner().invoke(cli, args)
