@@ -26,7 +26,6 @@ so each order is a sorted key array — a CSR table of histories and their follo
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import sys
@@ -269,7 +268,7 @@ class KneserNey:
         """LMTask's metrics: perplexity over every target; top-1 and top-k over real-word targets; also
         ``target_probs``, each target's probability in file order (``<eos>`` after each paragraph's words)."""
         tok, start = flatten(paragraphs)
-        V, N = self.V, self.order
+        N = self.order
         pos = np.arange(len(tok))
         ids = [None, tok]
         for j in range(2, N + 1):

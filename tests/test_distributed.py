@@ -33,22 +33,10 @@ needs_gloo = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_availa
                                 reason="this torch build has no gloo backend")
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    rng = random.Random(0)
-    rows = []
-    for i in range(400):
-        words, label = (POS, "positive") if i % 2 else (NEG, "negative")
-        rows.append(f"{label}\t{rng.choice(NOUNS)}{rng.choice(words)}，{rng.choice(NOUNS)}{rng.choice(words)}")
-    path = tmp_path_factory.mktemp("ddp") / "train.tsv"
-    path.write_text("label\ttext\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
-def torchrun(corpus, out, *extra):
+def torchrun(two_label_tsv, out, *extra):
     """2 processes on this machine; ``-m zhseq.cli`` needs no console script on PATH."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "zhseq.cli", "train", "sentiment", "--data", str(corpus), "--out", str(out),
+            "-m", "zhseq.cli", "train", "sentiment", "--data", str(two_label_tsv), "--out", str(out),
             "--embedding-size", "16", "--hidden-size", "16", "--epochs", "3", "--batch-size", "8",
             "--min-freq", "1", "--checkpoint-every", "4", "--seed", "3", *extra]
 
@@ -58,9 +46,9 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def two_process_run(corpus, tmp_path_factory):
+def two_process_run(two_label_tsv, tmp_path_factory):
     out = tmp_path_factory.mktemp("whole") / "run"
-    done = subprocess.run(torchrun(corpus, out), env=ENV, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(torchrun(two_label_tsv, out), env=ENV, capture_output=True, text=True, timeout=300)
     return out, done
 
 
@@ -97,11 +85,11 @@ def worker_pid(launcher: int, rank: int) -> int:
 
 @needs_gloo
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker processes in Linux's /proc")
-def test_a_killed_process_and_resume_give_the_same_bytes(corpus, two_process_run, tmp_path):
+def test_a_killed_process_and_resume_give_the_same_bytes(two_label_tsv, two_process_run, tmp_path):
     whole, done = two_process_run
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "killed"
-    proc = subprocess.Popen(torchrun(corpus, out, "--quiet"), env=ENV, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(torchrun(two_label_tsv, out, "--quiet"), env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     pointer = out / STATE_DIR / "latest.json"
     deadline = time.time() + 120
@@ -114,7 +102,7 @@ def test_a_killed_process_and_resume_give_the_same_bytes(corpus, two_process_run
     assert proc.wait(timeout=120) != 0
     assert not (out / "model-last").exists()
 
-    resumed = subprocess.run(torchrun(corpus, out, "--resume"), env=ENV, capture_output=True, text=True,
+    resumed = subprocess.run(torchrun(two_label_tsv, out, "--resume"), env=ENV, capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stderr.count("resuming from the checkpoint at step") == 1
@@ -137,13 +125,13 @@ def test_shard_gives_every_process_the_same_number_of_distinct_batches():
 
 # -- --workers ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def models(corpus, tmp_path_factory):
+def models(two_label_tsv, tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     lm_text = root / "lm.txt"
-    lines = corpus.read_text(encoding="utf-8").splitlines()[1:]
+    lines = two_label_tsv.read_text(encoding="utf-8").splitlines()[1:]
     lm_text.write_text("\n".join(line.split("\t")[1] for line in lines) + "\n", encoding="utf-8")
     kw = dict(embedding_size=8, hidden_size=8, epochs=1, batch_size=32, min_freq=1, progress=False)
-    return {"sentiment": train("sentiment", str(corpus), out=root / "s", **kw),
+    return {"sentiment": train("sentiment", str(two_label_tsv), out=root / "s", **kw),
             "lm": train("lm", str(lm_text), out=root / "l", bidirectional=False, **kw)}
 
 

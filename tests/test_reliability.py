@@ -4,7 +4,6 @@ the same bytes as a run never interrupted; two runs with one seed give byte-iden
 import hashlib
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,49 +16,33 @@ from zhseq.errors import ZhseqError
 from zhseq.trainstate import STATE_DIR, load_state
 from zhseq.training import train
 
-POS = ["很好", "喜欢", "推荐", "满意", "不错"]
-NEG = ["很差", "失望", "退货", "糟糕", "难用"]
-NOUNS = ["房间", "服务", "手机", "这本书", "快递", "屏幕"]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    rng = random.Random(0)
-    rows = []
-    for i in range(400):
-        words, label = (POS, "positive") if i % 2 else (NEG, "negative")
-        rows.append(f"{label}\t{rng.choice(NOUNS)}{rng.choice(words)}，{rng.choice(NOUNS)}{rng.choice(words)}")
-    path = tmp_path_factory.mktemp("rel") / "train.tsv"
-    path.write_text("label\ttext\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def cli_train(corpus, out, *extra):
-    return [sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(corpus), "--out", str(out),
+def cli_train(two_label_tsv, out, *extra):
+    return [sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(two_label_tsv), "--out", str(out),
             "--embedding-size", "16", "--hidden-size", "16", "--epochs", "4", "--batch-size", "8",
             "--min-freq", "1", "--checkpoint-every", "5", "--seed", "3", *extra]
 
 
-def test_same_seed_gives_byte_identical_models(corpus, tmp_path):
+def test_same_seed_gives_byte_identical_models(two_label_tsv, tmp_path):
     kw = dict(embedding_size=16, hidden_size=16, epochs=2, batch_size=16, min_freq=1, progress=False, seed=7)
-    a = train("sentiment", str(corpus), out=tmp_path / "a", **kw)
-    b = train("sentiment", str(corpus), out=tmp_path / "b", **kw)
+    a = train("sentiment", str(two_label_tsv), out=tmp_path / "a", **kw)
+    b = train("sentiment", str(two_label_tsv), out=tmp_path / "b", **kw)
     assert digest(a / "model.safetensors") == digest(b / "model.safetensors")
-    c = train("sentiment", str(corpus), out=tmp_path / "c", **{**kw, "seed": 8})
+    c = train("sentiment", str(two_label_tsv), out=tmp_path / "c", **{**kw, "seed": 8})
     assert digest(a / "model.safetensors") != digest(c / "model.safetensors")
 
 
-def test_sigkill_then_resume_finishes_with_the_uninterrupted_model(corpus, tmp_path):
+def test_sigkill_then_resume_finishes_with_the_uninterrupted_model(two_label_tsv, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     whole = tmp_path / "whole"
-    subprocess.run(cli_train(corpus, whole, "--quiet"), check=True, env=env, capture_output=True)
+    subprocess.run(cli_train(two_label_tsv, whole, "--quiet"), check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(cli_train(corpus, killed, "--quiet"), env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cli_train(two_label_tsv, killed, "--quiet"), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     pointer = killed / STATE_DIR / "latest.json"
     deadline = time.time() + 120
@@ -74,7 +57,7 @@ def test_sigkill_then_resume_finishes_with_the_uninterrupted_model(corpus, tmp_p
     step = load_state(killed)["loop"]["step"]
     assert step >= 60
 
-    resumed = subprocess.run(cli_train(corpus, killed, "--resume"), env=env, capture_output=True, text=True)
+    resumed = subprocess.run(cli_train(two_label_tsv, killed, "--resume"), env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from the checkpoint at step {step}" in resumed.stderr
     for name in ("model-best", "model-last"):
@@ -85,13 +68,13 @@ def test_sigkill_then_resume_finishes_with_the_uninterrupted_model(corpus, tmp_p
         (whole / "metrics.json").read_text())["epochs"]]
 
 
-def test_resume_refuses_a_different_run_and_a_finished_one(corpus, tmp_path):
+def test_resume_refuses_a_different_run_and_a_finished_one(two_label_tsv, tmp_path):
     kw = dict(embedding_size=8, hidden_size=8, epochs=2, batch_size=16, min_freq=1, progress=False,
               checkpoint_every=3)
     out = tmp_path / "run"
-    train("sentiment", str(corpus), out=out, **kw)
+    train("sentiment", str(two_label_tsv), out=out, **kw)
     with pytest.raises(ZhseqError, match="finished run"):
-        train("sentiment", str(corpus), out=out, resume=True, **kw)
+        train("sentiment", str(two_label_tsv), out=out, resume=True, **kw)
 
     interrupted = tmp_path / "interrupted"
     import torch
@@ -107,26 +90,26 @@ def test_resume_refuses_a_different_run_and_a_finished_one(corpus, tmp_path):
     torch.nn.utils.clip_grad_norm_ = stop_at_step_10
     try:
         with pytest.raises(KeyboardInterrupt):
-            train("sentiment", str(corpus), out=interrupted, **kw)
+            train("sentiment", str(two_label_tsv), out=interrupted, **kw)
     finally:
         torch.nn.utils.clip_grad_norm_ = real
     assert load_state(interrupted)["loop"]["step"] == 9  # Ctrl-C keeps the checkpoint for --resume
     with pytest.raises(ZhseqError, match="different run"):
-        train("sentiment", str(corpus), out=interrupted, resume=True, **{**kw, "epochs": 3})
+        train("sentiment", str(two_label_tsv), out=interrupted, resume=True, **{**kw, "epochs": 3})
     with pytest.raises(ZhseqError, match="already holds|not empty"):
-        train("sentiment", str(corpus), out=interrupted, **kw)  # without --resume nothing is mixed in
-    train("sentiment", str(corpus), out=interrupted, resume=True, **kw)
+        train("sentiment", str(two_label_tsv), out=interrupted, **kw)  # without --resume nothing is mixed in
+    train("sentiment", str(two_label_tsv), out=interrupted, resume=True, **kw)
     assert (interrupted / "model-last" / "config.json").is_file()
 
 
-def test_resume_without_a_checkpoint_starts_afresh(corpus, tmp_path):
+def test_resume_without_a_checkpoint_starts_afresh(two_label_tsv, tmp_path):
     out = tmp_path / "fresh"
-    best = train("sentiment", str(corpus), out=out, resume=True, embedding_size=8, hidden_size=8, epochs=1,
+    best = train("sentiment", str(two_label_tsv), out=out, resume=True, embedding_size=8, hidden_size=8, epochs=1,
                  min_freq=1, progress=False)
     assert (best / "config.json").is_file()
 
 
-def test_a_failed_run_leaves_no_model_and_no_checkpoint(corpus, tmp_path, monkeypatch):
+def test_a_failed_run_leaves_no_model_and_no_checkpoint(two_label_tsv, tmp_path, monkeypatch):
     import zhseq.training as training
 
     def broken_evaluate(self, net, examples, batch_size=256):
@@ -135,6 +118,6 @@ def test_a_failed_run_leaves_no_model_and_no_checkpoint(corpus, tmp_path, monkey
     monkeypatch.setattr(training.SentimentTask, "evaluate", broken_evaluate)
     out = tmp_path / "failed"
     with pytest.raises(RuntimeError):
-        train("sentiment", str(corpus), out=out, dev=str(corpus), embedding_size=8, hidden_size=8, epochs=2,
+        train("sentiment", str(two_label_tsv), out=out, dev=str(two_label_tsv), embedding_size=8, hidden_size=8, epochs=2,
               min_freq=1, progress=False, checkpoint_every=2)
     assert not out.exists()

@@ -42,7 +42,7 @@ from .trainstate import clear_state, load_state
 from .errors import ZhseqError
 from .modeling import BackboneConfig, NextWordConfig, NextWordNet, SentimentConfig, SentimentNet, build_model, special_mask
 from .tokenizer import Tokenizer
-from .vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
+from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 
 Example = tuple  # (ids: list[int], target) — target is a label index or a list of next-token ids
 CURVES_NAME = "learning_curves.png"  # beside METRICS_NAME, drawn from it when matplotlib is installed
