@@ -2,7 +2,7 @@
 
     ids (B, T), lengths (B,) → Backbone: Embedding → recurrent cell(s) → outputs (B, T, D·H), final (B, D·H)
     SentimentNet:  pooled outputs → dropout → linear → logits (B, C)
-    NextWordNet:   outputs → projection to E → linear tied to the embedding → logits over the vocabulary
+    NextWordNet:   outputs → dropout → projection to E → linear tied to the embedding → logits over the vocabulary
 
 Both heads have ``forward(ids, lengths, targets=None) -> (logits, loss)`` so one loop trains either.
 Each model is built from one small config dataclass; the checkpoint stores that config and loading calls
@@ -74,7 +74,8 @@ class Backbone(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
         x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
         outputs, final = self.rnn(x, lengths.cpu())  # (B, T, D·H), (B, D·H); zeros past each length
-        return self.output_dropout(outputs), self.output_dropout(final)
+        # output_dropout is the heads' to apply, on what they use: the pooled vector, the scored states
+        return outputs, final
 
     def resize_embedding(self, vocab_size: int) -> None:
         """Grow the vocabulary: old rows keep their ids, new rows start small and random."""
@@ -138,7 +139,7 @@ class SentimentNet(nn.Module):
 
     def forward(self, ids, lengths, targets=None):
         outputs, final = self.backbone(ids, lengths)
-        logits = self.classifier(self.pool(outputs, final, lengths))  # (B, C)
+        logits = self.classifier(self.backbone.output_dropout(self.pool(outputs, final, lengths)))  # (B, C)
         loss = F.cross_entropy(logits, targets) if targets is not None else None
         return logits, loss
 
@@ -181,9 +182,9 @@ class NextWordNet(nn.Module):
         with ``sampled_softmax`` set, the logits are (N, 1 + S): the target, then the S sampled words."""
         outputs, _ = self.backbone(ids, lengths)  # (B, T, H)
         if targets is None:
-            return self.logits_from_states(outputs), None  # (B, T, V)
+            return self.logits_from_states(self.backbone.output_dropout(outputs)), None  # (B, T, V)
         keep = targets != PAD_ID  # (B, T)
-        states, gold = outputs[keep], targets[keep]  # (N, H), (N,)
+        states, gold = self.backbone.output_dropout(outputs[keep]), targets[keep]  # (N, H), (N,)
         n_samples = self.config.sampled_softmax
         if self.training and 0 < n_samples < self.config.backbone.vocab_size:
             logits = self.sampled_logits(states, gold, n_samples)
