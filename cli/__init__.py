@@ -164,16 +164,44 @@ def _batch_size_option(default=256):
     )
 
 
+class _Workers(click.ParamType):
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            self.fail(f"{value!r} is neither a whole number of processes (1 or more) nor 'auto'", param, ctx)
+        return n
+
+
 def _workers_option(func):
     return click.option(
         "--workers",
-        type=click.IntRange(min=1),
-        default=1,
+        type=_Workers(),
+        default="auto",
         show_default=True,
-        metavar="N",
+        metavar="N|auto",
         help="Score batches in N processes, each loading the model once; output keeps the input order. "
-        "Worth it for large files on several cores.",
+        "auto: one process per available core once the input holds more than one batch, else 1.",
     )(func)
+
+
+def _plan_workers(workers, items, batch_size):
+    """(workers, items): 'auto' looks at the first batch and a half (without consuming them) and picks one
+    process per available core when there is more than one batch to score, else 1."""
+    if workers != "auto":
+        return workers, items
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        return 1, items
+    head = list(itertools.islice(items, batch_size + batch_size // 2 + 1))
+    items = itertools.chain(head, items)
+    return (cores if len(head) > batch_size + batch_size // 2 else 1), items
 
 
 def _read_texts(texts, input_path, text_column):
@@ -274,6 +302,7 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, n
 
     items = _read_texts(texts, input_path, text_column)
     classifier = load_predictor(model, task="sentiment")
+    workers, items = _plan_workers(workers, items, batch_size)
     write = output.LineWriter(every=batch_size)
     if fmt == "tsv":
         write("label\tscore\ttext")
@@ -315,6 +344,7 @@ def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size, w
 
     items = _read_texts(prefixes, input_path, text_column)
     predictor = load_predictor(model, task="lm")
+    workers, items = _plan_workers(workers, items, batch_size)
     write = output.LineWriter(every=batch_size)
     shown, fed = itertools.tee(items)
     if workers > 1:

@@ -165,3 +165,34 @@ def test_an_error_in_a_worker_reaches_the_caller(models, tmp_path):
     (broken / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(ZhseqError, match="cannot read"):
         list(predict_in_processes(broken, ["房间很好"] * 5, task="sentiment", workers=2, batch_size=2))
+
+
+@pytest.mark.parametrize("cores,n_items,expected", [(2, 10, 1), (2, 24, 1), (2, 25, 2), (4, 1000, 4), (1, 1000, 1)])
+def test_auto_workers_use_every_core_only_for_more_than_one_batch(monkeypatch, cores, n_items, expected):
+    from zhseq.cli import _plan_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    consumed = []
+
+    def items():  # a stream: what the plan peeks at must still come out, once, in order
+        for i in range(n_items):
+            consumed.append(i)
+            yield f"t{i}"
+
+    workers, rest = _plan_workers("auto", items(), batch_size=16)
+    assert workers == expected
+    assert len(consumed) <= 25  # only a batch and a half is looked at before scoring starts
+    assert list(rest) == [f"t{i}" for i in range(n_items)]
+    assert _plan_workers(3, iter([]), 16)[0] == 3  # a number is taken as given
+
+
+def test_auto_workers_on_the_command_line(models, texts_file):
+    def run(*workers):
+        return CliRunner().invoke(cli, ["sentiment", "--model", str(models["sentiment"]), "--input", str(texts_file),
+                                        "--format", "jsonl", "--batch-size", "64", *workers])
+
+    auto, one = run(), run("--workers", "1")
+    assert auto.exit_code == 0 and auto.stdout == one.stdout and len(one.stdout.splitlines()) == 500
+    for bad in ("0", "many"):
+        result = run("--workers", bad)
+        assert result.exit_code == 2 and "neither a whole number" in result.output

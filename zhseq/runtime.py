@@ -181,30 +181,43 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), never overflows
 
 
-def _direction(kind, xp, batch, steps, live, start, w_hh, b_hn, reverse):
+def _direction(kind, xp, batch, steps, live, start, w_hh, b_hn, reverse, rows=None):
     """One direction of one layer over a packed batch of ``batch`` rows, longest first.
 
     xp: (N, G·H) input projections of all real tokens, step-major; at step t the live rows are the
-    batch's first ``live[t]`` rows, stored at ``xp[start[t] : start[t] + live[t]]``.
+    batch's first ``live[t]`` rows, stored at ``xp[start[t] : start[t] + live[t]]``. LSTM gate blocks
+    come in the order i, f, o, g here (see ``NumpyModel``), so one call squashes the three sigmoids.
+    With ``rows`` (N,), token k's projection is ``xp[rows[k]]`` (one row per distinct word).
     Returns the packed outputs (N, H) and the final state h (B, H) (zeros for empty rows)."""
     H = w_hh.shape[1]
     h = np.zeros((batch, H), F32)
     c = np.zeros((batch, H), F32) if kind == "lstm" else None
-    out = np.empty((xp.shape[0], H), F32)
-    w_hh_t = w_hh.T  # (H, G·H)
+    out = np.empty((xp.shape[0] if rows is None else len(rows), H), F32)
+    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, G·H)
+    buf = np.empty((batch, w_hh.shape[0]), F32)
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
         n, s = int(live[t]), int(start[t])
         hn = h[:n]
-        hh = hn @ w_hh_t  # (n, G·H)
-        x = xp[s : s + n]
+        hh = np.matmul(hn, w_hh_t, out=buf[:n])  # (n, G·H)
+        x = xp[s : s + n] if rows is None else xp[rows[s : s + n]]
         if kind == "rnn":
             new = np.tanh(x + hh)
         elif kind == "lstm":
-            gates = x + hh  # (n, 4H): i, f, g, o
-            i, f = _sigmoid(gates[:, :H]), _sigmoid(gates[:, H : 2 * H])
-            g, o = np.tanh(gates[:, 2 * H : 3 * H]), _sigmoid(gates[:, 3 * H :])
-            c[:n] = f * c[:n] + i * g
-            new = o * np.tanh(c[:n])
+            gates = hh
+            gates += x  # (n, 4H): i, f, o, g
+            sig = gates[:, : 3 * H]
+            sig *= 0.5  # sigmoid(x) = 0.5 tanh(x / 2) + 0.5, in place
+            np.tanh(sig, out=sig)
+            sig *= 0.5
+            sig += 0.5
+            g = gates[:, 3 * H :]
+            np.tanh(g, out=g)
+            cn = c[:n]
+            cn *= gates[:, H : 2 * H]
+            g *= gates[:, :H]
+            cn += g
+            new = np.tanh(cn)
+            new *= gates[:, 2 * H : 3 * H]
         else:  # gru: b_hr and b_hz are folded into xp; b_hn stays inside r·(W_hn h + b_hn)
             r = _sigmoid(x[:, :H] + hh[:, :H])
             z = _sigmoid(x[:, H : 2 * H] + hh[:, H : 2 * H])
@@ -213,6 +226,12 @@ def _direction(kind, xp, batch, steps, live, start, w_hh, b_hn, reverse):
         h[:n] = new
         out[s : s + n] = new
     return out, h
+
+
+def _lstm_gate_order(w: np.ndarray) -> np.ndarray:
+    """torch's LSTM gate blocks i, f, g, o (first axis) → i, f, o, g."""
+    i, f, g, o = np.split(w, 4)
+    return np.concatenate([i, f, o, g])
 
 
 class _Packed:
@@ -270,7 +289,10 @@ class NumpyModel:
                 if self.kind == "gru":  # the reset gate scales W_hn h + b_hn, so b_hn cannot be folded
                     bias = np.concatenate([bias[: 2 * H], w["bias_ih"][2 * H :]])
                     b_hn = w["bias_hh"][2 * H :]
-                dirs.append((w["weight_ih"], bias, w["weight_hh"], b_hn))
+                w_ih, w_hh = w["weight_ih"], w["weight_hh"]
+                if self.kind == "lstm":
+                    w_ih, bias, w_hh = (_lstm_gate_order(a) for a in (w_ih, bias, w_hh))
+                dirs.append((w_ih, bias, w_hh, b_hn))
             self._layers.append(dirs)
 
     @classmethod
@@ -295,13 +317,16 @@ class NumpyModel:
     # -- forward ------------------------------------------------------------------------------------
     def _run(self, batch: _Packed):
         """Packed batch → last layer's packed outputs (N, D·H) and final states (B, D·H)."""
-        x = self.weights["backbone.embedding.weight"][batch.ids]  # (N, E)
-        for dirs in self._layers:
+        # The first layer's input projection depends on the word alone: compute it once per distinct id
+        # in the batch (a few thousand) instead of once per token, then gather.
+        words, where = np.unique(batch.ids, return_inverse=True)
+        x = self.weights["backbone.embedding.weight"][words]  # (U, E)
+        for layer, dirs in enumerate(self._layers):
             outs, finals = [], []
             for d, (w_ih, bias, w_hh, b_hn) in enumerate(dirs):
-                xp = x @ w_ih.T + bias  # (N, G·H): every step's input projection in one matmul
+                xp = x @ w_ih.T + bias  # every step's input projection in one matmul: (U or N, G·H)
                 out, h = _direction(self.kind, xp, len(batch.lengths), batch.steps, batch.live, batch.start,
-                                    w_hh, b_hn, reverse=d == 1)
+                                    w_hh, b_hn, reverse=d == 1, rows=where if layer == 0 else None)
                 outs.append(out)
                 finals.append(h)
             x = np.concatenate(outs, axis=1) if len(outs) > 1 else outs[0]  # (N, D·H)
