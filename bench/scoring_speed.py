@@ -1,7 +1,8 @@
 """Prediction speed, each measured as whole processes side by side on this machine:
 
-- batch scoring: `zhseq sentiment --input FILE --format jsonl` over the 9,600 ChnSentiCorp train reviews,
-  beside plain jieba (HMM off) segmenting the same texts in a Python loop;
+- batch scoring: `zhseq sentiment --input FILE --format jsonl` over the 9,600 ChnSentiCorp train reviews
+  (default --workers auto: one process per core; and --workers 1), beside plain jieba (HMM off) segmenting
+  the same texts in a Python loop;
 - one-sentence start: `zhseq sentiment "这家餐厅的菜很好吃"` and `zhseq predict-next "今天天气"` from a cold
   process (wall seconds and peak RSS, median of 5), beside `python -c "import torch"`.
 
@@ -48,6 +49,8 @@ def main():
         result["batch_9600"] = {
             "jieba_loop_s": run([sys.executable, "-c", jieba_loop, str(texts)], 3)[0],
             "zhseq_sentiment_jsonl_s": run([*ZHSEQ, "sentiment", "--input", str(texts), "--format", "jsonl"], 3)[0],
+            "zhseq_sentiment_jsonl_one_process_s": run([*ZHSEQ, "sentiment", "--input", str(texts), "--format",
+                                                        "jsonl", "--workers", "1"], 3)[0],
         }
         b = result["batch_9600"]
         b["ratio_zhseq_to_jieba"] = round(b["zhseq_sentiment_jsonl_s"] / b["jieba_loop_s"], 2)

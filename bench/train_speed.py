@@ -1,6 +1,10 @@
 """One epoch of sentiment training on ChnSentiCorp train (9,600 reviews): zhseq's default
-`zhseq train sentiment` beside the straightforward PyTorch loop in bench/naive_sentiment.py, on the same
-file, both timed as whole processes (imports and tokenising included).
+`zhseq train sentiment` (and the same with --precision bf16) beside the straightforward PyTorch loop in
+bench/naive_sentiment.py, on the same file, all timed as whole processes (imports and tokenising included).
+
+Also the loop's tokens/s and the share of the machine's float32 matrix-product rate (torch, 2048-square)
+that it reaches, counting 1.57 MFLOP per token for a BiLSTM 128/128 with embedding 128, forward and backward
+(2 directions x 2·4H·(E+H) multiply-adds forward, about 3x that with the backward pass).
 
 Usage: python bench/train_speed.py [--skip-naive]     (writes bench/results/train_speed.json)
 """
@@ -29,6 +33,25 @@ def timed(cmd):
     return wall, proc.stdout
 
 
+FLOP_PER_TOKEN = 3 * 2 * 2 * 4 * 128 * (128 + 128)  # 1.57e6
+
+
+def matmul_gflops() -> float:
+    """torch float32 2048-square matrix products per second, best of 5, in GFLOP/s."""
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    best = min(_time(lambda: a @ b) for _ in range(5))
+    return 2 * 2048**3 / best / 1e9
+
+
+def _time(f) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-naive", action="store_true")
@@ -43,21 +66,27 @@ def main():
             for line in src:
                 label, text = line.rstrip("\n").split("\t", 1)
                 w.writerow([text, label])
-        out = Path(tmp) / "run"
-        zwall, _ = timed([sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(data),
-                          "--dev", str(ROOT / "corpora/chnsenticorp/dev.tsv.gz"), "--out", str(out),
-                          "--epochs", "1", "--quiet"])
-        epoch = json.loads((out / "metrics.json").read_text())["epochs"][0]
+        rate = matmul_gflops()
         result = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-            "zhseq": {"wall_s": round(zwall, 1), "loop_s": epoch["seconds"], "tokens_per_s": epoch["tokens_per_s"],
-                      "dev_accuracy": epoch["dev"]["accuracy"]},
+            "fp32_matmul_gflops": round(rate),
         }
+        for name, extra in (("zhseq", []), ("zhseq_bf16", ["--precision", "bf16"])):
+            out = Path(tmp) / name
+            zwall, _ = timed([sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(data),
+                              "--dev", str(ROOT / "corpora/chnsenticorp/dev.tsv.gz"), "--out", str(out),
+                              "--epochs", "1", "--quiet", *extra])
+            epoch = json.loads((out / "metrics.json").read_text())["epochs"][0]
+            result[name] = {"wall_s": round(zwall, 1), "loop_s": epoch["seconds"],
+                            "tokens_per_s": epoch["tokens_per_s"],
+                            "share_of_matmul_rate": round(epoch["tokens_per_s"] * FLOP_PER_TOKEN / 1e9 / rate, 3),
+                            "dev_accuracy": epoch["dev"]["accuracy"]}
         if not args.skip_naive:
             nwall, nout = timed([sys.executable, str(ROOT / "bench/naive_sentiment.py"), str(data)])
             m = re.search(r"tok_per_s (\d+)", nout)
             result["naive"] = {"wall_s": round(nwall, 1), "tokens_per_s": int(m.group(1))}
-            result["speedup_wall"] = round(nwall / zwall, 2)
+            result["speedup_wall"] = round(nwall / result["zhseq"]["wall_s"], 2)
+            result["speedup_wall_bf16"] = round(nwall / result["zhseq_bf16"]["wall_s"], 2)
     print(json.dumps(result, indent=2))
     dest = ROOT / "bench/results/train_speed.json"
     dest.parent.mkdir(exist_ok=True)
