@@ -47,79 +47,79 @@ def _mm(a, b, lowp):
 class _LSTMLayer(torch.autograd.Function):
     """One LSTM layer, D directions at once.
 
-    x: (T, D, B, I) time-major, each direction's rows already in its reading order; w_ih: (D, I, 4H);
-    w_hh: (D, H, 4H); b: (D, 4H); gate blocks in the order i, f, o, g. Returns h: (T, D, B, H)."""
+    x: (D, T, B, I), each direction's rows already in its reading order; w_ih: (D, I, 4H); w_hh: (D, H, 4H);
+    b: (D, 4H); gate blocks in the order i, f, o, g. Returns h: (D, T, B, H). Direction-major, so the
+    products over all steps need no copies; a step works on strided (D, B, ·) views."""
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b, lowp):
-        T, D, B, I = x.shape
+        D, T, B, I = x.shape
         H = w_hh.shape[1]
-        xf = x.transpose(0, 1).reshape(D, T * B, I)
-        gx = (_mm(xf, w_ih, lowp) + b[:, None, :]).view(D, T, B, 4 * H)
-        acts = gx.transpose(0, 1).contiguous()  # (T, D, B, 4H): pre-activations, turned into activations
-        hs = x.new_zeros(T + 1, D, B, H)  # hs[t + 1] is the state after step t
-        cs = x.new_zeros(T + 1, D, B, H)
-        tcs = x.new_empty(T, D, B, H)  # tanh(c), kept for the backward pass
+        # (D, T, B, 4H): pre-activations of every step at once, turned into activations step by step
+        acts = _mm(x.view(D, T * B, I), w_ih, lowp).add_(b[:, None, :]).view(D, T, B, 4 * H)
+        hs = x.new_zeros(D, T + 1, B, H)  # hs[:, t + 1] is the state after step t
+        cs = x.new_zeros(D, T + 1, B, H)
+        tcs = x.new_empty(D, T, B, H)  # tanh(c), kept for the backward pass
         whh = w_hh if lowp is None else w_hh.to(lowp)
         for t in range(T):
-            a = acts[t]
+            a = acts[:, t]
             if lowp is None:
-                a.baddbmm_(hs[t], whh)
+                a.baddbmm_(hs[:, t], whh)
             else:
-                a.add_(torch.bmm(hs[t].to(lowp), whh))
+                a.add_(torch.bmm(hs[:, t].to(lowp), whh))
             torch.sigmoid_(a[..., : 3 * H])
             torch.tanh_(a[..., 3 * H :])
-            c = torch.mul(a[..., H : 2 * H], cs[t], out=cs[t + 1])
+            c = torch.mul(a[..., H : 2 * H], cs[:, t], out=cs[:, t + 1])
             c.addcmul_(a[..., :H], a[..., 3 * H :])
-            torch.mul(a[..., 2 * H : 3 * H], torch.tanh(c, out=tcs[t]), out=hs[t + 1])
+            torch.mul(a[..., 2 * H : 3 * H], torch.tanh(c, out=tcs[:, t]), out=hs[:, t + 1])
         ctx.save_for_backward(x, w_ih, w_hh, acts, hs, cs, tcs)
         ctx.lowp = lowp
-        return hs[1:]
+        return hs[:, 1:]
 
     @staticmethod
     def backward(ctx, dhs):
         x, w_ih, w_hh, acts, hs, cs, tcs = ctx.saved_tensors
         lowp = ctx.lowp
-        T, D, B, I = x.shape
+        D, T, B, I = x.shape
         H = w_hh.shape[1]
         i, f, o, g = (acts[..., k * H : (k + 1) * H] for k in range(4))
         # Everything that does not depend on the running gradients, for all steps at once:
         #   dc_t = dc_{t+1} * f_{t+1} + dh_t * o (1 - tanh(c)^2)
         #   d(pre-activation) = dc * [g i(1-i), c_prev f(1-f), i (1-g^2)] for i, f, g;  dh * tanh(c) o(1-o) for o
         dc_from_dh = o * (1 - tcs * tcs)
-        factors = x.new_empty(T, D, B, 4, H)
+        factors = x.new_empty(D, T, B, 4, H)
         torch.mul(g * i, 1 - i, out=factors[..., 0, :])
-        torch.mul(cs[:-1] * f, 1 - f, out=factors[..., 1, :])
+        torch.mul(cs[:, :-1] * f, 1 - f, out=factors[..., 1, :])
         torch.mul(tcs * o, 1 - o, out=factors[..., 2, :])
         torch.mul(i, 1 - g * g, out=factors[..., 3, :])
         f = f.contiguous()
-        dgates = x.new_empty(T, D, B, 4 * H)
-        dgv = dgates.view(T, D, B, 4, H)
-        dh = dhs[T - 1].clone()
+        dgates = x.new_empty(D, T, B, 4 * H)
+        dgv = dgates.view(D, T, B, 4, H)
+        dh = dhs[:, T - 1].clone()
         dc = x.new_zeros(D, B, H)
         whh_t = w_hh.transpose(1, 2).contiguous()
         if lowp is not None:
             whh_t = whh_t.to(lowp)
         for t in range(T - 1, -1, -1):
-            dc.addcmul_(dh, dc_from_dh[t])
-            ft = factors[t]
-            dg = dgv[t]
+            dc.addcmul_(dh, dc_from_dh[:, t])
+            ft = factors[:, t]
+            dg = dgv[:, t]
             torch.mul(dc[:, :, None, :], ft[:, :, :2], out=dg[:, :, :2])
             torch.mul(dh, ft[:, :, 2], out=dg[:, :, 2])
             torch.mul(dc, ft[:, :, 3], out=dg[:, :, 3])
             if t:
-                dc.mul_(f[t])
+                dc.mul_(f[:, t])
                 if lowp is None:
-                    dh = torch.baddbmm(dhs[t - 1], dgates[t], whh_t)
+                    dh = torch.baddbmm(dhs[:, t - 1], dgates[:, t], whh_t)
                 else:
-                    dh = torch.bmm(dgates[t].to(lowp), whh_t).add_(dhs[t - 1])
-        dgf = dgates.transpose(0, 1).reshape(D, T * B, 4 * H)
-        xf = x.transpose(0, 1).reshape(D, T * B, I)
-        hprev = hs[:-1].transpose(0, 1).reshape(D, T * B, H)
+                    dh = torch.bmm(dgates[:, t].to(lowp), whh_t).add_(dhs[:, t - 1])
+        dgf = dgates.view(D, T * B, 4 * H)
+        xf = x.view(D, T * B, I)
+        hprev = hs[:, :-1].reshape(D, T * B, H)  # a view: t and b merge
         dw_ih = _mm(xf.transpose(1, 2), dgf, lowp)
         dw_hh = _mm(hprev.transpose(1, 2), dgf, lowp)
         db = dgf.sum(1)
-        dx = _mm(dgf, w_ih.transpose(1, 2), lowp).view(D, T, B, I).transpose(0, 1)
+        dx = _mm(dgf, w_ih.transpose(1, 2), lowp).view(D, T, B, I)
         return dx, dw_ih, dw_hh, db, None
 
 
@@ -156,15 +156,15 @@ def lstm_forward(module, x: torch.Tensor, lengths: torch.Tensor, dropout_fn=None
         reads = [layer_in]
         if D == 2:
             reads.append(layer_in.gather(0, rev[..., None].expand(T, B, I)))
-        hs = _LSTMLayer.apply(torch.stack(reads, 1), w_ih, w_hh, b, lowp)  # (T, D, B, H)
-        outs = [hs[:, 0]]
+        hs = _LSTMLayer.apply(torch.stack(reads, 0), w_ih, w_hh, b, lowp)  # (D, T, B, H)
+        outs = [hs[0]]
         if D == 2:
-            outs.append(hs[:, 1].gather(0, rev[..., None].expand(T, B, H)))
+            outs.append(hs[1].gather(0, rev[..., None].expand(T, B, H)))
         layer_out = torch.cat(outs, -1).masked_fill(~valid[..., None], 0.0)  # (T, B, D*H)
         if layer < module.num_layers - 1 and dropout_fn is not None:
             layer_out = dropout_fn(layer_out)
         layer_in = layer_out
     # final state: each direction's state after its last step, i.e. at reading step L_b - 1
-    last = (lengths - 1)[None, None, :, None].expand(1, D, B, H)
-    final = hs.gather(0, last)[0].transpose(0, 1).reshape(B, D * H)
+    last = (lengths - 1)[None, None, :, None].expand(D, 1, B, H)
+    final = hs.gather(1, last)[:, 0].transpose(0, 1).reshape(B, D * H)
     return layer_in.transpose(0, 1), final
