@@ -2,13 +2,15 @@
 
 - batch scoring: `zhseq sentiment --input FILE --format jsonl` over the 9,600 ChnSentiCorp train reviews
   (default --workers auto: one process per core; and --workers 1), beside plain jieba (HMM off) segmenting
-  the same texts in a Python loop;
+  the same texts in a Python loop; and SnowNLP's sentiment over the first 1,200 of them, when snownlp is
+  installed (`pip install snownlp`), as texts per second;
 - one-sentence start: `zhseq sentiment "这家餐厅的菜很好吃"` and `zhseq predict-next "今天天气"` from a cold
   process (wall seconds and peak RSS, median of 5), beside `python -c "import torch"`.
 
 Usage: python bench/scoring_speed.py      (writes bench/results/scoring_speed.json; needs GNU time)
 """
 import gzip
+import importlib.util
 import json
 import os
 import platform
@@ -54,6 +56,16 @@ def main():
         }
         b = result["batch_9600"]
         b["ratio_zhseq_to_jieba"] = round(b["zhseq_sentiment_jsonl_s"] / b["jieba_loop_s"], 2)
+        b["zhseq_texts_per_s"] = round(9600 / b["zhseq_sentiment_jsonl_s"])
+        if importlib.util.find_spec("snownlp") is not None:  # pip install snownlp; SnowNLP is slow: 1,200 texts
+            few = Path(tmp) / "reviews1200.txt"
+            few.write_text("".join(texts.read_text(encoding="utf-8").splitlines(keepends=True)[:1200]),
+                           encoding="utf-8")
+            snow = ("import sys; from snownlp import SnowNLP; "
+                    "[SnowNLP(t.strip() or '。').sentiments for t in open(sys.argv[1], encoding='utf-8')]")
+            wall = run([sys.executable, "-c", snow, str(few)], 1)[0]
+            result["snownlp_1200"] = {"wall_s": wall, "texts_per_s": round(1200 / wall, 1),
+                                      "zhseq_to_snownlp_texts_per_s": round(b["zhseq_texts_per_s"] / (1200 / wall), 1)}
         result["cold_start"] = {}
         for name, cmd in (("sentiment", [*ZHSEQ, "sentiment", "这家餐厅的菜很好吃"]),
                           ("predict_next", [*ZHSEQ, "predict-next", "今天天气"]),

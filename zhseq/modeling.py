@@ -139,8 +139,10 @@ class SentimentNet(nn.Module):
 
     def forward(self, ids, lengths, targets=None):
         outputs, final = self.backbone(ids, lengths)
-        drop = self.backbone.output_dropout  # on every state before pooling: a stronger regulariser than on
-        outputs, final = drop(outputs), drop(final)  # the pooled vector alone (protocol test 91.00 % vs 90.61 %)
+        # dropout on every state before pooling (standard protocol, 3 seeds: test 90.86 %, against 90.61 %
+        # with dropout on the pooled vector alone; within noise, but the way the shipped model was trained)
+        drop = self.backbone.output_dropout
+        outputs, final = drop(outputs), drop(final)
         logits = self.classifier(self.pool(outputs, final, lengths))  # (B, C)
         loss = F.cross_entropy(logits, targets) if targets is not None else None
         return logits, loss
