@@ -199,9 +199,9 @@ def _plan_workers(workers, items, batch_size):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cores < 2:
         return 1, items
-    head = list(itertools.islice(items, batch_size + batch_size // 2 + 1))
-    items = itertools.chain(head, items)
-    return (cores if len(head) > batch_size + batch_size // 2 else 1), items
+    look = batch_size + batch_size // 2
+    head = list(itertools.islice(items, look + 1))
+    return (cores if len(head) > look else 1), itertools.chain(head, items)
 
 
 def _read_texts(texts, input_path, text_column):

@@ -57,8 +57,10 @@ class _LSTMLayer(torch.autograd.Function):
         H = w_hh.shape[1]
         # (D, T, B, 4H): pre-activations of every step at once, turned into activations step by step
         acts = _mm(x.view(D, T * B, I), w_ih, lowp).add_(b[:, None, :]).view(D, T, B, 4 * H)
-        hs = x.new_zeros(D, T + 1, B, H)  # hs[:, t + 1] is the state after step t
-        cs = x.new_zeros(D, T + 1, B, H)
+        hs = x.new_empty(D, T + 1, B, H)  # hs[:, t + 1] is the state after step t; every step writes its own
+        cs = x.new_empty(D, T + 1, B, H)
+        hs[:, 0].zero_()
+        cs[:, 0].zero_()
         tcs = x.new_empty(D, T, B, H)  # tanh(c), kept for the backward pass
         whh = w_hh if lowp is None else w_hh.to(lowp)
         for t in range(T):

@@ -74,7 +74,8 @@ class Backbone(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
         x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
         outputs, final = self.rnn(x, lengths.cpu())  # (B, T, D·H), (B, D·H); zeros past each length
-        # output_dropout is the heads' to apply, on what they use: the pooled vector, the scored states
+        # output_dropout is the heads' to apply, to what they use (SentimentNet: every state before pooling;
+        # NextWordNet: the states it scores)
         return outputs, final
 
     def resize_embedding(self, vocab_size: int) -> None:

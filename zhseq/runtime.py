@@ -181,20 +181,20 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), never overflows
 
 
-def _direction(kind, xp, batch, steps, live, start, w_hh, b_hn, reverse, rows=None):
+def _direction(kind, xp, batch, steps, live, start, w_hh_t, b_hn, reverse, rows=None):
     """One direction of one layer over a packed batch of ``batch`` rows, longest first.
 
     xp: (N, G·H) input projections of all real tokens, step-major; at step t the live rows are the
     batch's first ``live[t]`` rows, stored at ``xp[start[t] : start[t] + live[t]]``. LSTM gate blocks
     come in the order i, f, o, g here (see ``NumpyModel``), so one call squashes the three sigmoids.
     With ``rows`` (N,), token k's projection is ``xp[rows[k]]`` (one row per distinct word).
+    ``w_hh_t``: the recurrent weights transposed, (H, G·H), contiguous.
     Returns the packed outputs (N, H) and the final state h (B, H) (zeros for empty rows)."""
-    H = w_hh.shape[1]
+    H = w_hh_t.shape[0]
     h = np.zeros((batch, H), F32)
     c = np.zeros((batch, H), F32) if kind == "lstm" else None
     out = np.empty((xp.shape[0] if rows is None else len(rows), H), F32)
-    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, G·H)
-    buf = np.empty((batch, w_hh.shape[0]), F32)
+    buf = np.empty((batch, w_hh_t.shape[1]), F32)
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
         n, s = int(live[t]), int(start[t])
         hn = h[:n]
@@ -279,7 +279,7 @@ class NumpyModel:
         self.kind = s["cell"].removesuffix("-ref")
         self.directions = 2 if s["bidirectional"] else 1
         H = s["hidden_size"]
-        self._layers = []  # per layer, per direction: (W_ih (G·H, I), bias folded into xp (G·H,), W_hh, b_hn)
+        self._layers = []  # per layer, per direction: (W_ih (G·H, I), bias folded into xp (G·H,), W_hh.T, b_hn)
         for layer in range(s["layers"]):
             dirs = []
             for suffix in ("", "_reverse")[: self.directions]:
@@ -292,7 +292,7 @@ class NumpyModel:
                 w_ih, w_hh = w["weight_ih"], w["weight_hh"]
                 if self.kind == "lstm":
                     w_ih, bias, w_hh = (_lstm_gate_order(a) for a in (w_ih, bias, w_hh))
-                dirs.append((w_ih, bias, w_hh, b_hn))
+                dirs.append((w_ih, bias, np.ascontiguousarray(w_hh.T), b_hn))
             self._layers.append(dirs)
 
     @classmethod
@@ -323,10 +323,10 @@ class NumpyModel:
         x = self.weights["backbone.embedding.weight"][words]  # (U, E)
         for layer, dirs in enumerate(self._layers):
             outs, finals = [], []
-            for d, (w_ih, bias, w_hh, b_hn) in enumerate(dirs):
+            for d, (w_ih, bias, w_hh_t, b_hn) in enumerate(dirs):
                 xp = x @ w_ih.T + bias  # every step's input projection in one matmul: (U or N, G·H)
                 out, h = _direction(self.kind, xp, len(batch.lengths), batch.steps, batch.live, batch.start,
-                                    w_hh, b_hn, reverse=d == 1, rows=where if layer == 0 else None)
+                                    w_hh_t, b_hn, reverse=d == 1, rows=where if layer == 0 else None)
                 outs.append(out)
                 finals.append(h)
             x = np.concatenate(outs, axis=1) if len(outs) > 1 else outs[0]  # (N, D·H)
