@@ -511,7 +511,7 @@ def _score_in_worker(folder: str, task: str, texts: list[str], options: dict) ->
 def _start_worker() -> None:
     import signal
 
-    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops
     # the workers share the cores: a BLAS thread pool in each would only wait on the others (on 2 busy cores,
