@@ -475,11 +475,16 @@ def _report_saved(path):
 @click.option("--sampled-softmax", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="lm only: train the output layer against N sampled words per batch instead of the whole "
                    "vocabulary (much faster for large vocabularies; 0 = full softmax).")
+@click.option("--ngrams/--no-ngrams", default=True, show_default=True,
+              help="sentiment only: add a linear model over hashed word and character n-grams (TF-IDF, logistic "
+                   "regression), averaged with the network as the dev set prefers.")
+@click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,
+              metavar="C", help="Inverse regularisation of the n-gram model (larger: fits the data closer).")
 @_resume_options
 @_quiet_option
 def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
                   max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm,
-                  init_backbone, sampled_softmax, resume, checkpoint_every, precision, quiet):
+                  init_backbone, sampled_softmax, ngrams, ngram_c, resume, checkpoint_every, precision, quiet):
     """Train a sentiment or next-word (lm) model from scratch.
 
     Sentiment data is a table with a text and a label column (any label names, two or more);
@@ -501,7 +506,7 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
         max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, text_column=text_column,
         label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm,
         sampled_softmax=sampled_softmax, resume=resume, checkpoint_every=checkpoint_every,
-        init_backbone=init_backbone, precision=precision, progress=not quiet,
+        init_backbone=init_backbone, precision=precision, ngrams=ngrams, ngram_c=ngram_c, progress=not quiet,
     )
     _report_saved(path)
 
@@ -516,10 +521,13 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
 @click.option("--seed", type=int, default=0, show_default=True)
 @_column_options
 @click.option("--min-freq", type=click.IntRange(min=1), default=2, show_default=True, help="New words this frequent join the vocabulary.")
+@click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
+              help="Inverse regularisation of the refitted n-gram model, if the model has one (default: the "
+                   "base model's).")
 @_resume_options
 @_quiet_option
 def finetune_command(model_dir, data, dev, out, epochs, lr, max_steps, batch_size, seed, text_column, label_column,
-                     min_freq, resume, checkpoint_every, precision, quiet):
+                     min_freq, ngram_c, resume, checkpoint_every, precision, quiet):
     """Continue training a model on new data.
 
     Starts from MODEL_DIR, keeps its vocabulary (adding frequent new words) and trains at a
@@ -539,7 +547,7 @@ def finetune_command(model_dir, data, dev, out, epochs, lr, max_steps, batch_siz
         model_dir, list(data), out=out, dev=dev, epochs=epochs, lr=lr, max_steps=max_steps,
         batch_size=batch_size, seed=seed, text_column=text_column, label_column=label_column,
         min_freq=min_freq, resume=resume, checkpoint_every=checkpoint_every, precision=precision,
-        progress=not quiet,
+        ngram_c=ngram_c, progress=not quiet,
     )
     _report_saved(path)
 

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from . import __version__
+from . import __version__, ngrams
 from .checkpoint import VOCAB_NAME, default_model_dir, load_weights, read_config, resolve_model_dir, save_model
 from .data import batched
 from .errors import ZhseqError
@@ -25,6 +25,13 @@ from .modeling import build_model, special_mask
 from .textops import check_labels, join_tokens, neutral_column, sentiment_result, top_k_size, truncate
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+
+def ngram_logits(net, tokens: list[list[str]]):
+    """(N, C) numpy logits of a ``SentimentNet``'s n-gram half for token lists."""
+    c = net.config
+    weight, bias, idf = net.ngrams.numpy()
+    return ngrams.logits(tokens, weight, bias, idf, c.ngram_words, c.ngram_chars)
+
 
 def pad_batch(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Lists of ids → ids (B, T) padded with <pad>, lengths (B,)."""
@@ -112,12 +119,17 @@ class SentimentClassifier(_Pretrained):
         return list(self.predict_stream(texts, batch_size=batch_size, neutral_band=neutral_band))
 
     def predict_proba(self, texts: list[str]) -> torch.Tensor:
-        """(N, C) probabilities, columns in ``self.labels`` order."""
-        max_tokens = self.net.config.max_tokens
-        ids, lengths = pad_batch([truncate(self.encode(t), max_tokens) for t in texts])
+        """(N, C) probabilities, columns in ``self.labels`` order: the network's, averaged with the n-gram
+        half's when the model has one (``zhseq.ngrams``)."""
+        config = self.net.config
+        tokens = [self.tokenizer.cut(t) for t in texts]
+        ids, lengths = pad_batch([truncate(self.vocab.encode(x), config.max_tokens) for x in tokens])
         with torch.inference_mode():
             logits, _ = self.net(ids, lengths)
-        return logits.float().softmax(-1)
+        probs = logits.float().softmax(-1)
+        if self.net.ngrams is not None and config.ngram_weight > 0:
+            probs = torch.from_numpy(ngrams.mix(probs.numpy(), ngram_logits(self.net, tokens), config.ngram_weight))
+        return probs
 
     def predict_stream(
         self, texts: Iterable[str], batch_size: int = 256, *, neutral_band: float = 0.0

@@ -2,6 +2,7 @@
 
     ids (B, T), lengths (B,) → Backbone: Embedding → recurrent cell(s) → outputs (B, T, D·H), final (B, D·H)
     SentimentNet:  outputs → dropout → pooled → linear → logits (B, C)
+                   (+ optionally a hashed n-gram table, ``NgramTable``, mixed in at prediction: zhseq.ngrams)
     NextWordNet:   outputs → dropout → projection to E → linear tied to the embedding → logits over the vocabulary
 
 Both heads have ``forward(ids, lengths, targets=None) -> (logits, loss)`` so one loop trains either.
@@ -116,6 +117,28 @@ class SentimentConfig(_ModelConfig):
     num_labels: int = 2
     pooling: str = "max"
     max_tokens: int = 256  # longer texts keep their first third and last two thirds
+    # the linear n-gram half (zhseq.ngrams); 0 buckets = none. Its probabilities are averaged with the
+    # network's: (1 - ngram_weight) · p_rnn + ngram_weight · p_ngrams
+    ngram_buckets: int = 0
+    ngram_words: int = 2
+    ngram_chars: int = 3
+    ngram_weight: float = 0.0
+
+
+class NgramTable(nn.Module):
+    """The n-gram half's tensors: weight (buckets, C), bias (C,), and the training texts' idf (buckets,).
+    Fitted after the network (``zhseq.training``), never by the loop; scored by ``zhseq.ngrams.logits``."""
+
+    def __init__(self, buckets: int, num_labels: int):
+        super().__init__()
+        # buffers, not parameters: the training loop's optimizer never sees them
+        self.register_buffer("weight", torch.zeros(buckets, num_labels))
+        self.register_buffer("bias", torch.zeros(num_labels))
+        self.register_buffer("idf", torch.zeros(buckets))
+
+    def numpy(self) -> tuple:
+        """(weight, bias, idf) as float32 numpy arrays sharing memory with the tensors where they can."""
+        return tuple(t.detach().float().numpy() for t in (self.weight, self.bias, self.idf))
 
 
 class SentimentNet(nn.Module):
@@ -128,6 +151,9 @@ class SentimentNet(nn.Module):
         self.config = config
         self.backbone = Backbone(config.backbone)
         self.classifier = nn.Linear(config.backbone.output_size, config.num_labels)
+        if config.ngram_buckets < 0 or not 0.0 <= config.ngram_weight <= 1.0:
+            raise ZhseqError("ngram_buckets must be ≥ 0 and ngram_weight within 0 … 1")
+        self.ngrams = NgramTable(config.ngram_buckets, config.num_labels) if config.ngram_buckets else None
 
     def pool(self, outputs: torch.Tensor, final: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self.config.pooling == "last":
@@ -151,6 +177,9 @@ class SentimentNet(nn.Module):
     def reset_labels(self, num_labels: int) -> None:
         """A new label set: a fresh output layer over the same backbone."""
         self.classifier = nn.Linear(self.config.backbone.output_size, num_labels)
+        if self.ngrams is not None:
+            self.ngrams = NgramTable(self.config.ngram_buckets, num_labels)
+            self.config.ngram_weight = 0.0  # until it is fitted again
         self.config.num_labels = num_labels
 
 

@@ -39,6 +39,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from . import ngrams
 from .checkpoint import VOCAB_NAME, WEIGHTS_NAME, default_model_dir, read_config, resolve_model_dir
 from .data import batched
 from .errors import ZhseqError
@@ -55,7 +56,8 @@ POOLINGS = ("max", "mean", "last")
 BACKBONE_DEFAULTS = dict(embedding_size=128, hidden_size=128, cell="lstm", layers=1, bidirectional=True,
                          dropout=0.2, embedding_dropout=0.1)
 HEAD_DEFAULTS = {
-    "sentiment": dict(num_labels=2, pooling="max", max_tokens=256),
+    "sentiment": dict(num_labels=2, pooling="max", max_tokens=256, ngram_buckets=0, ngram_words=2, ngram_chars=3,
+                      ngram_weight=0.0),
     "lm": dict(bptt=64, sampled_softmax=0),
 }
 
@@ -91,6 +93,11 @@ def _settings(task: str, config: dict) -> dict:
             raise ZhseqError(f"unknown pooling {s['pooling']!r}; choose one of: {', '.join(POOLINGS)}")
         if not isinstance(s["num_labels"], int) or s["num_labels"] < 2:
             raise ZhseqError("a classifier needs at least two labels")
+        for name in ("ngram_buckets", "ngram_words", "ngram_chars"):
+            if not isinstance(s[name], int) or isinstance(s[name], bool) or s[name] < 0:
+                raise ZhseqError(f"config.json does not describe a {task} model: {name} is {s[name]!r}")
+        if not isinstance(s["ngram_weight"], (int, float)) or not 0.0 <= s["ngram_weight"] <= 1.0:
+            raise ZhseqError("ngram_buckets must be ≥ 0 and ngram_weight within 0 … 1")
     elif s["bidirectional"]:
         raise ZhseqError("a next-word model reads left to right: use --unidirectional")
     return s
@@ -112,6 +119,10 @@ def expected_shapes(task: str, s: dict) -> dict:
     if task == "sentiment":
         shapes["classifier.weight"] = (s["num_labels"], D * H)
         shapes["classifier.bias"] = (s["num_labels"],)
+        if s["ngram_buckets"]:
+            shapes["ngrams.weight"] = (s["ngram_buckets"], s["num_labels"])
+            shapes["ngrams.bias"] = (s["num_labels"],)
+            shapes["ngrams.idf"] = (s["ngram_buckets"],)
     else:
         shapes["projection.weight"] = (E, D * H)
         shapes["projection.bias"] = (E,)
@@ -403,9 +414,17 @@ class NumpySentiment(NumpyModel):
         return list(self.predict_stream(texts, batch_size=batch_size, neutral_band=neutral_band))
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """(N, C) probabilities, columns in ``self.labels`` order."""
-        max_tokens = self.settings["max_tokens"]
-        return softmax(self.logits([truncate(self.encode(t), max_tokens) for t in texts]))
+        """(N, C) probabilities, columns in ``self.labels`` order: the network's, averaged with the n-gram
+        half's when the model has one (``zhseq.ngrams``)."""
+        s = self.settings
+        tokens = [self.tokenizer.cut(t) for t in texts]
+        probs = softmax(self.logits([truncate(self.vocab.encode(x), s["max_tokens"]) for x in tokens]))
+        if s["ngram_buckets"] and s["ngram_weight"] > 0:
+            w = self.weights
+            z = ngrams.logits(tokens, w["ngrams.weight"], w["ngrams.bias"], w["ngrams.idf"], s["ngram_words"],
+                              s["ngram_chars"])
+            probs = ngrams.mix(probs, z, s["ngram_weight"])
+        return probs
 
     def predict_stream(
         self, texts: Iterable[str], batch_size: int = 256, *, neutral_band: float = 0.0

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from . import __version__, distributed
-from .api import NextWordPredictor, SentimentClassifier, pad_batch, truncate
+from . import ngrams as hashed_ngrams
+from .api import NextWordPredictor, SentimentClassifier, ngram_logits, pad_batch, truncate
 from .checkpoint import info  # noqa: F401  (part of this module's API: train, finetune, evaluate, info)
 from .checkpoint import (
     BEST_DIR,
@@ -73,18 +75,23 @@ class SentimentTask:
         ids, lengths = pad_batch([x for x, _ in batch])
         return ids, lengths, torch.tensor([y for _, y in batch], dtype=torch.long)
 
-    def predict(self, net, examples: list[Example], batch_size: int = 256) -> list[int]:
-        preds: list[int] = []
+    def probabilities(self, net, examples: list[Example], batch_size: int = 256, tokens=None) -> np.ndarray:
+        """(N, C) probabilities of the network; with the examples' ``tokens``, mixed with the model's
+        n-gram half as prediction does (``zhseq.ngrams.mix``)."""
+        probs = np.empty((len(examples), net.config.num_labels), np.float32)
         net.eval()
         with torch.inference_mode():
             for batch in _length_sorted_batches(examples, batch_size):
                 ids, lengths, _ = self.collate([examples[i] for i in batch])
                 logits, _ = net(ids, lengths)
-                preds.extend(zip(batch, logits.argmax(-1).tolist()))
-        return [p for _, p in sorted(preds)]
+                probs[batch] = logits.float().softmax(-1).numpy()
+        if tokens is not None and net.ngrams is not None and net.config.ngram_weight > 0:
+            probs = hashed_ngrams.mix(probs, ngram_logits(net, tokens), net.config.ngram_weight)
+        return probs
 
-    def evaluate(self, net, examples: list[Example], batch_size: int = 256) -> dict:
-        return sentiment_metrics([y for _, y in examples], self.predict(net, examples, batch_size), self.labels)
+    def evaluate(self, net, examples: list[Example], batch_size: int = 256, tokens=None) -> dict:
+        preds = self.probabilities(net, examples, batch_size, tokens).argmax(-1).tolist()
+        return sentiment_metrics([y for _, y in examples], preds, self.labels)
 
 
 class LMTask:
@@ -138,6 +145,87 @@ class LMTask:
             "top5": hits5 / max(1, n_words),
             "n_tokens": n_tok,
         }
+
+
+# -- the n-gram half of a sentiment model (zhseq.ngrams) ---------------------------------------------
+NGRAM_C = 16.0  # inverse L2 strength, as scikit-learn's LogisticRegression(C=...)
+NGRAM_WEIGHTS = tuple(i / 10 for i in range(11))  # mixing weights tried on the dev set
+
+
+def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = NGRAM_C, say=log) -> dict:
+    """Fit ``net.ngrams`` on the training texts: their idf, then L2-regularised logistic regression over
+    their TF-IDF n-grams, full batch with L-BFGS. The objective is scikit-learn's ``LogisticRegression(C=c)``
+    (multinomial): C · Σ cross-entropy + ½ ‖W‖², here divided by C · N."""
+    import warnings
+
+    cfg = net.config
+    B, K, N = cfg.ngram_buckets, cfg.num_labels, len(tokens)
+    t0 = time.perf_counter()
+    doc, bucket, count = hashed_ngrams.ngram_counts(tokens, B, cfg.ngram_words, cfg.ngram_chars)
+    idf = hashed_ngrams.fit_idf(bucket, N, B)
+    value = hashed_ngrams.tfidf(doc, bucket, count, idf, N)
+    keep = value != 0  # features too rare to have an idf
+    doc, bucket, value = (torch.from_numpy(a[keep]) for a in (doc, bucket, value))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]parse")  # "CSR support is in beta" and the like
+        x = torch.sparse_coo_tensor(torch.stack([doc, bucket]), value, (N, B), check_invariants=False)
+        x_t = torch.sparse_coo_tensor(torch.stack([bucket, doc]), value, (B, N), check_invariants=False)
+        x, x_t = x.coalesce().to_sparse_csr(), x_t.coalesce().to_sparse_csr()  # (N, B), (B, N)
+    y, rows, l2 = torch.tensor(targets), torch.arange(N), 1.0 / (c * N)
+    params = torch.zeros(B * K + K, requires_grad=True)  # W (B, K) then b (K,), as one vector for L-BFGS
+    calls = 0
+
+    def closure():  # the loss and its gradient, written out: X is sparse
+        nonlocal calls
+        calls += 1
+        with torch.no_grad():
+            w, b = params[: B * K].view(B, K), params[B * K :]
+            logp = (x @ w + b).log_softmax(-1)  # (N, K)
+            loss = -logp[rows, y].mean() + 0.5 * l2 * (w * w).sum()
+            grad = logp.exp()
+            grad[rows, y] -= 1.0
+            grad /= N
+            params.grad = torch.cat([(x_t @ grad + l2 * w).reshape(-1), grad.sum(0)])
+        return loss
+
+    optimizer = torch.optim.LBFGS([params], lr=1.0, max_iter=300, history_size=20, tolerance_grad=1e-6,
+                                  tolerance_change=1e-9, line_search_fn="strong_wolfe")
+    optimizer.step(closure)
+    loss = float(closure())  # at the solution (step returns the loss it started from)
+    table = net.ngrams
+    with torch.no_grad():
+        table.weight.copy_(params[: B * K].view(B, K))
+        table.bias.copy_(params[B * K :])
+        table.idf.copy_(torch.from_numpy(idf))
+    seconds = time.perf_counter() - t0
+    say(f"n-grams: logistic regression over {int(keep.sum())} TF-IDF values of {N} texts, C {c}: "
+        f"loss {loss:.4f} after {calls} evaluations, {seconds:.1f} s")
+    return {"c": c, "buckets": B, "loss": loss, "evaluations": calls, "seconds": round(seconds, 2)}
+
+
+def _choose_ngram_weight(folder: Path, task: "SentimentTask", dev_examples, dev_tokens, say=log) -> dict:
+    """Pick the saved model's mixing weight on the dev set (the best accuracy; on a tie, the weight
+    nearest 0.5) and write it, with the mixed model's dev scores, into its config.json. No dev set: 0.5."""
+    config = read_config(folder)
+    if not dev_examples:
+        config["head"]["ngram_weight"] = 0.5
+        write_json(folder / CONFIG_NAME, config)
+        return {"weight": 0.5}
+    net = build_model("sentiment", config)
+    load_weights(net, folder)
+    p_rnn = task.probabilities(net, dev_examples)
+    z = ngram_logits(net, dev_tokens)
+    y = np.array([t for _, t in dev_examples])
+    accuracy = {w: float((hashed_ngrams.mix(p_rnn, z, w).argmax(-1) == y).mean()) for w in NGRAM_WEIGHTS}
+    best = max(NGRAM_WEIGHTS, key=lambda w: (accuracy[w], -abs(w - 0.5)))
+    net.config.ngram_weight = config["head"]["ngram_weight"] = best
+    config["dev_scores"] = task.evaluate(net, dev_examples, tokens=dev_tokens)
+    write_json(folder / CONFIG_NAME, config)
+    found = {"weight": best, "dev_accuracy": {"network": accuracy[0.0], "ngrams": accuracy[1.0],
+                                              "mixed": accuracy[best]}}
+    say(f"{folder.name}: n-gram weight {best} on dev: accuracy {accuracy[0.0]:.4f} (network), "
+        f"{accuracy[1.0]:.4f} (n-grams), {accuracy[best]:.4f} (both)")
+    return found
 
 
 def sentiment_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict:
@@ -465,8 +553,15 @@ def _run(
         scores = record.get("dev") if record else None
         save_model(out / folder, config={**config, "dev_scores": scores}, module=net, vocab=vocab)
 
+    ngram_info = None
+    if task == "sentiment" and net.ngrams is not None and distributed.is_main():
+        # before the loop, so every model it saves holds the table; the loop never changes it
+        ngram_info = fit_ngrams(net, train_tokens, [y for _, y in examples], c=recipe.get("ngram_c", NGRAM_C),
+                                say=say)
+
     def metrics(history: list[dict]) -> dict:
-        return {"task": task, "metric": t.metric, "epochs": history}
+        return {"task": task, "metric": t.metric, "epochs": history,
+                **({"ngrams": ngram_info} if ngram_info else {})}
 
     # a checkpoint may only continue the run that wrote it
     fingerprint = json.loads(json.dumps({"recipe": recipe, "examples": len(examples), "vocab": len(vocab),
@@ -497,6 +592,11 @@ def _run(
     )
     if main:
         save(LAST_DIR, history[-1])
+        if ngram_info is not None:
+            for folder in (BEST_DIR, LAST_DIR):
+                ngram_info[folder] = _choose_ngram_weight(out / folder, t, dev_examples,
+                                                          dev_data[0] if dev_data else None, say)
+            write_json(out / METRICS_NAME, metrics(history))
         clear_state(out)  # the run is complete: its models replace the checkpoint
         _draw_curves(metrics(history), out / CURVES_NAME, say)
         best = [h for h in history if h["best"]][-1]
@@ -584,9 +684,16 @@ def train(
     resume: bool = False,
     init_backbone: str | os.PathLike | None = None,
     precision: str = "fp32",
+    ngrams: bool = True,
+    ngram_c: float = NGRAM_C,
     progress: bool = True,
 ) -> Path:
     """Train a new model from corpus file(s); returns ``out/model-best``.
+
+    ``ngrams`` (sentiment only): the model also gets a linear half over hashed word and character
+    n-grams (``zhseq.ngrams``), fitted on the same texts before the network (logistic regression, inverse
+    regularisation ``ngram_c``); its probabilities are averaged with the network's, weighted as the dev
+    set prefers.
 
     ``init_backbone``: start from the embedding and recurrent weights of a saved model (for example the
     shipped language model, ``zhseq/models/lm``): its tokenizer, vocabulary (extended by this corpus's
@@ -649,11 +756,14 @@ def train(
             if dev_part is not None:
                 _check_labels(dev_part[1], label_list, "the dev set")
             net = SentimentNet(SentimentConfig(backbone, num_labels=len(label_list), pooling=pooling,
-                                               max_tokens=max_tokens))
+                                               max_tokens=max_tokens,
+                                               ngram_buckets=hashed_ngrams.BUCKETS if ngrams else 0))
         else:
             net = NextWordNet(NextWordConfig(backbone, bptt=bptt, sampled_softmax=sampled_softmax))
         recipe = {"command": "train", "data": _as_list(data), "dev": dev, "n_train": len(train_tokens),
                   "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
+        if task == "sentiment" and ngrams:
+            recipe["ngram_c"] = ngram_c
         if source:
             copied = _copy_backbone(net.backbone, source)
             recipe["init_backbone"] = str(source[0])
@@ -719,9 +829,13 @@ def finetune(
     checkpoint_every: int = 500,
     resume: bool = False,
     precision: str = "fp32",
+    ngram_c: float | None = None,
     progress: bool = True,
 ) -> Path:
     """Continue training a saved model on new data.
+
+    A sentiment model with an n-gram half (``zhseq.ngrams``) has it fitted again on the new data (inverse
+    regularisation ``ngram_c``, by default the base model's) and its mixing weight chosen again on dev.
 
     The vocabulary grows by the new corpus's words seen at least ``min_freq`` times (new embedding rows,
     old ids unchanged). A sentiment model keeps its labels when the new data uses only those; otherwise
@@ -770,6 +884,8 @@ def finetune(
         recipe = {"command": "finetune", "base_model": str(src), "base_training": recipe_old,
                   "data": _as_list(data), "dev": dev, "n_train": len(train_tokens), "new_words": added,
                   **_public(fit_config)}
+        if task == "sentiment" and net.ngrams is not None:
+            recipe["ngram_c"] = ngram_c if ngram_c is not None else recipe_old.get("ngram_c", NGRAM_C)
         dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
@@ -805,7 +921,7 @@ def evaluate(
     if model.task == "sentiment":
         _check_labels(labels, model.labels, str(data))
         task = SentimentTask(model.tokenizer, model.vocab, model.labels, model.net.config.max_tokens)
-        result = task.evaluate(model.net, task.examples(tokens, labels), batch_size)
+        result = task.evaluate(model.net, task.examples(tokens, labels), batch_size, tokens=tokens)
     else:
         task = LMTask(model.tokenizer, model.vocab, model.net.config.bptt)
         result = task.evaluate(model.net, task.examples(tokens), batch_size)
