@@ -138,6 +138,43 @@ def test_half_precision_files_agree_with_torch_loading_the_same_file(tmp_path, d
         assert_close(model.logits(SEQS), torch_net(*pad_batch(SEQS))[0])
 
 
+@pytest.mark.parametrize("dtype", [None, "float16", "bfloat16"])
+def test_int8_embeddings_load_alike_in_both_and_stay_close(tmp_path, dtype):
+    net = sentiment_net("gru", True, 1, "max")
+    with torch.no_grad():
+        net.backbone.embedding.weight[3].zero_()  # an all-zero row (its scale must not divide by zero)
+    folder = save_model(tmp_path / "q", config={"task": "sentiment", **net.config.to_dict(), "labels": LABELS},
+                        module=net, vocab=VOCAB, dtype=dtype, quantize=True)
+    from safetensors.torch import load_file as load_torch
+
+    raw = load_torch(str(folder / WEIGHTS_NAME))
+    assert raw["backbone.embedding.weight"].dtype == torch.int8
+    assert raw["backbone.embedding.weight.int8_scale"].dtype == torch.float32
+    torch_net = build_model("sentiment", net.config.to_dict()).eval()
+    load_weights(torch_net, folder)
+    model = load_numpy_model(folder)
+    want = net.backbone.embedding.weight.detach()
+    got = torch_net.backbone.embedding.weight.detach()
+    step = want.abs().amax(1, keepdim=True) / 127
+    assert (got - want).abs().le(step / 2 + 1e-7).all() and not got[3].any()
+    assert np.array_equal(model.weights["backbone.embedding.weight"], got.numpy())
+    with torch.no_grad():
+        assert_close(model.logits(SEQS), torch_net(*pad_batch(SEQS))[0])
+    info = __import__("zhseq.checkpoint", fromlist=["info"]).info(folder)
+    assert info["n_parameters"] == sum(p.numel() for p in net.state_dict().values())
+
+
+def test_a_scale_without_its_tensor_is_refused(tmp_path):
+    folder = save(sentiment_net("lstm", False, 1, "max"), tmp_path / "m", "sentiment")
+    raw = load_file(str(folder / WEIGHTS_NAME))
+    raw["classifier.bias.int8_scale"] = np.ones(7, np.float32)
+    save_file(raw, str(folder / WEIGHTS_NAME))
+    for load in (load_numpy_model, lambda f: load_weights(build_model("sentiment", json.loads(
+            (f / "config.json").read_text())), f)):
+        with pytest.raises(ZhseqError, match="int8_scale does not fit"):
+            load(folder)
+
+
 def test_defaults_are_the_config_dataclasses():
     def defaults(cls, skip):
         return {f.name: f.default for f in dataclasses.fields(cls) if f.name not in skip}

@@ -81,10 +81,12 @@ class _Pretrained:
             "tokenizer": self.tokenizer.to_dict(),
         }
 
-    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> Path:
-        """Write the model folder; ``dtype="float16"`` halves the weights on disk."""
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None, quantize: bool = False) -> Path:
+        """Write the model folder; ``dtype="float16"`` halves the weights on disk, ``quantize=True`` stores
+        the embedding matrix as int8 rows with a float32 scale each (loading restores float32)."""
         self.config = self.config_dict()
-        return save_model(path, config=self.config, module=self.net, vocab=self.vocab, dtype=dtype)
+        return save_model(path, config=self.config, module=self.net, vocab=self.vocab, dtype=dtype,
+                          quantize=quantize)
 
     def forward(self, ids, lengths, targets=None):
         return self.net(ids, lengths, targets)

@@ -89,11 +89,40 @@ def write_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dtype: str | None = None) -> Path:
+SCALE_SUFFIX = ".int8_scale"  # a tensor stored as int8 rows comes with NAME.int8_scale: one float32 per row
+QUANTIZABLE = ("backbone.embedding.weight",)
+
+
+def quantize_rows(w):
+    """(R, C) float tensor → int8 (R, C) and float32 scales (R,) with w ≈ q · scale[:, None] (absmax per row)."""
+    import torch
+
+    w = w.detach().float()
+    scale = w.abs().amax(1) / 127.0
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8), scale
+
+
+def dequantize(state: dict) -> dict:
+    """Replace each int8 tensor that has a ``NAME.int8_scale`` beside it by ``q · scale[:, None]``, in
+    place; works on numpy arrays and torch tensors alike (the product is float32 in both)."""
+    for key in [k for k in state if k.endswith(SCALE_SUFFIX)]:
+        name = key[: -len(SCALE_SUFFIX)]
+        scale = state.pop(key)
+        if name in state and len(state[name].shape) == 2 and tuple(scale.shape) == tuple(state[name].shape[:1]):
+            state[name] = state[name] * scale[:, None]
+        else:
+            raise ZhseqError(f"{key} does not fit a tensor of {len(scale)} rows")
+    return state
+
+
+def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dtype: str | None = None,
+               quantize: bool = False) -> Path:
     """Write a complete model folder, replacing any folder of that name only once all files exist.
 
     ``dtype="float16"`` stores floating-point weights in half precision (half the size on disk); loading
-    converts them back to the model's float32."""
+    converts them back to the model's float32. ``quantize`` stores the embedding matrix as int8 with one
+    float32 scale per row (a quarter of its float32 size; loading multiplies them back)."""
     import torch
     from safetensors.torch import save_file
 
@@ -111,6 +140,9 @@ def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dty
             k: (v.detach().to(cast[dtype]) if dtype and v.is_floating_point() else v.detach()).contiguous()
             for k, v in module.state_dict().items()
         }
+        for name in QUANTIZABLE if quantize else ():
+            if name in state:
+                state[name], state[name + SCALE_SUFFIX] = quantize_rows(module.state_dict()[name])
         # one metadata key only: safetensors writes several in random order, and a model must be byte-identical
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         os.chmod(tmp / WEIGHTS_NAME, 0o666 & ~_umask())  # safetensors writes 0600; a model is shared like its JSON
@@ -134,7 +166,7 @@ def load_weights(module, model_dir: Path) -> None:
 
     path = Path(model_dir) / WEIGHTS_NAME
     try:
-        state = load_file(str(path))
+        state = dequantize(load_file(str(path)))
     except (SafetensorError, OSError, ValueError) as e:
         raise ZhseqError(f"cannot read {path} (corrupt or truncated?): {e}") from None
     try:
@@ -158,7 +190,7 @@ def info(model_dir: str | os.PathLike | None = None) -> dict:
     config = read_config(folder)
     try:
         with safe_open(str(folder / WEIGHTS_NAME), framework="numpy") as f:
-            n_params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+            n_params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys() if not k.endswith(SCALE_SUFFIX))
     except Exception as e:  # noqa: BLE001 — whatever fails to parse is a corrupt file to the user
         raise ZhseqError(f"cannot read {folder / WEIGHTS_NAME}: {e}") from None
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())

@@ -40,7 +40,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from . import ngrams
-from .checkpoint import VOCAB_NAME, WEIGHTS_NAME, default_model_dir, read_config, resolve_model_dir
+from .checkpoint import VOCAB_NAME, WEIGHTS_NAME, default_model_dir, dequantize, read_config, resolve_model_dir
 from .data import batched
 from .errors import ZhseqError
 from .textops import SPECIAL_IDS, check_labels, neutral_column, sentiment_result, top_k_size, truncate
@@ -142,6 +142,7 @@ def load_weights(path: str | os.PathLike, shapes: dict) -> dict:
         raw = _load_bfloat16(path)
     except (SafetensorError, OSError, ValueError) as e:
         raise ZhseqError(f"cannot read {path} (corrupt or truncated?): {e}") from None
+    raw = dequantize(raw)  # int8 rows with their scales (an embedding saved with quantize=True)
     missing, unexpected = sorted(set(shapes) - set(raw)), sorted(set(raw) - set(shapes))
     if missing or unexpected:
         what = (f"missing {', '.join(missing)}" if missing else "") + ("; " if missing and unexpected else "") + (
@@ -158,7 +159,8 @@ def load_weights(path: str | os.PathLike, shapes: dict) -> dict:
     return weights
 
 
-_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"), "BF16": np.dtype("<u2")}
+_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"), "BF16": np.dtype("<u2"),
+           "I8": np.dtype("i1")}
 
 
 def _load_bfloat16(path: Path) -> dict:
