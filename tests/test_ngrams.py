@@ -1,0 +1,193 @@
+"""The n-gram half of a sentiment model: the vectorised hashing against a plain-Python reading of its
+definition, TF-IDF against scikit-learn's, the L-BFGS fit against scikit-learn's logistic regression, and
+the mixed model through training, evaluation, both predictors and fine-tuning."""
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zhseq import ngrams
+from zhseq.api import SentimentClassifier
+from zhseq.errors import ZhseqError
+from zhseq.modeling import BackboneConfig, SentimentConfig, SentimentNet
+from zhseq.runtime import NumpySentiment
+from zhseq.training import evaluate, finetune, fit_ngrams, train
+
+M = (1 << 64) - 1
+
+
+def mix64(x):
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & M
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & M
+    return x ^ (x >> 31)
+
+
+def poly(values, base):
+    return sum(v * pow(base, k, 1 << 64) for k, v in enumerate(values)) & M
+
+
+def reference_features(doc, buckets, words, chars):
+    """The module docstring's definition, one feature at a time with Python integers."""
+    half = buckets // 2
+    toks = [t for t in doc if t]
+    word_h = [poly([ord(c) for c in t], 0x100000001B3) for t in toks]
+    text = [ord(c) for c in "".join(toks)]
+    out = []
+    for n in range(1, words + 1):
+        for i in range(len(word_h) - n + 1):
+            out.append(mix64(poly(word_h[i : i + n], 0x9E3779B97F4A7C15) ^ int(ngrams._seed(1, n))) % half)
+    for n in range(1, chars + 1):
+        for i in range(len(text) - n + 1):
+            out.append(half + mix64(poly(text[i : i + n], 0x100000001B3) ^ int(ngrams._seed(2, n))) % half)
+    return out
+
+
+token = st.text(alphabet=st.sampled_from("好不错差a1 😀很"), max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(token, max_size=6), max_size=5), st.sampled_from([2, 64, 2**19]),
+       st.integers(0, 3), st.integers(0, 4))
+def test_counts_follow_the_definition(docs, buckets, words, chars):
+    doc, bucket, count = ngrams.ngram_counts(docs, buckets, words, chars)
+    want = Counter((d, b) for d, toks in enumerate(docs) for b in reference_features(toks, buckets, words, chars))
+    assert dict(zip(zip(doc.tolist(), bucket.tolist()), count.tolist())) == dict(want)
+    assert list(zip(doc.tolist(), bucket.tolist())) == sorted(want)  # sorted by text, then bucket
+
+
+def test_hashes_do_not_depend_on_the_batch():
+    a = ["很", "好", "的", "手机"]
+    alone = ngrams.ngram_counts([a])
+    together = ngrams.ngram_counts([["别的", "话"], a, []])
+    mine = together[0] == 1
+    assert alone[1].tolist() == together[1][mine].tolist() and alone[2].tolist() == together[2][mine].tolist()
+
+
+def test_tfidf_is_scikit_learns_on_each_half():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = [["很", "好", "很", "好"], ["不", "好"], ["很", "差"], ["好"], ["不错", "不错", "很"], []]
+    B = 2**19
+    doc, bucket, count = ngrams.ngram_counts(docs, B)
+    idf = ngrams.fit_idf(bucket, len(docs), B)
+    values = ngrams.tfidf(doc, bucket, count, idf, len(docs))
+    got = {(d, b): v for d, b, v in zip(doc.tolist(), bucket.tolist(), values.tolist())}
+    for in_half in (lambda b: b < B // 2, lambda b: b >= B // 2):
+        features = [[str(b) for b in reference_features(d, B, 2, 3) if in_half(b)] for d in docs]
+        vec = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True, min_df=2)
+        x = vec.fit_transform(features).toarray()
+        for d in range(len(docs)):
+            for name, col in vec.vocabulary_.items():
+                assert got.get((d, int(name)), 0.0) == pytest.approx(x[d, col], abs=1e-6)
+            # buckets below min_df carry no value
+            assert all(got.get((d, int(f)), 0.0) == 0.0 for f in features[d] if f not in vec.vocabulary_)
+
+
+def test_the_fit_is_scikit_learns_logistic_regression():
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    vocab = ["好", "差", "不", "很", "一般", "喜欢", "失望", "还行", "的", "了"]
+    docs = [list(rng.choice(vocab, size=rng.integers(1, 8))) for _ in range(120)]
+    y = [int(("好" in d) + ("喜欢" in d) - ("差" in d) + 1) % 3 for d in docs]  # three labels
+    net = SentimentNet(SentimentConfig(BackboneConfig(10, 4, 4), num_labels=3, ngram_buckets=2**12))
+    fit_ngrams(net, docs, y, c=4.0, say=lambda m: None)
+    weight, bias, idf = net.ngrams.numpy()
+    doc, bucket, value = ngrams.features(docs, idf)
+    x = csr_matrix((value, (doc, bucket)), shape=(len(docs), 2**12))
+    lr = LogisticRegression(C=4.0, tol=1e-10, max_iter=10000).fit(x, y)
+    ours = torch.tensor(ngrams.logits(docs, weight, bias, idf)).softmax(-1).numpy()
+    assert np.abs(ours - lr.predict_proba(x)).max() < 2e-3
+    assert np.array_equal(net.ngrams.idf.numpy(), ngrams.fit_idf(ngrams.ngram_counts(docs, 2**12)[1], 120, 2**12))
+
+
+def test_mix_averages_probabilities():
+    p = np.array([[0.2, 0.8], [0.9, 0.1]], np.float32)
+    z = np.log(np.array([[0.6, 0.4], [0.5, 0.5]], np.float32))
+    assert np.allclose(ngrams.mix(p, z, 0.25), 0.75 * p + 0.25 * np.array([[0.6, 0.4], [0.5, 0.5]]))
+    assert np.allclose(ngrams.mix(p, z, 0.0), p)
+
+
+@pytest.fixture(scope="module")
+def hybrid(tmp_path_factory, two_label_tsv):
+    root = tmp_path_factory.mktemp("hybrid")
+    lines = two_label_tsv.read_text(encoding="utf-8").splitlines()
+    dev = root / "dev.tsv"
+    dev.write_text("\n".join(lines[:1] + lines[1:61]) + "\n", encoding="utf-8")
+    best = train("sentiment", str(two_label_tsv), dev=str(dev), out=root / "run", embedding_size=8, hidden_size=8,
+                 epochs=1, min_freq=1, progress=False)
+    return best, dev
+
+
+def test_training_chooses_the_weight_on_dev_and_records_it(hybrid):
+    best, dev = hybrid
+    config = json.loads((best / "config.json").read_text(encoding="utf-8"))
+    metrics = json.loads((best.parent / "metrics.json").read_text(encoding="utf-8"))
+    weight = config["head"]["ngram_weight"]
+    assert config["head"]["ngram_buckets"] == ngrams.BUCKETS and config["training"]["ngram_c"] == 16.0
+    found = metrics["ngrams"]["model-best"]
+    assert found["weight"] == weight
+    assert found["dev_accuracy"]["mixed"] >= max(found["dev_accuracy"]["network"], found["dev_accuracy"]["ngrams"])
+    assert config["dev_scores"]["accuracy"] == pytest.approx(found["dev_accuracy"]["mixed"])
+    # evaluate scores the mixed model, as prediction runs it
+    assert evaluate(best, str(dev))["accuracy"] == pytest.approx(found["dev_accuracy"]["mixed"])
+
+
+def test_both_predictors_mix_alike(hybrid, tmp_path):
+    best, _ = hybrid
+    texts = ["手机很好", "快递糟糕，屏幕失望", "", "没见过的话", "很好" * 300]
+    clf, fast = SentimentClassifier.from_pretrained(best), NumpySentiment.from_pretrained(best)
+    assert np.abs(fast.predict_proba(texts) - clf.predict_proba(texts).numpy()).max() < 1e-5
+    # and the mix is (1 - w) · network + w · n-grams
+    w = clf.net.config.ngram_weight
+    clf.net.config.ngram_weight = 0.0
+    network = clf.predict_proba(texts).numpy()
+    tokens = [clf.tokenizer.cut(t) for t in texts]
+    table = [a for a in clf.net.ngrams.numpy()]
+    want = ngrams.mix(network, ngrams.logits(tokens, *table), w)
+    clf.net.config.ngram_weight = w
+    assert np.abs(clf.predict_proba(texts).numpy() - want).max() < 1e-6
+
+
+def test_no_ngrams_means_no_table(two_label_tsv, tmp_path):
+    best = train("sentiment", str(two_label_tsv), out=tmp_path / "plain", embedding_size=8, hidden_size=8,
+                 epochs=1, min_freq=1, ngrams=False, progress=False)
+    config = json.loads((best / "config.json").read_text(encoding="utf-8"))
+    assert config["head"]["ngram_buckets"] == 0 and "ngram_c" not in config["training"]
+    assert NumpySentiment.from_pretrained(best).settings["ngram_weight"] == 0.0
+    assert not any(k.startswith("ngrams.") for k in SentimentClassifier.from_pretrained(best).net.state_dict())
+
+
+def test_finetuning_refits_the_table(hybrid, tmp_path):
+    best, dev = hybrid
+    new = tmp_path / "new.tsv"
+    new.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in [("物流神速", "fast"), ("物流太慢", "slow")] * 30),
+                   encoding="utf-8")
+    out = finetune(best, str(new), out=tmp_path / "ft", epochs=1, ngram_c=2.0, progress=False)
+    clf = SentimentClassifier.from_pretrained(out)
+    assert clf.labels == ["fast", "slow"] and clf.net.ngrams.weight.shape == (ngrams.BUCKETS, 2)
+    assert clf.config["training"]["ngram_c"] == 2.0
+    assert clf(["物流神速", "物流太慢"], batch_size=1)[0]["label"] == "fast"
+    assert 0.0 <= clf.net.config.ngram_weight <= 1.0
+
+
+def test_loaders_refuse_a_bad_weight(hybrid, tmp_path):
+    import shutil
+
+    best, _ = hybrid
+    folder = tmp_path / "bad"
+    shutil.copytree(best, folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["head"]["ngram_weight"] = 1.5
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    for load in (SentimentClassifier.from_pretrained, NumpySentiment.from_pretrained):
+        with pytest.raises(ZhseqError, match="ngram_weight"):
+            load(folder)
