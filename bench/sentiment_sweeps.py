@@ -3,12 +3,17 @@ bench/eval_chnsenticorp.py:
 
     python bench/sentiment_sweeps.py protocol [--seeds 0 1 2]   # standard protocol: train split only,
                                                                  # best epoch on dev, mean over seeds
+    python bench/sentiment_sweeps.py protocol --init-backbone zhseq/models/lm   # the same labelled data,
+                                     # the network started from the shipped language model (unlabelled text)
     python bench/sentiment_sweeps.py cells [--epochs 3]          # rnn/lstm/gru x one/two directions, dev
 
-Results go to bench/results/sentiment_protocol.json and bench/results/cell_sweep.json.
+Results go to bench/results/sentiment_protocol.json (sentiment_protocol_lm.json with --init-backbone,
+sentiment_protocol_no_ngrams.json with --no-ngrams) and bench/results/cell_sweep.json. Protocol runs also
+score the network alone (the same model with its n-gram weight set to 0).
 """
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,23 +34,44 @@ def run(out: Path, **options) -> tuple[Path, float]:
     return best, time.time() - t0
 
 
-def protocol(seeds: list[int], epochs: int) -> dict:
+def network_alone(best: Path, tmp: Path) -> Path:
+    """A copy of a model folder with its n-gram weight set to 0."""
+    copy = tmp / f"{best.parent.name}-network"
+    shutil.copytree(best, copy)
+    config = json.loads((copy / "config.json").read_text(encoding="utf-8"))
+    config["head"]["ngram_weight"] = 0.0
+    (copy / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    return copy
+
+
+def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool) -> dict:
     from eval_chnsenticorp import score
 
     runs = []
+    options = {"init_backbone": init_backbone, "bidirectional": False} if init_backbone else {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
-            best, seconds = run(Path(tmp) / f"seed{seed}", seed=seed, epochs=epochs)
-            runs.append({"seed": seed, "seconds": round(seconds, 1), **score(best)})
+            best, seconds = run(Path(tmp) / f"seed{seed}", seed=seed, epochs=epochs, ngrams=ngrams, **options)
+            head = json.loads((best / "config.json").read_text(encoding="utf-8"))["head"]
+            runs.append({"seed": seed, "seconds": round(seconds, 1), **score(best),
+                         "ngram_weight": head["ngram_weight"]})
+            if ngrams:
+                runs[-1]["network_alone"] = score(network_alone(best, Path(tmp)))
             print(json.dumps(runs[-1]), flush=True)
-    mean = lambda part, key: statistics.mean(r[part][key] for r in runs)  # noqa: E731
-    return {
+    parts = ("dev", "test", "test_not_in_train")
+    mean = lambda part, key, get=lambda r: r: statistics.mean(get(r)[part][key] for r in runs)  # noqa: E731
+    extra = (f" --init-backbone {init_backbone} --unidirectional" if init_backbone else "") + (
+        "" if ngrams else " --no-ngrams")
+    result = {
         "recipe": f"zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --dev "
-                  f"corpora/chnsenticorp/dev.tsv.gz --epochs {epochs} --seed S (defaults otherwise)",
+                  f"corpora/chnsenticorp/dev.tsv.gz --epochs {epochs} --seed S{extra} (defaults otherwise)",
         "runs": runs,
-        "mean": {part: {key: mean(part, key) for key in ("accuracy", "macro_f1")}
-                 for part in ("dev", "test", "test_not_in_train")},
+        "mean": {part: {key: mean(part, key) for key in ("accuracy", "macro_f1")} for part in parts},
     }
+    if ngrams:
+        result["mean_network_alone"] = {part: {key: mean(part, key, lambda r: r["network_alone"])
+                                               for key in ("accuracy", "macro_f1")} for part in parts}
+    return result
 
 
 def cells(epochs: int) -> dict:
@@ -54,13 +80,14 @@ def cells(epochs: int) -> dict:
         for cell in ("rnn", "lstm", "gru"):
             for bidirectional in (False, True):
                 name = f"{cell}-{'bi' if bidirectional else 'uni'}"
-                best, seconds = run(Path(tmp) / name, cell=cell, bidirectional=bidirectional, epochs=epochs)
+                best, seconds = run(Path(tmp) / name, cell=cell, bidirectional=bidirectional, epochs=epochs,
+                                    ngrams=False)  # the cells alone
                 dev = json.loads((best / "config.json").read_text(encoding="utf-8"))["dev_scores"]
                 rows.append({"cell": cell, "directions": 2 if bidirectional else 1, "dev_accuracy": dev["accuracy"],
                              "dev_macro_f1": dev["macro_f1"], "seconds": round(seconds, 1)})
                 print(json.dumps(rows[-1]), flush=True)
     return {"recipe": f"zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --dev "
-                      f"corpora/chnsenticorp/dev.tsv.gz --epochs {epochs} --cell C [--unidirectional]",
+                      f"corpora/chnsenticorp/dev.tsv.gz --epochs {epochs} --cell C [--unidirectional] --no-ngrams",
             "runs": rows}
 
 
@@ -70,11 +97,17 @@ def main():
     p = sub.add_parser("protocol")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--init-backbone", default=None, help="start the network from this model (e.g. zhseq/models/lm)")
+    p.add_argument("--no-ngrams", action="store_true", help="the network alone, without the n-gram half")
     c = sub.add_parser("cells")
     c.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
-    result = protocol(args.seeds, args.epochs) if args.what == "protocol" else cells(args.epochs)
-    name = "sentiment_protocol.json" if args.what == "protocol" else "cell_sweep.json"
+    if args.what == "protocol":
+        result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams)
+        name = "sentiment_protocol" + ("_lm" if args.init_backbone else "") + (
+            "_no_ngrams" if args.no_ngrams else "") + ".json"
+    else:
+        result, name = cells(args.epochs), "cell_sweep.json"
     dest = ROOT / "bench" / "results" / name
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(result, indent=2) + "\n")

@@ -480,11 +480,15 @@ def _report_saved(path):
                    "regression), averaged with the network as the dev set prefers.")
 @click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,
               metavar="C", help="Inverse regularisation of the n-gram model (larger: fits the data closer).")
+@click.option("--ngram-data", multiple=True, metavar="FILE",
+              help="Fit the n-gram model on these files (same columns) instead of --data, e.g. the in-domain part "
+                   "of a mixed corpus. May be repeated.")
 @_resume_options
 @_quiet_option
 def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
                   max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm,
-                  init_backbone, sampled_softmax, ngrams, ngram_c, resume, checkpoint_every, precision, quiet):
+                  init_backbone, sampled_softmax, ngrams, ngram_c, ngram_data, resume, checkpoint_every, precision,
+                  quiet):
     """Train a sentiment or next-word (lm) model from scratch.
 
     Sentiment data is a table with a text and a label column (any label names, two or more);
@@ -506,7 +510,8 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
         max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, text_column=text_column,
         label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm,
         sampled_softmax=sampled_softmax, resume=resume, checkpoint_every=checkpoint_every,
-        init_backbone=init_backbone, precision=precision, ngrams=ngrams, ngram_c=ngram_c, progress=not quiet,
+        init_backbone=init_backbone, precision=precision, ngrams=ngrams, ngram_c=ngram_c,
+        ngram_data=list(ngram_data), progress=not quiet,
     )
     _report_saved(path)
 
@@ -710,6 +715,11 @@ def _info_report(details):
     backbone.pop("vocab_size", None)
     add("vocabulary", vocab_size, lambda n: f"{output.thousands(n)} tokens")
     add("labels", rest.pop("labels", None), ", ".join)
+    head = rest.get("head") or {}
+    if head.get("ngram_buckets"):
+        add("n-gram half", head, lambda h: f"words 1-{h.get('ngram_words', 2)} and characters 1-"
+            f"{h.get('ngram_chars', 3)}, {output.thousands(h['ngram_buckets'])} buckets, weight "
+            f"{h.get('ngram_weight', 0.0)}")
     add("parameters", rest.pop("n_parameters", None), output.thousands)
     add("size on disk", rest.pop("size_bytes", None), output.human_size)
     training = rest.get("training") or {}

@@ -7,6 +7,7 @@ shared by the prediction, evaluation and fine-tuning tests.
 import inspect
 import itertools
 import json
+import re
 import subprocess
 import sys
 import traceback
@@ -285,6 +286,9 @@ def test_info(sentiment_model, lm_model):
     text = ok("info", sentiment_model).stdout
     for word in ("sentiment", "lstm", "positive", "negative", "parameters", "vocab"):
         assert word in text
+    head = json.loads(ok("info", sentiment_model, "--format", "json").stdout)["head"]
+    assert re.search(r"n-gram half +words 1-2 and characters 1-3, 524,288 buckets, weight "
+                     + re.escape(str(head["ngram_weight"])), text)
     assert "lm" in ok("info", lm_model.parent).stdout  # a training output folder works too
     details = json.loads(ok("info", lm_model, "--format", "json").stdout)
     assert details["task"] == "lm" and details["n_parameters"] > 0 and details["vocab_size"] > 4

@@ -191,3 +191,23 @@ def test_loaders_refuse_a_bad_weight(hybrid, tmp_path):
     for load in (SentimentClassifier.from_pretrained, NumpySentiment.from_pretrained):
         with pytest.raises(ZhseqError, match="ngram_weight"):
             load(folder)
+
+
+def test_the_ngram_half_can_be_fitted_on_other_data(two_label_tsv, tmp_path):
+    small = tmp_path / "in-domain.tsv"
+    small.write_text("label\ttext\n" + "negative\t很差\npositive\t很好\n" * 10, encoding="utf-8")
+    best = train("sentiment", str(two_label_tsv), out=tmp_path / "run", embedding_size=8, hidden_size=8, epochs=1,
+                 min_freq=1, ngram_data=[str(small)], progress=False)
+    clf = SentimentClassifier.from_pretrained(best)
+    assert clf.config["training"]["ngram_data"] == [str(small)]
+    docs = [clf.tokenizer.cut(t) for t in ("很差", "很好")]
+    fitted_on = set(ngrams.ngram_counts(docs)[1].tolist())
+    assert set(np.flatnonzero(clf.net.ngrams.idf.numpy()).tolist()) == fitted_on
+    other = tmp_path / "other.tsv"
+    other.write_text("label\ttext\nneutral\t一般\npositive\t很好\n", encoding="utf-8")
+    with pytest.raises(ZhseqError, match="--ngram-data has labels the model does not know: neutral"):
+        train("sentiment", str(two_label_tsv), out=tmp_path / "run2", epochs=1, ngram_data=[str(other)],
+              progress=False)
+    with pytest.raises(ZhseqError, match="--ngram-data needs"):
+        train("sentiment", str(two_label_tsv), out=tmp_path / "run3", epochs=1, ngrams=False,
+              ngram_data=[str(small)], progress=False)

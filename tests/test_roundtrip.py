@@ -212,8 +212,12 @@ def test_metrics_json_has_one_record_per_epoch(models):
         assert r["train_loss"] > 0 and 0.0 <= r["dev"]["accuracy"] <= 1.0 and isinstance(r["best"], bool)
     assert epochs[0]["best"] is True
     best = [r for r in epochs if r["best"]][-1]
-    assert read_json(out / "model-best" / "config.json")["dev_scores"] == best["dev"]
-    assert read_json(out / "model-last" / "config.json")["dev_scores"] == epochs[-1]["dev"]
+    # a model's dev_scores are its own, the network mixed with the n-gram half; the network alone scored
+    # what the epoch's record says
+    for folder, record in (("model-best", best), ("model-last", epochs[-1])):
+        found = metrics["ngrams"][folder]["dev_accuracy"]
+        assert found["network"] == pytest.approx(record["dev"]["accuracy"])
+        assert read_json(out / folder / "config.json")["dev_scores"]["accuracy"] == pytest.approx(found["mixed"])
     # and the learner's history, which may stop early, still numbers its epochs 1..n
     learner = read_json(models.sentiment("lstm-bi") / "metrics.json")["epochs"]
     assert [r["epoch"] for r in learner] == list(range(1, len(learner) + 1))
@@ -307,6 +311,10 @@ def test_finetune_same_labels_grows_the_vocabulary(models, tmp_path):
     assert new_weight.shape == (len(tuned.vocab), old_weight.size(1))
     assert torch.equal(new_weight[:n_old], old_weight)
     old_texts = ["这家餐厅真的很好", "酒店实在糟糕", ""]
+    # the n-gram half is fitted again on the new data; the network alone is unchanged
+    assert not torch.equal(tuned.net.ngrams.idf, base.net.ngrams.idf)
+    for model in (tuned, base):
+        model.net.config.ngram_weight = 0.0
     assert torch.equal(tuned.predict_proba(old_texts), base.predict_proba(old_texts))
     config = read_json(path / "config.json")
     check_config(config, "sentiment")

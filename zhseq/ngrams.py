@@ -100,8 +100,11 @@ def ngram_counts(docs: list[list[str]], buckets: int = BUCKETS, words: int = WOR
     if not feats:
         empty = np.empty(0, np.int64)
         return empty, empty, empty
-    keys = np.concatenate(owners) * buckets + np.concatenate(feats).astype(np.int64)
+    small = len(docs) * buckets < 2**31  # int32 keys sort about twice as fast
+    key_type = np.int32 if small else np.int64
+    keys = np.concatenate(owners).astype(key_type) * key_type(buckets) + np.concatenate(feats).astype(key_type)
     keys, counts = np.unique(keys, return_counts=True)
+    keys = keys.astype(np.int64)
     return keys // buckets, keys % buckets, counts.astype(np.int64)
 
 

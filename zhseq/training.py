@@ -529,9 +529,10 @@ def _prepare_out(out: Path, resume: bool = False, say=log) -> bool:
 
 def _run(
     *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict, say=log,
-    resume: bool = False,
+    resume: bool = False, ngram_data=None,
 ) -> Path:
     """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json (+ its plot).
+    ``ngram_data`` (tokens, labels): what a sentiment model's n-gram half is fitted on, if not the training data.
     In a multi-process run only process 0 writes; the others return once it has."""
     if task == "sentiment":
         t = SentimentTask(tokenizer, vocab, labels, net.config.max_tokens)
@@ -556,8 +557,12 @@ def _run(
     ngram_info = None
     if task == "sentiment" and net.ngrams is not None and distributed.is_main():
         # before the loop, so every model it saves holds the table; the loop never changes it
-        ngram_info = fit_ngrams(net, train_tokens, [y for _, y in examples], c=recipe.get("ngram_c", NGRAM_C),
-                                say=say)
+        if ngram_data is None:
+            ngram_tokens, ngram_targets = train_tokens, [y for _, y in examples]
+        else:
+            index = {label: i for i, label in enumerate(labels)}
+            ngram_tokens, ngram_targets = ngram_data[0], [index[y] for y in ngram_data[1]]
+        ngram_info = fit_ngrams(net, ngram_tokens, ngram_targets, c=recipe.get("ngram_c", NGRAM_C), say=say)
 
     def metrics(history: list[dict]) -> dict:
         return {"task": task, "metric": t.metric, "epochs": history,
@@ -686,6 +691,7 @@ def train(
     precision: str = "fp32",
     ngrams: bool = True,
     ngram_c: float = NGRAM_C,
+    ngram_data=(),
     progress: bool = True,
 ) -> Path:
     """Train a new model from corpus file(s); returns ``out/model-best``.
@@ -693,7 +699,8 @@ def train(
     ``ngrams`` (sentiment only): the model also gets a linear half over hashed word and character
     n-grams (``zhseq.ngrams``), fitted on the same texts before the network (logistic regression, inverse
     regularisation ``ngram_c``); its probabilities are averaged with the network's, weighted as the dev
-    set prefers.
+    set prefers. ``ngram_data`` (file(s) with the same columns): fit the n-gram half on these instead of
+    the training data (for instance the in-domain part of a mixed corpus).
 
     ``init_backbone``: start from the embedding and recurrent weights of a saved model (for example the
     shipped language model, ``zhseq/models/lm``): its tokenizer, vocabulary (extended by this corpus's
@@ -762,8 +769,16 @@ def train(
             net = NextWordNet(NextWordConfig(backbone, bptt=bptt, sampled_softmax=sampled_softmax))
         recipe = {"command": "train", "data": _as_list(data), "dev": dev, "n_train": len(train_tokens),
                   "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
+        ngram_part = None
         if task == "sentiment" and ngrams:
             recipe["ngram_c"] = ngram_c
+            if ngram_data:
+                ngram_texts, ngram_labels = _read_task_data(task, ngram_data, text_column, label_column)
+                _check_labels(ngram_labels, label_list, "--ngram-data")
+                ngram_part = (distributed.map_split(tokenizer.cut, ngram_texts), ngram_labels)
+                recipe["ngram_data"] = _as_list(ngram_data)
+        elif ngram_data:
+            raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
         if source:
             copied = _copy_backbone(net.backbone, source)
             recipe["init_backbone"] = str(source[0])
@@ -771,7 +786,7 @@ def train(
         dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
-                    fit_config=fit_config, recipe=recipe, say=say, resume=resume)
+                    fit_config=fit_config, recipe=recipe, say=say, resume=resume, ngram_data=ngram_part)
 
     return _guarded(out, body, resume, say)
 
