@@ -165,21 +165,33 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = N
     idf = hashed_ngrams.fit_idf(bucket, N, B)
     value = hashed_ngrams.tfidf(doc, bucket, count, idf, N)
     keep = value != 0  # features too rare to have an idf
-    doc, bucket, value = (torch.from_numpy(a[keep]) for a in (doc, bucket, value))
+    doc, bucket, value = doc[keep], bucket[keep], value[keep]  # sorted by doc, then bucket: CSR order
+    # only buckets with an idf can get a weight: fit over those A columns (fewer than half of B, so
+    # L-BFGS's vector work shrinks as much)
+    active = np.flatnonzero(idf)
+    column = np.zeros(B, np.int64)
+    column[active] = np.arange(len(active))
+    bucket, A = column[bucket], len(active)
+    by_bucket = np.argsort(bucket, kind="stable")  # the transpose's order: by column, then doc
+
+    def csr(rows, cols, vals, shape):
+        starts = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
+        return torch.sparse_csr_tensor(torch.from_numpy(starts), torch.from_numpy(cols), torch.from_numpy(vals),
+                                       shape, check_invariants=False)
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse")  # "CSR support is in beta" and the like
-        x = torch.sparse_coo_tensor(torch.stack([doc, bucket]), value, (N, B), check_invariants=False)
-        x_t = torch.sparse_coo_tensor(torch.stack([bucket, doc]), value, (B, N), check_invariants=False)
-        x, x_t = x.coalesce().to_sparse_csr(), x_t.coalesce().to_sparse_csr()  # (N, B), (B, N)
+        x = csr(doc, bucket, value, (N, A))  # (N, A)
+        x_t = csr(bucket[by_bucket], doc[by_bucket], value[by_bucket], (A, N))  # (A, N)
     y, rows, l2 = torch.tensor(targets), torch.arange(N), 1.0 / (c * N)
-    params = torch.zeros(B * K + K, requires_grad=True)  # W (B, K) then b (K,), as one vector for L-BFGS
+    params = torch.zeros(A * K + K, requires_grad=True)  # W (A, K) then b (K,), as one vector for L-BFGS
     calls = 0
 
     def closure():  # the loss and its gradient, written out: X is sparse
         nonlocal calls
         calls += 1
         with torch.no_grad():
-            w, b = params[: B * K].view(B, K), params[B * K :]
+            w, b = params[: A * K].view(A, K), params[A * K :]
             logp = (x @ w + b).log_softmax(-1)  # (N, K)
             loss = -logp[rows, y].mean() + 0.5 * l2 * (w * w).sum()
             grad = logp.exp()
@@ -194,11 +206,12 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = N
     loss = float(closure())  # at the solution (step returns the loss it started from)
     table = net.ngrams
     with torch.no_grad():
-        table.weight.copy_(params[: B * K].view(B, K))
-        table.bias.copy_(params[B * K :])
+        table.weight.zero_()
+        table.weight[torch.from_numpy(active)] = params[: A * K].view(A, K)
+        table.bias.copy_(params[A * K :])
         table.idf.copy_(torch.from_numpy(idf))
     seconds = time.perf_counter() - t0
-    say(f"n-grams: logistic regression over {int(keep.sum())} TF-IDF values of {N} texts, C {c}: "
+    say(f"n-grams: logistic regression over {len(value)} TF-IDF values of {N} texts ({A} buckets), C {c}: "
         f"loss {loss:.4f} after {calls} evaluations, {seconds:.1f} s")
     return {"c": c, "buckets": B, "loss": loss, "evaluations": calls, "seconds": round(seconds, 2)}
 
