@@ -28,6 +28,7 @@ from zhseq.modeling import (
 from zhseq.runtime import (
     BACKBONE_DEFAULTS,
     HEAD_DEFAULTS,
+    Int8Rows,
     NumpyNextWord,
     NumpySentiment,
     load_numpy_model,
@@ -157,7 +158,9 @@ def test_int8_embeddings_load_alike_in_both_and_stay_close(tmp_path, dtype):
     got = torch_net.backbone.embedding.weight.detach()
     step = want.abs().amax(1, keepdim=True) / 127
     assert (got - want).abs().le(step / 2 + 1e-7).all() and not got[3].any()
-    assert np.array_equal(model.weights["backbone.embedding.weight"], got.numpy())
+    kept = model.weights["backbone.embedding.weight"]
+    assert isinstance(kept, Int8Rows) and kept.q.dtype == np.int8  # widened row by row, not at load
+    assert np.array_equal(kept, got.numpy()) and np.array_equal(kept[[5, 3, 5]], got.numpy()[[5, 3, 5]])
     with torch.no_grad():
         assert_close(model.logits(SEQS), torch_net(*pad_batch(SEQS))[0])
     info = __import__("zhseq.checkpoint", fromlist=["info"]).info(folder)

@@ -40,7 +40,15 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from . import ngrams
-from .checkpoint import VOCAB_NAME, WEIGHTS_NAME, default_model_dir, dequantize, read_config, resolve_model_dir
+from .checkpoint import (
+    SCALE_SUFFIX,
+    VOCAB_NAME,
+    WEIGHTS_NAME,
+    default_model_dir,
+    dequantize,
+    read_config,
+    resolve_model_dir,
+)
 from .data import batched
 from .errors import ZhseqError
 from .textops import SPECIAL_IDS, check_labels, neutral_column, sentiment_result, top_k_size, truncate
@@ -130,8 +138,28 @@ def expected_shapes(task: str, s: dict) -> dict:
     return shapes
 
 
-def load_weights(path: str | os.PathLike, shapes: dict) -> dict:
-    """``model.safetensors`` → {name: float32 array}, strictly the names and shapes in ``shapes``."""
+class Int8Rows:
+    """An int8 matrix with one float32 scale per row (an embedding saved with ``quantize=True``), kept so in
+    memory: indexing by rows gives those rows in float32, ``np.asarray`` the whole matrix."""
+
+    dtype = np.dtype(F32)
+
+    def __init__(self, q: np.ndarray, scale: np.ndarray):
+        self.q, self.scale, self.shape = q, scale.astype(F32, copy=False), q.shape
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return self.q[rows].astype(F32) * self.scale[rows, None]
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:].astype(dtype or F32, copy=False)
+
+
+def load_weights(path: str | os.PathLike, shapes: dict, *, int8_rows: tuple = ()) -> dict:
+    """``model.safetensors`` → {name: float32 array}, strictly the names and shapes in ``shapes``.
+
+    Memory: an int8 tensor named in ``int8_rows`` stays an ``Int8Rows`` (its rows are widened as they are
+    gathered), and the n-gram tables (``ngrams.*``) keep the float16 they are stored in; the products they
+    take part in are float32 all the same."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -142,7 +170,13 @@ def load_weights(path: str | os.PathLike, shapes: dict) -> dict:
         raw = _load_bfloat16(path)
     except (SafetensorError, OSError, ValueError) as e:
         raise ZhseqError(f"cannot read {path} (corrupt or truncated?): {e}") from None
-    raw = dequantize(raw)  # int8 rows with their scales (an embedding saved with quantize=True)
+    for name in int8_rows:
+        if raw.get(name) is not None and raw[name].dtype == np.int8 and name + SCALE_SUFFIX in raw:
+            scale = raw.pop(name + SCALE_SUFFIX)
+            if scale.shape != raw[name].shape[:1]:
+                raise ZhseqError(f"{name}{SCALE_SUFFIX} does not fit a tensor of {raw[name].shape[0]} rows")
+            raw[name] = Int8Rows(raw[name], scale)
+    raw = dequantize(raw)  # any other int8 rows with their scales: widened now
     missing, unexpected = sorted(set(shapes) - set(raw)), sorted(set(raw) - set(shapes))
     if missing or unexpected:
         what = (f"missing {', '.join(missing)}" if missing else "") + ("; " if missing and unexpected else "") + (
@@ -155,7 +189,8 @@ def load_weights(path: str | os.PathLike, shapes: dict) -> dict:
             raise ZhseqError(f"{path} does not match its config.json: {name} has shape {a.shape}, expected {shape}")
         if a.dtype.kind != "f":
             raise ZhseqError(f"{path}: {name} holds {a.dtype} values, not floating point")
-        weights[name] = a.astype(F32, copy=False)
+        keep = isinstance(a, Int8Rows) or (name.startswith("ngrams.") and a.dtype == np.float16)
+        weights[name] = a if keep else a.astype(F32, copy=False)
     return weights
 
 
@@ -496,7 +531,9 @@ def load_numpy_model(folder: str | os.PathLike, *, task: str | None = None) -> N
     if found not in TASK_CLASSES:
         raise ZhseqError(f"unknown task {found!r} in {folder}; choose one of: {', '.join(TASK_CLASSES)}")
     settings = _settings(found, config)
-    weights = load_weights(folder / WEIGHTS_NAME, expected_shapes(found, settings))
+    # a sentiment model only gathers embedding rows; an lm also multiplies by the whole matrix
+    int8_rows = ("backbone.embedding.weight",) if found == "sentiment" else ()
+    weights = load_weights(folder / WEIGHTS_NAME, expected_shapes(found, settings), int8_rows=int8_rows)
     vocab = Vocab.load(folder / VOCAB_NAME)
     tokenizer = Tokenizer.from_dict(config.get("tokenizer", {}))
     return TASK_CLASSES[found](config, weights, vocab, tokenizer, folder)
