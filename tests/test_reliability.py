@@ -112,10 +112,10 @@ def test_resume_without_a_checkpoint_starts_afresh(two_label_tsv, tmp_path):
 def test_a_failed_run_leaves_no_model_and_no_checkpoint(two_label_tsv, tmp_path, monkeypatch):
     import zhseq.training as training
 
-    def broken_evaluate(self, net, examples, batch_size=256):
+    def broken_evaluate(self, net, examples, batch_size=256, tokens=None):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(training.SentimentTask, "evaluate", broken_evaluate)
+    monkeypatch.setattr(training.SentimentTask, "probabilities", broken_evaluate)  # the dev pass fails
     out = tmp_path / "failed"
     with pytest.raises(RuntimeError):
         train("sentiment", str(two_label_tsv), out=out, dev=str(two_label_tsv), embedding_size=8, hidden_size=8, epochs=2,

@@ -216,23 +216,26 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = N
     return {"c": c, "buckets": B, "loss": loss, "evaluations": calls, "seconds": round(seconds, 2)}
 
 
-def _choose_ngram_weight(folder: Path, task: "SentimentTask", dev_examples, dev_tokens, say=log) -> dict:
+def _choose_ngram_weight(folder: Path, task: "SentimentTask", dev_examples, z, p_rnn=None, say=log) -> dict:
     """Pick the saved model's mixing weight on the dev set (the best accuracy; on a tie, the weight
-    nearest 0.5) and write it, with the mixed model's dev scores, into its config.json. No dev set: 0.5."""
+    nearest 0.5) and write it, with the mixed model's dev scores, into its config.json. No dev set: 0.5.
+    ``z``: the n-gram half's dev logits; ``p_rnn``: the network's dev probabilities, if the loop kept them
+    (else the saved network is loaded and run)."""
     config = read_config(folder)
     if not dev_examples:
         config["head"]["ngram_weight"] = 0.5
         write_json(folder / CONFIG_NAME, config)
         return {"weight": 0.5}
-    net = build_model("sentiment", config)
-    load_weights(net, folder)
-    p_rnn = task.probabilities(net, dev_examples)
-    z = ngram_logits(net, dev_tokens)
+    if p_rnn is None:
+        net = build_model("sentiment", config)
+        load_weights(net, folder)
+        p_rnn = task.probabilities(net, dev_examples)
     y = np.array([t for _, t in dev_examples])
-    accuracy = {w: float((hashed_ngrams.mix(p_rnn, z, w).argmax(-1) == y).mean()) for w in NGRAM_WEIGHTS}
+    mixed = {w: hashed_ngrams.mix(p_rnn, z, w).argmax(-1) for w in NGRAM_WEIGHTS}
+    accuracy = {w: float((pred == y).mean()) for w, pred in mixed.items()}
     best = max(NGRAM_WEIGHTS, key=lambda w: (accuracy[w], -abs(w - 0.5)))
-    net.config.ngram_weight = config["head"]["ngram_weight"] = best
-    config["dev_scores"] = task.evaluate(net, dev_examples, tokens=dev_tokens)
+    config["head"]["ngram_weight"] = best
+    config["dev_scores"] = sentiment_metrics(y.tolist(), mixed[best].tolist(), task.labels)
     write_json(folder / CONFIG_NAME, config)
     found = {"weight": best, "dev_accuracy": {"network": accuracy[0.0], "ngrams": accuracy[1.0],
                                               "mixed": accuracy[best]}}
@@ -594,15 +597,27 @@ def _run(
                              "differ); rerun the same command, or start afresh in a new --out")
         say(f"resuming from the checkpoint at step {state['loop']['step']} (epoch {state['loop']['epoch']})")
 
+    dev_probs: dict = {}  # sentiment: the network's dev probabilities, last epoch and best, for the n-gram mix
+
+    def evaluate(m) -> dict:
+        if task != "sentiment":
+            return t.evaluate(m, dev_examples)
+        dev_probs["last"] = p = t.probabilities(m, dev_examples)
+        return sentiment_metrics([y for _, y in dev_examples], p.argmax(-1).tolist(), t.labels)
+
+    def on_best(record: dict) -> None:
+        dev_probs["best"] = dev_probs.get("last")
+        save(BEST_DIR, record)
+
     history = fit(
         net,
         examples,
         collate=t.collate,
         config=fit_config,
-        evaluate=(lambda m: t.evaluate(m, dev_examples)) if dev_examples else None,
+        evaluate=evaluate if dev_examples else None,
         metric=t.metric,
         greater_is_better=t.greater_is_better,
-        on_best=(lambda record: save(BEST_DIR, record)) if main else None,
+        on_best=on_best if main else None,
         on_epoch=(lambda h: write_json(out / METRICS_NAME, metrics(h))) if main else None,
         state_dir=out,
         resume=state,
@@ -611,9 +626,10 @@ def _run(
     if main:
         save(LAST_DIR, history[-1])
         if ngram_info is not None:
-            for folder in (BEST_DIR, LAST_DIR):
-                ngram_info[folder] = _choose_ngram_weight(out / folder, t, dev_examples,
-                                                          dev_data[0] if dev_data else None, say)
+            z = ngram_logits(net, dev_data[0]) if dev_examples else None
+            # after a resume, the epochs before it left no probabilities: those models are run again
+            for folder, key in ((BEST_DIR, "best"), (LAST_DIR, "last")):
+                ngram_info[folder] = _choose_ngram_weight(out / folder, t, dev_examples, z, dev_probs.get(key), say)
             write_json(out / METRICS_NAME, metrics(history))
         clear_state(out)  # the run is complete: its models replace the checkpoint
         _draw_curves(metrics(history), out / CURVES_NAME, say)
