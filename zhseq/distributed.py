@@ -184,4 +184,6 @@ def wrap(net):
         return net
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(net)
+    # the only buffers are a sentiment model's n-gram tables (megabytes), fitted on process 0 before this
+    # and never changed by the loop: sent once here, not before every step
+    return DistributedDataParallel(net, broadcast_buffers=False)
