@@ -44,11 +44,11 @@ def network_alone(best: Path, tmp: Path) -> Path:
     return copy
 
 
-def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool) -> dict:
+def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool, bidirectional: bool = False) -> dict:
     from eval_chnsenticorp import score
 
     runs = []
-    options = {"init_backbone": init_backbone, "bidirectional": False} if init_backbone else {}
+    options = {"init_backbone": init_backbone, "bidirectional": bidirectional} if init_backbone else {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             best, seconds = run(Path(tmp) / f"seed{seed}", seed=seed, epochs=epochs, ngrams=ngrams, **options)
@@ -60,7 +60,8 @@ def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: b
             print(json.dumps(runs[-1]), flush=True)
     parts = ("dev", "test", "test_not_in_train")
     mean = lambda part, key, get=lambda r: r: statistics.mean(get(r)[part][key] for r in runs)  # noqa: E731
-    extra = (f" --init-backbone {init_backbone} --unidirectional" if init_backbone else "") + (
+    extra = (f" --init-backbone {init_backbone} --{'bi' if bidirectional else 'uni'}directional" if init_backbone
+             else "") + (
         "" if ngrams else " --no-ngrams")
     result = {
         "recipe": f"zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --dev "
@@ -99,12 +100,14 @@ def main():
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--init-backbone", default=None, help="start the network from this model (e.g. zhseq/models/lm)")
     p.add_argument("--no-ngrams", action="store_true", help="the network alone, without the n-gram half")
+    p.add_argument("--bidirectional", action="store_true",
+                   help="with --init-backbone: add a second, fresh direction (default: the LM's one direction)")
     c = sub.add_parser("cells")
     c.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
     if args.what == "protocol":
-        result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams)
-        name = "sentiment_protocol" + ("_lm" if args.init_backbone else "") + (
+        result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams, args.bidirectional)
+        name = "sentiment_protocol" + ("_lm" if args.init_backbone else "") + ("_bi" if args.bidirectional else "") + (
             "_no_ngrams" if args.no_ngrams else "") + ".json"
     else:
         result, name = cells(args.epochs), "cell_sweep.json"
