@@ -749,6 +749,8 @@ def train(
         bidirectional = task == "sentiment"
     if task == "lm" and bidirectional:
         raise ZhseqError("a next-word model reads left to right: use --unidirectional")
+    if ngram_data and (task != "sentiment" or not ngrams):
+        raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
     for name, value in (("layers", layers), ("embedding size", embedding_size), ("hidden size", hidden_size),
                         ("epochs", epochs), ("batch size", batch_size)):
         if value < 1:
@@ -806,8 +808,6 @@ def train(
                 _check_labels(ngram_labels, label_list, "--ngram-data")
                 ngram_part = (distributed.map_split(tokenizer.cut, ngram_texts), ngram_labels)
                 recipe["ngram_data"] = _as_list(ngram_data)
-        elif ngram_data:
-            raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
         if source:
             copied = _copy_backbone(net.backbone, source)
             recipe["init_backbone"] = str(source[0])
