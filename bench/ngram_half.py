@@ -6,7 +6,6 @@ score there is optimistic; the comparison between the two n-gram halves is what 
 
 Usage: python bench/ngram_half.py      (writes bench/results/ngram_half.json; about 2 minutes)
 """
-import gzip
 import json
 import random
 import sys
@@ -19,10 +18,10 @@ C = ROOT / "corpora"
 
 
 def read(path):
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        next(f)
-        rows = [line.rstrip("\n").split("\t", 1) for line in f]
-    return [t for _, t in rows], np.array([label == "positive" for label, _ in rows], dtype=np.int64)
+    from tfidf_baseline import read as read_tsv  # (texts, positive?) from a labelled corpora/ file
+
+    texts, positive = read_tsv(path)
+    return texts, positive.astype(np.int64)
 
 
 def main():

@@ -103,14 +103,16 @@ def quantize_rows(w):
     return (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8), scale
 
 
-def dequantize(state: dict) -> dict:
+def dequantize(state: dict, widen=None) -> dict:
     """Replace each int8 tensor that has a ``NAME.int8_scale`` beside it by ``q · scale[:, None]``, in
-    place; works on numpy arrays and torch tensors alike (the product is float32 in both)."""
+    place; works on numpy arrays and torch tensors alike (the product is float32 in both).
+    ``widen(name, q, scale)``, if given, makes the replacement instead (``zhseq.runtime`` keeps some int8)."""
     for key in [k for k in state if k.endswith(SCALE_SUFFIX)]:
         name = key[: -len(SCALE_SUFFIX)]
         scale = state.pop(key)
         if name in state and len(state[name].shape) == 2 and tuple(scale.shape) == tuple(state[name].shape[:1]):
-            state[name] = state[name] * scale[:, None]
+            q = state[name]
+            state[name] = widen(name, q, scale) if widen is not None else q * scale[:, None]
         else:
             raise ZhseqError(f"{key} does not fit a tensor of {len(scale)} rows")
     return state
@@ -136,13 +138,14 @@ def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dty
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
+        original = module.state_dict()
         state = {
             k: (v.detach().to(cast[dtype]) if dtype and v.is_floating_point() else v.detach()).contiguous()
-            for k, v in module.state_dict().items()
+            for k, v in original.items()
         }
         for name in QUANTIZABLE if quantize else ():
             if name in state:
-                state[name], state[name + SCALE_SUFFIX] = quantize_rows(module.state_dict()[name])
+                state[name], state[name + SCALE_SUFFIX] = quantize_rows(original[name])
         # one metadata key only: safetensors writes several in random order, and a model must be byte-identical
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         os.chmod(tmp / WEIGHTS_NAME, 0o666 & ~_umask())  # safetensors writes 0600; a model is shared like its JSON

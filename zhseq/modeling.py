@@ -127,7 +127,8 @@ class SentimentConfig(_ModelConfig):
 
 class NgramTable(nn.Module):
     """The n-gram half's tensors: weight (buckets, C), bias (C,), and the training texts' idf (buckets,).
-    Fitted after the network (``zhseq.training``), never by the loop; scored by ``zhseq.ngrams.logits``."""
+    Fitted before the network trains (``zhseq.training.fit_ngrams``), never by the loop; scored by
+    ``zhseq.ngrams.logits``."""
 
     def __init__(self, buckets: int, num_labels: int):
         super().__init__()

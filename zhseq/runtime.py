@@ -41,7 +41,6 @@ import numpy as np
 
 from . import ngrams
 from .checkpoint import (
-    SCALE_SUFFIX,
     VOCAB_NAME,
     WEIGHTS_NAME,
     default_model_dir,
@@ -170,13 +169,8 @@ def load_weights(path: str | os.PathLike, shapes: dict, *, int8_rows: tuple = ()
         raw = _load_bfloat16(path)
     except (SafetensorError, OSError, ValueError) as e:
         raise ZhseqError(f"cannot read {path} (corrupt or truncated?): {e}") from None
-    for name in int8_rows:
-        if raw.get(name) is not None and raw[name].dtype == np.int8 and name + SCALE_SUFFIX in raw:
-            scale = raw.pop(name + SCALE_SUFFIX)
-            if scale.shape != raw[name].shape[:1]:
-                raise ZhseqError(f"{name}{SCALE_SUFFIX} does not fit a tensor of {raw[name].shape[0]} rows")
-            raw[name] = Int8Rows(raw[name], scale)
-    raw = dequantize(raw)  # any other int8 rows with their scales: widened now
+    # int8 rows with their scales: those named in int8_rows stay int8, any other is widened now
+    raw = dequantize(raw, lambda name, q, scale: Int8Rows(q, scale) if name in int8_rows else q * scale[:, None])
     missing, unexpected = sorted(set(shapes) - set(raw)), sorted(set(raw) - set(shapes))
     if missing or unexpected:
         what = (f"missing {', '.join(missing)}" if missing else "") + ("; " if missing and unexpected else "") + (

@@ -90,8 +90,11 @@ class SentimentTask:
         return probs
 
     def evaluate(self, net, examples: list[Example], batch_size: int = 256, tokens=None) -> dict:
-        preds = self.probabilities(net, examples, batch_size, tokens).argmax(-1).tolist()
-        return sentiment_metrics([y for _, y in examples], preds, self.labels)
+        return self.score(examples, self.probabilities(net, examples, batch_size, tokens))
+
+    def score(self, examples: list[Example], probs: np.ndarray) -> dict:
+        """``sentiment_metrics`` of the most likely label in each row of ``probs`` (N, C)."""
+        return sentiment_metrics([y for _, y in examples], probs.argmax(-1).tolist(), self.labels)
 
 
 class LMTask:
@@ -230,12 +233,12 @@ def _choose_ngram_weight(folder: Path, task: "SentimentTask", dev_examples, z, p
         net = build_model("sentiment", config)
         load_weights(net, folder)
         p_rnn = task.probabilities(net, dev_examples)
-    y = np.array([t for _, t in dev_examples])
-    mixed = {w: hashed_ngrams.mix(p_rnn, z, w).argmax(-1) for w in NGRAM_WEIGHTS}
-    accuracy = {w: float((pred == y).mean()) for w, pred in mixed.items()}
+    mixed = {w: hashed_ngrams.mix(p_rnn, z, w) for w in NGRAM_WEIGHTS}
+    scores = {w: task.score(dev_examples, p) for w, p in mixed.items()}
+    accuracy = {w: s["accuracy"] for w, s in scores.items()}
     best = max(NGRAM_WEIGHTS, key=lambda w: (accuracy[w], -abs(w - 0.5)))
     config["head"]["ngram_weight"] = best
-    config["dev_scores"] = sentiment_metrics(y.tolist(), mixed[best].tolist(), task.labels)
+    config["dev_scores"] = scores[best]
     write_json(folder / CONFIG_NAME, config)
     found = {"weight": best, "dev_accuracy": {"network": accuracy[0.0], "ngrams": accuracy[1.0],
                                               "mixed": accuracy[best]}}
@@ -603,7 +606,7 @@ def _run(
         if task != "sentiment":
             return t.evaluate(m, dev_examples)
         dev_probs["last"] = p = t.probabilities(m, dev_examples)
-        return sentiment_metrics([y for _, y in dev_examples], p.argmax(-1).tolist(), t.labels)
+        return t.score(dev_examples, p)
 
     def on_best(record: dict) -> None:
         dev_probs["best"] = dev_probs.get("last")
