@@ -480,6 +480,9 @@ def _report_saved(path):
                    "regression), averaged with the network as the dev set prefers.")
 @click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,
               metavar="C", help="Inverse regularisation of the n-gram model (larger: fits the data closer).")
+@click.option("--ngram-nb", type=click.FloatRange(min=0), default=0.5, show_default=True, metavar="POWER",
+              help="Scale each n-gram by its naive-Bayes log-count ratio to this power before the fit, as NBSVM "
+                   "does (0: plain TF-IDF).")
 @click.option("--ngram-data", multiple=True, metavar="FILE",
               help="Fit the n-gram model on these files (same columns) instead of --data, e.g. the in-domain part "
                    "of a mixed corpus. May be repeated.")
@@ -487,7 +490,7 @@ def _report_saved(path):
 @_quiet_option
 def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
                   max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm,
-                  init_backbone, sampled_softmax, ngrams, ngram_c, ngram_data, resume, checkpoint_every, precision,
+                  init_backbone, sampled_softmax, ngrams, ngram_c, ngram_nb, ngram_data, resume, checkpoint_every, precision,
                   quiet):
     """Train a sentiment or next-word (lm) model from scratch.
 
@@ -511,7 +514,7 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
         label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm,
         sampled_softmax=sampled_softmax, resume=resume, checkpoint_every=checkpoint_every,
         init_backbone=init_backbone, precision=precision, ngrams=ngrams, ngram_c=ngram_c,
-        ngram_data=list(ngram_data), progress=not quiet,
+        ngram_nb=ngram_nb, ngram_data=list(ngram_data), progress=not quiet,
     )
     _report_saved(path)
 

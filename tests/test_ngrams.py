@@ -90,7 +90,8 @@ def test_tfidf_is_scikit_learns_on_each_half():
             assert all(got.get((d, int(f)), 0.0) == 0.0 for f in features[d] if f not in vec.vocabulary_)
 
 
-def test_the_fit_is_scikit_learns_logistic_regression():
+@pytest.mark.parametrize("nb", [0.0, 0.5])
+def test_the_fit_is_scikit_learns_logistic_regression(nb):
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
@@ -99,13 +100,24 @@ def test_the_fit_is_scikit_learns_logistic_regression():
     docs = [list(rng.choice(vocab, size=rng.integers(1, 8))) for _ in range(120)]
     y = [int(("好" in d) + ("喜欢" in d) - ("差" in d) + 1) % 3 for d in docs]  # three labels
     net = SentimentNet(SentimentConfig(BackboneConfig(10, 4, 4), num_labels=3, ngram_buckets=2**12))
-    fit_ngrams(net, docs, y, c=4.0, say=lambda m: None)
+    fit_ngrams(net, docs, y, c=4.0, nb=nb, say=lambda m: None)
     weight, bias, idf = net.ngrams.numpy()
     doc, bucket, value = ngrams.features(docs, idf)
-    x = csr_matrix((value, (doc, bucket)), shape=(len(docs), 2**12))
-    lr = LogisticRegression(C=4.0, tol=1e-10, max_iter=10000).fit(x, y)
+    x = csr_matrix((value, (doc, bucket)), shape=(len(docs), 2**12)).toarray()
+    # NBSVM's scaling, read off its definition: per label, the share of that label's texts holding each
+    # feature (plus one), over the features with an idf; a column's scale is the spread of their logs
+    held = x[:, idf > 0] > 0
+    log_p = []
+    for k in range(3):
+        df = held[np.array(y) == k].sum(0) + 1.0
+        log_p.append(np.log(df / df.sum()))
+    scale = np.zeros(2**12)
+    scale[idf > 0] = (np.max(log_p, 0) - np.min(log_p, 0)) ** nb
+    lr = LogisticRegression(C=4.0, tol=1e-10, max_iter=10000).fit(x * scale, y)
     ours = torch.tensor(ngrams.logits(docs, weight, bias, idf)).softmax(-1).numpy()
-    assert np.abs(ours - lr.predict_proba(x)).max() < 2e-3
+    assert np.abs(ours - lr.predict_proba(x * scale)).max() < 2e-3
+    # the scaling changes the model (three labels, unequal label shares)
+    assert nb == 0.0 or np.abs(scale[idf > 0] - 1).max() > 0.1
     assert np.array_equal(net.ngrams.idf.numpy(), ngrams.fit_idf(ngrams.ngram_counts(docs, 2**12)[1], 120, 2**12))
 
 
@@ -133,6 +145,7 @@ def test_training_chooses_the_weight_on_dev_and_records_it(hybrid):
     metrics = json.loads((best.parent / "metrics.json").read_text(encoding="utf-8"))
     weight = config["head"]["ngram_weight"]
     assert config["head"]["ngram_buckets"] == ngrams.BUCKETS and config["training"]["ngram_c"] == 16.0
+    assert config["training"]["ngram_nb"] == 0.5 and metrics["ngrams"]["nb"] == 0.5
     found = metrics["ngrams"]["model-best"]
     assert found["weight"] == weight
     assert found["dev_accuracy"]["mixed"] >= max(found["dev_accuracy"]["network"], found["dev_accuracy"]["ngrams"])
@@ -174,7 +187,7 @@ def test_finetuning_refits_the_table(hybrid, tmp_path):
     out = finetune(best, str(new), out=tmp_path / "ft", epochs=1, ngram_c=2.0, progress=False)
     clf = SentimentClassifier.from_pretrained(out)
     assert clf.labels == ["fast", "slow"] and clf.net.ngrams.weight.shape == (ngrams.BUCKETS, 2)
-    assert clf.config["training"]["ngram_c"] == 2.0
+    assert clf.config["training"]["ngram_c"] == 2.0 and clf.config["training"]["ngram_nb"] == 0.5  # the base's
     assert clf(["物流神速", "物流太慢"], batch_size=1)[0]["label"] == "fast"
     assert 0.0 <= clf.net.config.ngram_weight <= 1.0
 
@@ -211,3 +224,20 @@ def test_the_ngram_half_can_be_fitted_on_other_data(two_label_tsv, tmp_path):
     with pytest.raises(ZhseqError, match="--ngram-data needs"):
         train("sentiment", str(two_label_tsv), out=tmp_path / "run3", epochs=1, ngrams=False,
               ngram_data=[str(small)], progress=False)
+
+
+def test_the_cli_passes_the_naive_bayes_power_and_refuses_a_negative_one(two_label_tsv, tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    args = ["train", "sentiment", "--data", str(two_label_tsv), "--embedding-size", "8", "--hidden-size", "8",
+            "--epochs", "1", "--min-freq", "1", "-q"]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "plain"), "--ngram-nb", "0"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "plain" / "model-best" / "config.json").read_text(encoding="utf-8"))
+    assert config["training"]["ngram_nb"] == 0.0
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "bad"), "--ngram-nb", "-1"])
+    assert result.exit_code == 2 and "--ngram-nb" in result.output and not (tmp_path / "bad").exists()
+    with pytest.raises(ZhseqError, match="naive-Bayes power"):
+        train("sentiment", str(two_label_tsv), out=tmp_path / "lib", ngram_nb=-1.0, progress=False)

@@ -152,13 +152,32 @@ class LMTask:
 
 # -- the n-gram half of a sentiment model (zhseq.ngrams) ---------------------------------------------
 NGRAM_C = 16.0  # inverse L2 strength, as scikit-learn's LogisticRegression(C=...)
+NGRAM_NB = 0.5  # power of the naive-Bayes ratio each n-gram column is scaled by before the fit (0: none)
 NGRAM_WEIGHTS = tuple(i / 10 for i in range(11))  # mixing weights tried on the dev set
 
 
-def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = NGRAM_C, say=log) -> dict:
+def nb_scale(doc: np.ndarray, column: np.ndarray, targets, columns: int, classes: int, power: float,
+             alpha: float = 1.0) -> np.ndarray:
+    """(columns,) float64 naive-Bayes scale of each feature column, as NBSVM (Wang & Manning, 2012) uses it:
+    with p_k the smoothed share of class k's texts that hold the feature (``alpha`` added to every count,
+    normalised over the columns), the scale is (max_k ln p_k − min_k ln p_k) ** ``power``: for two labels,
+    |ln(p_pos / p_neg)| ** power. ``doc``, ``column``: one entry per (text, column) pair that is non-zero."""
+    y = np.asarray(targets, np.int64)[doc]
+    df = np.stack([np.bincount(column[y == k], minlength=columns) for k in range(classes)]) + alpha  # (K, A)
+    log_p = np.log(df / df.sum(1, keepdims=True))
+    return (log_p.max(0) - log_p.min(0)) ** power
+
+
+def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = NGRAM_C, nb: float = NGRAM_NB,
+               say=log) -> dict:
     """Fit ``net.ngrams`` on the training texts: their idf, then L2-regularised logistic regression over
     their TF-IDF n-grams, full batch with L-BFGS. The objective is scikit-learn's ``LogisticRegression(C=c)``
-    (multinomial): C · Σ cross-entropy + ½ ‖W‖², here divided by C · N."""
+    (multinomial): C · Σ cross-entropy + ½ ‖W‖², here divided by C · N.
+
+    With ``nb`` > 0, each column is first multiplied by its naive-Bayes scale (``nb_scale`` with power
+    ``nb``), as NBSVM does, and the fitted weights by the same scale, so the table holds weights for the plain
+    TF-IDF values and prediction is unchanged. In effect, n-grams that lean to one label are regularised
+    less. On ChnSentiCorp it gains about a point over plain TF-IDF (bench/quality.md)."""
     import warnings
 
     cfg = net.config
@@ -175,6 +194,8 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = N
     column = np.zeros(B, np.int64)
     column[active] = np.arange(len(active))
     bucket, A = column[bucket], len(active)
+    scale = nb_scale(doc, bucket, targets, A, K, nb) if nb > 0 else np.ones(A)
+    value = (value * scale[bucket]).astype(np.float32)
     by_bucket = np.argsort(bucket, kind="stable")  # the transpose's order: by column, then doc
 
     def csr(rows, cols, vals, shape):
@@ -210,13 +231,13 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = N
     table = net.ngrams
     with torch.no_grad():
         table.weight.zero_()
-        table.weight[torch.from_numpy(active)] = params[: A * K].view(A, K)
+        table.weight[torch.from_numpy(active)] = params[: A * K].view(A, K) * torch.from_numpy(scale).float()[:, None]
         table.bias.copy_(params[A * K :])
         table.idf.copy_(torch.from_numpy(idf))
     seconds = time.perf_counter() - t0
-    say(f"n-grams: logistic regression over {len(value)} TF-IDF values of {N} texts ({A} buckets), C {c}: "
-        f"loss {loss:.4f} after {calls} evaluations, {seconds:.1f} s")
-    return {"c": c, "buckets": B, "loss": loss, "evaluations": calls, "seconds": round(seconds, 2)}
+    say(f"n-grams: logistic regression over {len(value)} TF-IDF values of {N} texts ({A} buckets), C {c}, "
+        f"naive-Bayes power {nb}: loss {loss:.4f} after {calls} evaluations, {seconds:.1f} s")
+    return {"c": c, "nb": nb, "buckets": B, "loss": loss, "evaluations": calls, "seconds": round(seconds, 2)}
 
 
 def _choose_ngram_weight(folder: Path, task: "SentimentTask", dev_examples, z, p_rnn=None, say=log) -> dict:
@@ -581,7 +602,8 @@ def _run(
         else:
             index = {label: i for i, label in enumerate(labels)}
             ngram_tokens, ngram_targets = ngram_data[0], [index[y] for y in ngram_data[1]]
-        ngram_info = fit_ngrams(net, ngram_tokens, ngram_targets, c=recipe.get("ngram_c", NGRAM_C), say=say)
+        ngram_info = fit_ngrams(net, ngram_tokens, ngram_targets, c=recipe.get("ngram_c", NGRAM_C),
+                                nb=recipe.get("ngram_nb", 0.0), say=say)  # absent: a model fitted before it
 
     def metrics(history: list[dict]) -> dict:
         return {"task": task, "metric": t.metric, "epochs": history,
@@ -723,6 +745,7 @@ def train(
     precision: str = "fp32",
     ngrams: bool = True,
     ngram_c: float = NGRAM_C,
+    ngram_nb: float = NGRAM_NB,
     ngram_data=(),
     progress: bool = True,
 ) -> Path:
@@ -730,9 +753,10 @@ def train(
 
     ``ngrams`` (sentiment only): the model also gets a linear half over hashed word and character
     n-grams (``zhseq.ngrams``), fitted on the same texts before the network (logistic regression, inverse
-    regularisation ``ngram_c``); its probabilities are averaged with the network's, weighted as the dev
-    set prefers. ``ngram_data`` (file(s) with the same columns): fit the n-gram half on these instead of
-    the training data (for instance the in-domain part of a mixed corpus).
+    regularisation ``ngram_c``, naive-Bayes scaling power ``ngram_nb``: ``fit_ngrams``); its probabilities
+    are averaged with the network's, weighted as the dev set prefers. ``ngram_data`` (file(s) with the
+    same columns): fit the n-gram half on these instead of the training data (for instance the in-domain
+    part of a mixed corpus).
 
     ``init_backbone``: start from the embedding and recurrent weights of a saved model (for example the
     shipped language model, ``zhseq/models/lm``): its tokenizer, vocabulary (extended by this corpus's
@@ -754,6 +778,8 @@ def train(
         raise ZhseqError("a next-word model reads left to right: use --unidirectional")
     if ngram_data and (task != "sentiment" or not ngrams):
         raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
+    if ngram_c <= 0 or ngram_nb < 0:
+        raise ZhseqError(f"the n-gram fit needs C > 0 and a naive-Bayes power ≥ 0 (got {ngram_c}, {ngram_nb})")
     for name, value in (("layers", layers), ("embedding size", embedding_size), ("hidden size", hidden_size),
                         ("epochs", epochs), ("batch size", batch_size)):
         if value < 1:
@@ -805,7 +831,7 @@ def train(
                   "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
         ngram_part = None
         if task == "sentiment" and ngrams:
-            recipe["ngram_c"] = ngram_c
+            recipe["ngram_c"], recipe["ngram_nb"] = ngram_c, ngram_nb
             if ngram_data:
                 ngram_texts, ngram_labels = _read_task_data(task, ngram_data, text_column, label_column)
                 _check_labels(ngram_labels, label_list, "--ngram-data")
@@ -882,7 +908,7 @@ def finetune(
     """Continue training a saved model on new data.
 
     A sentiment model with an n-gram half (``zhseq.ngrams``) has it fitted again on the new data (inverse
-    regularisation ``ngram_c``, by default the base model's) and its mixing weight chosen again on dev.
+    regularisation ``ngram_c``, by default the base model's; naive-Bayes scaling as the base model had) and its mixing weight chosen again on dev.
 
     The vocabulary grows by the new corpus's words seen at least ``min_freq`` times (new embedding rows,
     old ids unchanged). A sentiment model keeps its labels when the new data uses only those; otherwise
@@ -933,6 +959,7 @@ def finetune(
                   **_public(fit_config)}
         if task == "sentiment" and net.ngrams is not None:
             recipe["ngram_c"] = ngram_c if ngram_c is not None else recipe_old.get("ngram_c", NGRAM_C)
+            recipe["ngram_nb"] = recipe_old.get("ngram_nb", 0.0)
         dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
