@@ -8,7 +8,8 @@ bench/eval_chnsenticorp.py:
     python bench/sentiment_sweeps.py cells [--epochs 3]          # rnn/lstm/gru x one/two directions, dev
 
 Results go to bench/results/sentiment_protocol.json (sentiment_protocol_lm.json with --init-backbone,
-sentiment_protocol_no_ngrams.json with --no-ngrams) and bench/results/cell_sweep.json. Protocol runs also
+sentiment_protocol_no_ngrams.json with --no-ngrams, ..._nb0.json with --ngram-nb 0: the n-gram half on plain
+TF-IDF values) and bench/results/cell_sweep.json. Protocol runs also
 score the network alone (the same model with its n-gram weight set to 0).
 """
 import argparse
@@ -44,11 +45,14 @@ def network_alone(best: Path, tmp: Path) -> Path:
     return copy
 
 
-def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool, bidirectional: bool = False) -> dict:
+def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool, bidirectional: bool = False,
+             ngram_nb: float | None = None) -> dict:
     from eval_chnsenticorp import score
 
     runs = []
     options = {"init_backbone": init_backbone, "bidirectional": bidirectional} if init_backbone else {}
+    if ngram_nb is not None:
+        options["ngram_nb"] = ngram_nb
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             best, seconds = run(Path(tmp) / f"seed{seed}", seed=seed, epochs=epochs, ngrams=ngrams, **options)
@@ -62,7 +66,7 @@ def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: b
     mean = lambda part, key, get=lambda r: r: statistics.mean(get(r)[part][key] for r in runs)  # noqa: E731
     extra = (f" --init-backbone {init_backbone} --{'bi' if bidirectional else 'uni'}directional" if init_backbone
              else "") + (
-        "" if ngrams else " --no-ngrams")
+        "" if ngrams else " --no-ngrams") + ("" if ngram_nb is None else f" --ngram-nb {ngram_nb:g}")
     result = {
         "recipe": f"zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --dev "
                   f"corpora/chnsenticorp/dev.tsv.gz --epochs {epochs} --seed S{extra} (defaults otherwise)",
@@ -102,13 +106,16 @@ def main():
     p.add_argument("--no-ngrams", action="store_true", help="the network alone, without the n-gram half")
     p.add_argument("--bidirectional", action="store_true",
                    help="with --init-backbone: add a second, fresh direction (default: the LM's one direction)")
+    p.add_argument("--ngram-nb", type=float, default=None,
+                   help="the n-gram half's naive-Bayes power (default: zhseq's; 0: plain TF-IDF)")
     c = sub.add_parser("cells")
     c.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
     if args.what == "protocol":
-        result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams, args.bidirectional)
+        result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams, args.bidirectional,
+                          args.ngram_nb)
         name = "sentiment_protocol" + ("_lm" if args.init_backbone else "") + ("_bi" if args.bidirectional else "") + (
-            "_no_ngrams" if args.no_ngrams else "") + ".json"
+            "_no_ngrams" if args.no_ngrams else "") + (f"_nb{args.ngram_nb:g}" if args.ngram_nb is not None else "") + ".json"
     else:
         result, name = cells(args.epochs), "cell_sweep.json"
     dest = ROOT / "bench" / "results" / name
