@@ -46,13 +46,14 @@ def network_alone(best: Path, tmp: Path) -> Path:
 
 
 def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool, bidirectional: bool = False,
-             ngram_nb: float | None = None) -> dict:
+             ngram_nb: float | None = None, lr: float | None = None, dropout: float | None = None) -> dict:
     from eval_chnsenticorp import score
 
     runs = []
     options = {"init_backbone": init_backbone, "bidirectional": bidirectional} if init_backbone else {}
-    if ngram_nb is not None:
-        options["ngram_nb"] = ngram_nb
+    for name, value in (("ngram_nb", ngram_nb), ("lr", lr), ("dropout", dropout)):
+        if value is not None:
+            options[name] = value
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             best, seconds = run(Path(tmp) / f"seed{seed}", seed=seed, epochs=epochs, ngrams=ngrams, **options)
@@ -66,7 +67,9 @@ def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: b
     mean = lambda part, key, get=lambda r: r: statistics.mean(get(r)[part][key] for r in runs)  # noqa: E731
     extra = (f" --init-backbone {init_backbone} --{'bi' if bidirectional else 'uni'}directional" if init_backbone
              else "") + (
-        "" if ngrams else " --no-ngrams") + ("" if ngram_nb is None else f" --ngram-nb {ngram_nb:g}")
+        "" if ngrams else " --no-ngrams") + "".join(
+        f" --{name} {value:g}" for name, value in (("ngram-nb", ngram_nb), ("lr", lr), ("dropout", dropout))
+        if value is not None)
     result = {
         "recipe": f"zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --dev "
                   f"corpora/chnsenticorp/dev.tsv.gz --epochs {epochs} --seed S{extra} (defaults otherwise)",
@@ -108,14 +111,19 @@ def main():
                    help="with --init-backbone: add a second, fresh direction (default: the LM's one direction)")
     p.add_argument("--ngram-nb", type=float, default=None,
                    help="the n-gram half's naive-Bayes power (default: zhseq's; 0: plain TF-IDF)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: zhseq's)")
+    p.add_argument("--dropout", type=float, default=None, help="dropout (default: zhseq's)")
     c = sub.add_parser("cells")
     c.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
     if args.what == "protocol":
         result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams, args.bidirectional,
-                          args.ngram_nb)
+                          args.ngram_nb, args.lr, args.dropout)
         name = "sentiment_protocol" + ("_lm" if args.init_backbone else "") + ("_bi" if args.bidirectional else "") + (
-            "_no_ngrams" if args.no_ngrams else "") + (f"_nb{args.ngram_nb:g}" if args.ngram_nb is not None else "") + ".json"
+            "_no_ngrams" if args.no_ngrams else "") + "".join(
+            f"_{tag}{value:g}" for tag, value in (("nb", args.ngram_nb), ("lr", args.lr), ("dropout", args.dropout),
+                                                  ("epochs", args.epochs if args.epochs != 5 else None))
+            if value is not None) + ".json"
     else:
         result, name = cells(args.epochs), "cell_sweep.json"
     dest = ROOT / "bench" / "results" / name
