@@ -490,8 +490,8 @@ def _report_saved(path):
 @_quiet_option
 def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
                   max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm,
-                  init_backbone, sampled_softmax, ngrams, ngram_c, ngram_nb, ngram_data, resume, checkpoint_every, precision,
-                  quiet):
+                  init_backbone, sampled_softmax, ngrams, ngram_c, ngram_nb, ngram_data, resume, checkpoint_every,
+                  precision, quiet):
     """Train a sentiment or next-word (lm) model from scratch.
 
     Sentiment data is a table with a text and a label column (any label names, two or more);
