@@ -241,3 +241,18 @@ def test_the_cli_passes_the_naive_bayes_power_and_refuses_a_negative_one(two_lab
     assert result.exit_code == 2 and "--ngram-nb" in result.output and not (tmp_path / "bad").exists()
     with pytest.raises(ZhseqError, match="naive-Bayes power"):
         train("sentiment", str(two_label_tsv), out=tmp_path / "lib", ngram_nb=-1.0, progress=False)
+
+
+def test_finetuning_a_model_fitted_before_the_scaling_keeps_plain_tfidf(hybrid, tmp_path):
+    import shutil
+
+    best, dev = hybrid
+    old = tmp_path / "old"
+    shutil.copytree(best, old)
+    config = json.loads((old / "config.json").read_text(encoding="utf-8"))
+    del config["training"]["ngram_nb"]  # as models saved before --ngram-nb existed
+    (old / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    out = finetune(old, str(dev), out=tmp_path / "ft", epochs=1, progress=False)
+    metrics = json.loads((out.parent / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["ngrams"]["nb"] == 0.0
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["training"]["ngram_nb"] == 0.0
