@@ -44,7 +44,8 @@ def main():
     for name, idx in (("held_out_reviews", order[:5000]), ("other_reviews", order[5000:])):
         data[name] = ([data["reviews"][0][i] for i in idx], data["reviews"][1][idx])
     del data["reviews"]
-    unseen = np.array([t not in set(data["train"][0]) for t in data["test"][0]])
+    train_texts = set(data["train"][0])
+    unseen = np.array([t not in train_texts for t in data["test"][0]])
     tokens = {name: [model.tokenizer.cut(t) for t in texts] for name, (texts, _) in data.items()}
     scored = ("dev", "test", "held_out_reviews")
     model.settings["ngram_weight"] = 0.0  # the network alone

@@ -45,15 +45,19 @@ def network_alone(best: Path, tmp: Path) -> Path:
     return copy
 
 
+# protocol settings a run may override: train()'s name → the tag its results file gets
+OVERRIDES = {"ngram_nb": "nb", "lr": "lr", "dropout": "dropout"}
+
+
 def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool, bidirectional: bool = False,
-             ngram_nb: float | None = None, lr: float | None = None, dropout: float | None = None) -> dict:
+             overrides: dict | None = None) -> dict:
+    """``overrides``: train() settings (names in OVERRIDES) that differ from zhseq's defaults."""
     from eval_chnsenticorp import score
 
     runs = []
+    overrides = overrides or {}
     options = {"init_backbone": init_backbone, "bidirectional": bidirectional} if init_backbone else {}
-    for name, value in (("ngram_nb", ngram_nb), ("lr", lr), ("dropout", dropout)):
-        if value is not None:
-            options[name] = value
+    options.update(overrides)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             best, seconds = run(Path(tmp) / f"seed{seed}", seed=seed, epochs=epochs, ngrams=ngrams, **options)
@@ -66,10 +70,8 @@ def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: b
     parts = ("dev", "test", "test_not_in_train")
     mean = lambda part, key, get=lambda r: r: statistics.mean(get(r)[part][key] for r in runs)  # noqa: E731
     extra = (f" --init-backbone {init_backbone} --{'bi' if bidirectional else 'uni'}directional" if init_backbone
-             else "") + (
-        "" if ngrams else " --no-ngrams") + "".join(
-        f" --{name} {value:g}" for name, value in (("ngram-nb", ngram_nb), ("lr", lr), ("dropout", dropout))
-        if value is not None)
+             else "") + ("" if ngrams else " --no-ngrams") + "".join(
+        f" --{name.replace('_', '-')} {value:g}" for name, value in overrides.items())
     result = {
         "recipe": f"zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --dev "
                   f"corpora/chnsenticorp/dev.tsv.gz --epochs {epochs} --seed S{extra} (defaults otherwise)",
@@ -117,13 +119,13 @@ def main():
     c.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
     if args.what == "protocol":
+        overrides = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
         result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams, args.bidirectional,
-                          args.ngram_nb, args.lr, args.dropout)
+                          overrides)
         name = "sentiment_protocol" + ("_lm" if args.init_backbone else "") + ("_bi" if args.bidirectional else "") + (
             "_no_ngrams" if args.no_ngrams else "") + "".join(
-            f"_{tag}{value:g}" for tag, value in (("nb", args.ngram_nb), ("lr", args.lr), ("dropout", args.dropout),
-                                                  ("epochs", args.epochs if args.epochs != 5 else None))
-            if value is not None) + ".json"
+            f"_{OVERRIDES[name]}{value:g}" for name, value in overrides.items()) + (
+            f"_epochs{args.epochs}" if args.epochs != 5 else "") + ".json"
     else:
         result, name = cells(args.epochs), "cell_sweep.json"
     dest = ROOT / "bench" / "results" / name

@@ -44,7 +44,8 @@ def main():
     dev, y_dev = read(C / "chnsenticorp/dev.tsv.gz")
     test, y_test = read(C / "chnsenticorp/test.tsv.gz")
     reviews, y_reviews = read(C / "reviews/train.tsv.gz")
-    unseen = np.array([t not in set(train) for t in test])
+    train_texts = set(train)
+    unseen = np.array([t not in train_texts for t in test])
     words = {name: [" ".join(tok.cut(t)) for t in texts]
              for name, texts in (("train", train), ("dev", dev), ("test", test), ("reviews", reviews))}
 

@@ -603,8 +603,9 @@ def _run(
         else:
             index = {label: i for i, label in enumerate(labels)}
             ngram_tokens, ngram_targets = ngram_data[0], [index[y] for y in ngram_data[1]]
-        ngram_info = fit_ngrams(net, ngram_tokens, ngram_targets, c=recipe.get("ngram_c", NGRAM_C),
-                                nb=recipe.get("ngram_nb", 0.0), say=say)  # absent: a model fitted before it
+        # train and finetune put both settings in the recipe (finetune: the base model's)
+        ngram_info = fit_ngrams(net, ngram_tokens, ngram_targets, c=recipe["ngram_c"], nb=recipe["ngram_nb"],
+                                say=say)
 
     def metrics(history: list[dict]) -> dict:
         return {"task": task, "metric": t.metric, "epochs": history,
@@ -961,7 +962,7 @@ def finetune(
                   **_public(fit_config)}
         if task == "sentiment" and net.ngrams is not None:
             recipe["ngram_c"] = ngram_c if ngram_c is not None else recipe_old.get("ngram_c", NGRAM_C)
-            recipe["ngram_nb"] = recipe_old.get("ngram_nb", 0.0)
+            recipe["ngram_nb"] = recipe_old.get("ngram_nb", 0.0)  # absent: fitted before the scaling existed
         dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
                     train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
