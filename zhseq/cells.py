@@ -144,9 +144,9 @@ class FusedLSTM(_Fused, nn.LSTM):
     def _run(self, x, lengths):
         # Training on the CPU: zhseq's own kernel (zhseq.kernels), about twice as fast as torch's there.
         if torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
-            from zhseq.kernels import lstm_forward
+            from zhseq.kernels import dropout, lstm_forward
 
-            between = (lambda t: nn.functional.dropout(t, self.dropout, self.training)) if self.dropout else None
+            between = (lambda t: dropout(t, self.dropout, self.training)) if self.dropout else None
             return lstm_forward(self, x, lengths, between)
         return super()._run(x, lengths)
 

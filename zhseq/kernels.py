@@ -44,6 +44,40 @@ def _mm(a, b, lowp):
     return torch.bmm(a.to(lowp), b.to(lowp)).to(a.dtype)
 
 
+def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """Dropout with a mask drawn as 16 random bits per element: on the CPU about 5× faster than
+    ``torch.nn.functional.dropout``, whose one random float per element costs more than the rest of an
+    LSTM step's elementwise work. An element is dropped with probability round(p · 65536) / 65536 and the
+    others are scaled by the inverse of the keep probability, so the expectation is exact. Draws from
+    torch's generator, so ``torch.manual_seed`` and saved random states reproduce it. Other devices and
+    ``p`` outside (0, 1) go to torch's dropout."""
+    if not training or p == 0.0:
+        return x
+    if x.device.type != "cpu" or not 0.0 < p < 1.0 or not x.is_floating_point():
+        return torch.nn.functional.dropout(x, p, training)
+    n = x.numel()
+    dropped = round(p * 65536)
+    if dropped == 0:
+        return x
+    bits = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64).view(torch.int16)[:n]
+    mask = (bits >= dropped - 32768).view(x.shape).to(x.dtype).mul_(65536 / (65536 - dropped))
+    return x * mask
+
+
+class Dropout(torch.nn.Module):
+    """``torch.nn.Dropout`` through ``dropout`` above (no parameters, so state dicts are unchanged)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class _LSTMLayer(torch.autograd.Function):
     """One LSTM layer, D directions at once.
 

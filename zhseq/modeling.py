@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .cells import build_rnn
 from .errors import ZhseqError
+from .kernels import Dropout
 from .vocab import BOS_ID, PAD_ID, SPECIALS
 
 POOLINGS = ("max", "mean", "last")
@@ -61,7 +62,7 @@ class Backbone(nn.Module):
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.embedding_dropout = Dropout(config.embedding_dropout)
         self.rnn = build_rnn(
             config.cell,
             input_size=config.embedding_size,
@@ -70,7 +71,7 @@ class Backbone(nn.Module):
             bidirectional=config.bidirectional,
             dropout=config.dropout if config.layers > 1 else 0.0,
         )
-        self.output_dropout = nn.Dropout(config.dropout)
+        self.output_dropout = Dropout(config.dropout)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
         x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)

@@ -42,6 +42,7 @@ from .checkpoint import (
 from .data import read_labelled, read_lm_texts
 from .trainstate import clear_state, load_state
 from .errors import ZhseqError
+from .optim import AdamW, LambdaSchedule, lbfgs
 from .modeling import BackboneConfig, NextWordConfig, NextWordNet, SentimentConfig, SentimentNet, build_model, special_mask
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
@@ -209,26 +210,21 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = N
         x = csr(doc, bucket, value, (N, A))  # (N, A)
         x_t = csr(bucket[by_bucket], doc[by_bucket], value[by_bucket], (A, N))  # (A, N)
     y, rows, l2 = torch.tensor(targets), torch.arange(N), 1.0 / (c * N)
-    params = torch.zeros(A * K + K, requires_grad=True)  # W (A, K) then b (K,), as one vector for L-BFGS
-    calls = 0
+    params = torch.zeros(A * K + K)  # W (A, K) then b (K,), as one vector for L-BFGS
 
-    def closure():  # the loss and its gradient, written out: X is sparse
-        nonlocal calls
-        calls += 1
-        with torch.no_grad():
-            w, b = params[: A * K].view(A, K), params[A * K :]
-            logp = (x @ w + b).log_softmax(-1)  # (N, K)
-            loss = -logp[rows, y].mean() + 0.5 * l2 * (w * w).sum()
-            grad = logp.exp()
-            grad[rows, y] -= 1.0
-            grad /= N
-            params.grad = torch.cat([(x_t @ grad + l2 * w).reshape(-1), grad.sum(0)])
-        return loss
+    def loss_and_grad(flat):  # written out: X is sparse
+        w, b = flat[: A * K].view(A, K), flat[A * K :]
+        logp = (x @ w + b).log_softmax(-1)  # (N, K)
+        loss = float(-logp[rows, y].mean() + 0.5 * l2 * (w * w).sum())
+        grad = logp.exp()
+        grad[rows, y] -= 1.0
+        grad /= N
+        return loss, torch.cat([(x_t @ grad + l2 * w).reshape(-1), grad.sum(0)])
 
-    optimizer = torch.optim.LBFGS([params], lr=1.0, max_iter=300, history_size=20, tolerance_grad=1e-6,
-                                  tolerance_change=1e-9, line_search_fn="strong_wolfe")
-    optimizer.step(closure)
-    loss = float(closure())  # at the solution (step returns the loss it started from)
+    with torch.no_grad():
+        calls = lbfgs(loss_and_grad, params, max_iter=300, history_size=20, tolerance_grad=1e-6,
+                      tolerance_change=1e-9)
+        loss, _ = loss_and_grad(params)  # at the solution
     table = net.ngrams
     with torch.no_grad():
         table.weight.zero_()
@@ -397,10 +393,8 @@ def _fit(
     if config.max_steps:
         total = min(total, config.max_steps)
     warm = max(1, int(config.warmup * total))
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-    )
+    optimizer = AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = LambdaSchedule(optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
     lengths = [len(x) for x, _ in examples]
     # what a checkpoint must bring back besides the tensors
     loop = {"step": 0, "epoch": 1, "batches_done": 0, "rng_epoch_start": None, "history": [], "best": None,
