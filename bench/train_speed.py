@@ -6,7 +6,10 @@ Also the loop's tokens/s and the share of the machine's float32 matrix-product r
 that it reaches, counting 1.57 MFLOP per token for a BiLSTM 128/128 with embedding 128, forward and backward
 (2 directions x 2·4H·(E+H) multiply-adds forward, about 3x that with the backward pass).
 
-Usage: python bench/train_speed.py [--skip-naive]     (writes bench/results/train_speed.json)
+The machine's speed drifts by ±10 % between runs of a minute, so the three commands run interleaved,
+``--repeat`` rounds (default 3), and each figure is the median of its rounds.
+
+Usage: python bench/train_speed.py [--skip-naive] [--repeat N]     (writes bench/results/train_speed.json)
 """
 import argparse
 import csv
@@ -14,7 +17,9 @@ import gzip
 import json
 import os
 import platform
+import statistics
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +60,7 @@ def _time(f) -> float:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are reported")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "train.csv"
@@ -70,23 +76,37 @@ def main():
         result = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
             "fp32_matmul_gflops": round(rate),
+            "rounds": args.repeat,
         }
-        for name, extra in (("zhseq", []), ("zhseq_bf16", ["--precision", "bf16"])):
-            out = Path(tmp) / name
-            zwall, _ = timed([sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(data),
-                              "--dev", str(ROOT / "corpora/chnsenticorp/dev.tsv.gz"), "--out", str(out),
-                              "--epochs", "1", "--quiet", *extra])
-            epoch = json.loads((out / "metrics.json").read_text())["epochs"][0]
-            result[name] = {"wall_s": round(zwall, 1), "loop_s": epoch["seconds"],
-                            "tokens_per_s": epoch["tokens_per_s"],
-                            "share_of_matmul_rate": round(epoch["tokens_per_s"] * FLOP_PER_TOKEN / 1e9 / rate, 3),
-                            "dev_accuracy": epoch["dev"]["accuracy"]}
+        runs: dict[str, list] = {}
+        for _ in range(args.repeat):
+            if not args.skip_naive:
+                nwall, nout = timed([sys.executable, str(ROOT / "bench/naive_sentiment.py"), str(data)])
+                m = re.search(r"tok_per_s (\d+)", nout)
+                runs.setdefault("naive", []).append({"wall_s": nwall, "tokens_per_s": int(m.group(1))})
+            for name, extra in (("zhseq", []), ("zhseq_bf16", ["--precision", "bf16"])):
+                out = Path(tmp) / name
+                shutil.rmtree(out, ignore_errors=True)
+                zwall, _ = timed([sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(data),
+                                  "--dev", str(ROOT / "corpora/chnsenticorp/dev.tsv.gz"), "--out", str(out),
+                                  "--epochs", "1", "--quiet", *extra])
+                epoch = json.loads((out / "metrics.json").read_text())["epochs"][0]
+                runs.setdefault(name, []).append({"wall_s": zwall, "loop_s": epoch["seconds"],
+                                                  "tokens_per_s": epoch["tokens_per_s"],
+                                                  "dev_accuracy": epoch["dev"]["accuracy"]})
+        for name, rounds in runs.items():
+            med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+            entry = {"wall_s": round(med["wall_s"], 1), "wall_s_rounds": [round(r["wall_s"], 1) for r in rounds]}
+            if name != "naive":
+                entry.update(loop_s=round(med["loop_s"], 2), tokens_per_s=round(med["tokens_per_s"]),
+                             share_of_matmul_rate=round(med["tokens_per_s"] * FLOP_PER_TOKEN / 1e9 / rate, 3),
+                             dev_accuracy=rounds[0]["dev_accuracy"])
+            else:
+                entry["tokens_per_s"] = round(med["tokens_per_s"])
+            result[name] = entry
         if not args.skip_naive:
-            nwall, nout = timed([sys.executable, str(ROOT / "bench/naive_sentiment.py"), str(data)])
-            m = re.search(r"tok_per_s (\d+)", nout)
-            result["naive"] = {"wall_s": round(nwall, 1), "tokens_per_s": int(m.group(1))}
-            result["speedup_wall"] = round(nwall / result["zhseq"]["wall_s"], 2)
-            result["speedup_wall_bf16"] = round(nwall / result["zhseq_bf16"]["wall_s"], 2)
+            result["speedup_wall"] = round(result["naive"]["wall_s"] / result["zhseq"]["wall_s"], 2)
+            result["speedup_wall_bf16"] = round(result["naive"]["wall_s"] / result["zhseq_bf16"]["wall_s"], 2)
     print(json.dumps(result, indent=2))
     dest = ROOT / "bench/results/train_speed.json"
     dest.parent.mkdir(exist_ok=True)
