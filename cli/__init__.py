@@ -472,6 +472,15 @@ def _report_saved(path):
 @click.option("--init-backbone", metavar="DIR", default=None,
               help="Start the embedding and recurrent weights from a saved model (e.g. the shipped lm, "
                    "zhseq/models/lm): its tokenizer, vocabulary, cell and sizes are used.")
+@click.option("--pooling", type=click.Choice(["max", "mean", "last"]), default=None,
+              help="sentiment only: how the states of a text become one vector.  [default: max]")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, metavar="N",
+              help="sentiment only: longer texts keep their first third and last two thirds of N tokens, in "
+                   "training and prediction.  [default: 256]")
+@click.option("--bptt", type=click.IntRange(min=1), default=None, metavar="N",
+              help="lm only: training window in tokens.  [default: 64]")
+@click.option("--patience", type=click.IntRange(min=1), default=2, show_default=True, metavar="N",
+              help="Stop after N epochs without a better dev score.")
 @click.option("--sampled-softmax", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="lm only: train the output layer against N sampled words per batch instead of the whole "
                    "vocabulary (much faster for large vocabularies; 0 = full softmax).")
@@ -490,7 +499,7 @@ def _report_saved(path):
 @_quiet_option
 def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_size, hidden_size, dropout, epochs,
                   max_steps, batch_size, lr, seed, text_column, label_column, min_freq, max_vocab, hmm,
-                  init_backbone, sampled_softmax, ngrams, ngram_c, ngram_nb, ngram_data, resume, checkpoint_every,
+                  init_backbone, pooling, max_tokens, bptt, patience, sampled_softmax, ngrams, ngram_c, ngram_nb, ngram_data, resume, checkpoint_every,
                   precision, quiet):
     """Train a sentiment or next-word (lm) model from scratch.
 
@@ -505,10 +514,16 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
       zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd --sampled-softmax 2048 --resume
         (after a crash or Ctrl-C: the same command plus --resume continues from the last checkpoint)
     """
+    wrong = [name for name, value, only in (("--pooling", pooling, "sentiment"), ("--max-tokens", max_tokens, "sentiment"),
+                                             ("--bptt", bptt, "lm")) if value is not None and task != only]
+    if wrong:
+        raise click.UsageError(f"{wrong[0]} does not apply to a {task} model")
+    head = {k: v for k, v in (("pooling", pooling), ("max_tokens", max_tokens), ("bptt", bptt)) if v is not None}
     from zhseq import training
 
     path = training.train(
-        task, list(data), out=out, dev=dev, cell=cell, bidirectional=bidirectional, layers=layers,
+        task, list(data), out=out, dev=dev, cell=cell, bidirectional=bidirectional, layers=layers, patience=patience,
+        **head,
         embedding_size=embedding_size, hidden_size=hidden_size, dropout=dropout, epochs=epochs,
         max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, text_column=text_column,
         label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm,

@@ -247,6 +247,31 @@ def test_train_each_cell(files, cell):
     assert json.dumps(info, ensure_ascii=False).count(f'"{cell}"') >= 1
 
 
+def test_train_head_and_stopping_options(files):
+    out = files / "head-options"
+    result = ok("train", "sentiment", "--data", files / "sent.tsv", "--out", out, "--epochs", "1", "--pooling", "mean",
+                "--max-tokens", "3", "--patience", "1", *TINY)
+    config = json.loads((output_path(result) / "config.json").read_text(encoding="utf-8"))
+    assert (config["head"]["pooling"], config["head"]["max_tokens"], config["training"]["patience"]) == ("mean", 3, 1)
+    lm = ok("train", "lm", "--data", files / "lm.txt", "--out", files / "bptt-option", "--bptt", "5", "--max-steps", "2",
+            *TINY)
+    assert json.loads((output_path(lm) / "config.json").read_text(encoding="utf-8"))["head"]["bptt"] == 5
+    for task, data, option in (("lm", "lm.txt", ["--pooling", "mean"]), ("lm", "lm.txt", ["--max-tokens", "9"]),
+                               ("sentiment", "sent.tsv", ["--bptt", "9"])):
+        wrong = files / f"wrong-{option[0][2:]}"
+        result = invoke("train", task, "--data", files / data, "--out", wrong, *option, *TINY)
+        assert result.exit_code == 2 and f"{option[0]} does not apply to a {task} model" in result.output
+        assert not wrong.exists()
+    result = invoke("train", "sentiment", "--data", files / "sent.tsv", "--out", files / "zero", "--max-tokens", "0", *TINY)
+    assert result.exit_code == 2 and "--max-tokens" in result.output
+    from zhseq.errors import ZhseqError
+    from zhseq.training import train
+
+    for name, value in (("max tokens", {"max_tokens": 0}), ("bptt", {"bptt": 0}), ("patience", {"patience": 0})):
+        with pytest.raises(ZhseqError, match=f"{name} must be at least 1"):
+            train("sentiment", [str(files / "sent.tsv")], out=files / "lib-zero", progress=False, **value)
+
+
 def test_finetune_same_and_new_labels(files, sentiment_model, lm_model):
     same = ok("finetune", sentiment_model, "--data", files / "sent.tsv", "--out", files / "ft-same", "--max-steps", "3", "--min-freq", "1", "-q")
     output_path(same)

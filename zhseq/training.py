@@ -777,7 +777,8 @@ def train(
     if ngram_c <= 0 or ngram_nb < 0:
         raise ZhseqError(f"the n-gram fit needs C > 0 and a naive-Bayes power ≥ 0 (got {ngram_c}, {ngram_nb})")
     for name, value in (("layers", layers), ("embedding size", embedding_size), ("hidden size", hidden_size),
-                        ("epochs", epochs), ("batch size", batch_size)):
+                        ("epochs", epochs), ("batch size", batch_size), ("max tokens", max_tokens),
+                        ("bptt", bptt), ("patience", patience)):
         if value < 1:
             raise ZhseqError(f"{name} must be at least 1 (got {value})")
     out = Path(out)
