@@ -514,16 +514,11 @@ def train_command(task, data, dev, out, cell, bidirectional, layers, embedding_s
       zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd --sampled-softmax 2048 --resume
         (after a crash or Ctrl-C: the same command plus --resume continues from the last checkpoint)
     """
-    wrong = [name for name, value, only in (("--pooling", pooling, "sentiment"), ("--max-tokens", max_tokens, "sentiment"),
-                                             ("--bptt", bptt, "lm")) if value is not None and task != only]
-    if wrong:
-        raise click.UsageError(f"{wrong[0]} does not apply to a {task} model")
-    head = {k: v for k, v in (("pooling", pooling), ("max_tokens", max_tokens), ("bptt", bptt)) if v is not None}
     from zhseq import training
 
     path = training.train(
-        task, list(data), out=out, dev=dev, cell=cell, bidirectional=bidirectional, layers=layers, patience=patience,
-        **head,
+        task, list(data), out=out, dev=dev, cell=cell, bidirectional=bidirectional, layers=layers, pooling=pooling,
+        max_tokens=max_tokens, bptt=bptt, patience=patience,
         embedding_size=embedding_size, hidden_size=hidden_size, dropout=dropout, epochs=epochs,
         max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, text_column=text_column,
         label_column=label_column, min_freq=min_freq, max_vocab=max_vocab, hmm=hmm,

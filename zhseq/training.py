@@ -730,9 +730,9 @@ def train(
     min_freq: int = 2,
     max_vocab: int = 50000,
     hmm: bool = False,
-    pooling: str = "max",
-    max_tokens: int = 256,
-    bptt: int = 64,
+    pooling: str | None = None,
+    max_tokens: int | None = None,
+    bptt: int | None = None,
     sampled_softmax: int = 0,
     patience: int = 2,
     checkpoint_every: int = 500,
@@ -758,6 +758,9 @@ def train(
     shipped language model, ``zhseq/models/lm``): its tokenizer, vocabulary (extended by this corpus's
     frequent words), cell and sizes are used; a second direction, if asked for, starts fresh.
 
+    ``pooling`` and ``max_tokens`` (sentiment only) and ``bptt`` (lm only) go to the model's config; None
+    keeps its default (max pooling, 256 tokens, a 64-token window).
+
     ``sampled_softmax`` (lm only): train the output layer against that many sampled words per batch
     instead of the whole vocabulary — several times faster for large vocabularies; 0 = full softmax.
     A resumable checkpoint is written every ``checkpoint_every`` steps and after each epoch; ``resume``
@@ -779,8 +782,13 @@ def train(
     for name, value in (("layers", layers), ("embedding size", embedding_size), ("hidden size", hidden_size),
                         ("epochs", epochs), ("batch size", batch_size), ("max tokens", max_tokens),
                         ("bptt", bptt), ("patience", patience)):
-        if value < 1:
+        if value is not None and value < 1:
             raise ZhseqError(f"{name} must be at least 1 (got {value})")
+    # the head's settings: None is the model's default (SentimentConfig, NextWordConfig)
+    head = {k: v for k, v in (("pooling", pooling), ("max_tokens", max_tokens), ("bptt", bptt)) if v is not None}
+    misplaced = [k for k in head if (k == "bptt") == (task == "sentiment")]
+    if misplaced:
+        raise ZhseqError(f"{misplaced[0]} is a setting of {'lm' if task == 'sentiment' else 'sentiment'} models only")
     out = Path(out)
     fit_config = FitConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
                            patience=patience, checkpoint_every=checkpoint_every, precision=precision,
@@ -819,11 +827,10 @@ def train(
         if task == "sentiment":
             if dev_part is not None:
                 _check_labels(dev_part[1], label_list, "the dev set")
-            net = SentimentNet(SentimentConfig(backbone, num_labels=len(label_list), pooling=pooling,
-                                               max_tokens=max_tokens,
+            net = SentimentNet(SentimentConfig(backbone, num_labels=len(label_list), **head,
                                                ngram_buckets=hashed_ngrams.BUCKETS if ngrams else 0))
         else:
-            net = NextWordNet(NextWordConfig(backbone, bptt=bptt, sampled_softmax=sampled_softmax))
+            net = NextWordNet(NextWordConfig(backbone, **head, sampled_softmax=sampled_softmax))
         recipe = {"command": "train", "data": _as_list(data), "dev": dev, "n_train": len(train_tokens),
                   "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
         ngram_part = None
