@@ -46,7 +46,7 @@ def network_alone(best: Path, tmp: Path) -> Path:
 
 
 # protocol settings a run may override: train()'s name → the tag its results file gets
-OVERRIDES = {"ngram_nb": "nb", "lr": "lr", "dropout": "dropout"}
+OVERRIDES = {"ngram_nb": "nb", "lr": "lr", "dropout": "dropout", "max_tokens": "maxtok"}
 
 
 def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool, bidirectional: bool = False,
@@ -115,6 +115,7 @@ def main():
                    help="the n-gram half's naive-Bayes power (default: zhseq's; 0: plain TF-IDF)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: zhseq's)")
     p.add_argument("--dropout", type=float, default=None, help="dropout (default: zhseq's)")
+    p.add_argument("--max-tokens", type=int, default=None, help="truncation of long texts (default: zhseq's)")
     c = sub.add_parser("cells")
     c.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()

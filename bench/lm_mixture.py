@@ -1,0 +1,111 @@
+"""How much the next-word model would gain by averaging its probabilities with the Kneser-Ney 5-gram's.
+
+The shipped LM and bench/ngram_lm.py's interpolated modified Kneser-Ney 5-gram are trained on the same
+tokens (all of corpora/, the model's tokenizer and vocabulary). At every target of People's Daily valid
+and test, this computes p = λ · p_lstm + (1 − λ) · p_5gram over the whole vocabulary, for several λ.
+The metrics are those of ``zhseq.training.LMTask.evaluate``: perplexity over every target, and top-5 over
+real-word targets, ranking what ``predict-next`` may propose. The LSTM reads each paragraph in windows of
+its bptt, with no state carried over, exactly as that evaluation does; the 5-gram sees the paragraph so far.
+λ = 1 and λ = 0 reproduce the two models' own scores, which checks the script. λ is chosen on valid by
+top-5 and reported on test.
+
+It measures a lever; nothing here is shipped. The 5-gram's tables are reported beside the scores because
+their size is what would have to fit in the model budget.
+
+Usage: python bench/lm_mixture.py [--model zhseq/models/lm]   (about 6 minutes; writes
+bench/results/lm_mixture.json)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ngram_lm import KneserNey, read_paragraphs  # noqa: E402
+
+C = ROOT / "corpora"
+TRAIN = [C / "peoples_daily/train.txt.gz", C / "reviews/train.tsv.gz", C / "chnsenticorp/train.tsv.gz"]
+WEIGHTS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def lstm_probs(net, seq: list[int]) -> np.ndarray:
+    """(len(seq) - 1, V) next-word probabilities at every target of ``seq``, in windows of the model's bptt."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(seq) - 1, net.config.bptt):
+            chunk = seq[i : i + net.config.bptt + 1]
+            logits, _ = net(torch.tensor([chunk[:-1]]), torch.tensor([len(chunk) - 1]))
+            out.append(torch.softmax(logits[0].float(), -1).numpy())
+    return np.concatenate(out)
+
+
+def score(net, kn: KneserNey, paragraphs: list[list[int]], rankable: np.ndarray) -> dict:
+    from zhseq.vocab import BOS_ID, EOS_ID, UNK_ID
+
+    nll, hits = np.zeros(len(WEIGHTS)), np.zeros(len(WEIGHTS))
+    n_tokens = n_words = 0
+    for words in paragraphs:
+        seq = [BOS_ID, *words, EOS_ID]
+        gold = np.array(seq[1:])
+        p_lstm = lstm_probs(net, seq)
+        p_kn = np.stack([kn.distribution(words[:j]) for j in range(len(gold))])  # the paragraph so far
+        word = (gold != UNK_ID) & (gold != EOS_ID)
+        for i, lam in enumerate(WEIGHTS):
+            p = lam * p_lstm + (1 - lam) * p_kn
+            nll[i] -= np.log(p[np.arange(len(gold)), gold]).sum()
+            if word.any():
+                ranked = np.where(rankable[None, :], p[word], -np.inf)
+                top = np.argpartition(-ranked, 5, axis=1)[:, :5]
+                hits[i] += (top == gold[word][:, None]).any(1).sum()
+        n_tokens += len(gold)
+        n_words += int(word.sum())
+    return {str(lam): {"perplexity": math.exp(nll[i] / n_tokens), "top5": hits[i] / n_words}
+            for i, lam in enumerate(WEIGHTS)} | {"n_tokens": n_tokens, "n_words": n_words}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=str(ROOT / "zhseq/models/lm"))
+    args = ap.parse_args()
+    from zhseq import training
+    from zhseq.modeling import special_mask
+
+    t0 = time.perf_counter()
+    model = training.load(args.model)
+    net = model.net.eval()
+    encode = lambda text: model.vocab.encode(model.tokenizer.cut(text))  # noqa: E731
+    kn = KneserNey(5, len(model.vocab)).fit([encode(t) for path in TRAIN for t in read_paragraphs(path)])
+    rankable = ~special_mask(len(model.vocab)).numpy()
+    result = {"model": args.model, "ngram": "interpolated modified Kneser-Ney, order 5 (bench/ngram_lm.py)",
+              "train": [str(p.relative_to(ROOT)) for p in TRAIN],
+              "ngram_entries": {str(k): len(kn.levels[k]) for k in range(2, 6)}}
+    for split in ("valid", "test"):
+        paragraphs = [encode(t) for t in read_paragraphs(C / f"peoples_daily/{split}.txt.gz")]
+        result[split] = score(net, kn, paragraphs, rankable)
+        print(split, json.dumps(result[split]), file=sys.stderr, flush=True)
+    best = max(WEIGHTS, key=lambda lam: result["valid"][str(lam)]["top5"])
+    test = result["test"]
+    result["chosen_on_valid"] = best
+    result["test_at_chosen"] = test[str(best)]
+    result["top5_gain_points_over_5gram"] = 100 * (test[str(best)]["top5"] - test["0.0"]["top5"])
+    result["top5_gain_points_lstm_alone"] = 100 * (test["1.0"]["top5"] - test["0.0"]["top5"])
+    result["perplexity_ratio_to_5gram"] = test[str(best)]["perplexity"] / test["0.0"]["perplexity"]
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result, indent=2))
+    (ROOT / "bench/results/lm_mixture.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
