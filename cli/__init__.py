@@ -326,10 +326,12 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, n
 @_input_options
 @_model_option("Language")
 @click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Words to show per prefix.")
+@click.option("--words-only", is_flag=True,
+              help="Propose words only: no punctuation or symbols (tokens without a letter or digit).")
 @_format_option("text", "jsonl")
 @_batch_size_option()
 @_workers_option
-def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size, workers):
+def predict_next(prefixes, input_path, text_column, model, k, words_only, fmt, batch_size, workers):
     """Show the most likely next words after each prefix.
 
     Prints one line per prefix: the prefix, a tab, then K words with their probabilities.
@@ -339,6 +341,7 @@ def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size, w
       zhseq predict-next --model runs/pd "中国人民" -k 3
         (runs/pd: zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd)
       zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl --workers 4
+      zhseq predict-next --words-only "今天天气"
     """
     from zhseq.runtime import load_predictor, predict_in_processes  # numpy: no torch on the prediction path
 
@@ -348,9 +351,11 @@ def predict_next(prefixes, input_path, text_column, model, k, fmt, batch_size, w
     write = output.LineWriter(every=batch_size)
     shown, fed = itertools.tee(items)
     if workers > 1:
-        results = predict_in_processes(predictor.path, fed, task="lm", workers=workers, batch_size=batch_size, k=k)
+        results = predict_in_processes(predictor.path, fed, task="lm", workers=workers, batch_size=batch_size, k=k,
+                                       words_only=words_only)
     else:
-        results = itertools.chain.from_iterable(predictor.predict_next(c, k=k) for c in _chunks(fed, batch_size))
+        results = itertools.chain.from_iterable(predictor.predict_next(c, k=k, words_only=words_only)
+                                                for c in _chunks(fed, batch_size))
     for text, predictions in _paired(shown, results):
         if fmt == "jsonl":
             write(output.json_line({"text": text, "predictions": predictions}))

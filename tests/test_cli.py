@@ -225,6 +225,12 @@ def test_predict_next(lm_model):
         assert not {p["token"] for p in row["predictions"]} & SPECIAL_TOKENS
         assert all(0 <= p["score"] <= 1 for p in row["predictions"])
 
+    everything = ["-k", "1000", "--format", "jsonl", "今天天气"]
+    full = json.loads(ok("predict-next", "--model", lm_model, *everything).stdout)["predictions"]
+    words = json.loads(ok("predict-next", "--model", lm_model, "--words-only", *everything).stdout)["predictions"]
+    assert "。" in {p["token"] for p in full}  # every line of the corpus ends with it
+    assert words == [p for p in full if any(c.isalnum() for c in p["token"])]
+
 
 def test_generate(lm_model):
     once = ok("generate", "今天", "--model", lm_model, "-n", "5")

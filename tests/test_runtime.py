@@ -33,6 +33,7 @@ from zhseq.runtime import (
     NumpySentiment,
     load_numpy_model,
 )
+from zhseq.textops import banned_ids
 from zhseq.training import train
 from zhseq.vocab import SPECIALS, Vocab
 
@@ -312,6 +313,29 @@ def test_next_word_end_to_end_matches_the_torch_api(trained):
             assert not {x["token"] for x in g} & set(SPECIALS)
     assert len(fast.predict_next("今天", k=1000)) == len(fast.vocab) - len(SPECIALS)
     assert [x["token"] for x in fast.predict_next("今天")] == [x["token"] for x in torch_lm.predict_next("今天")]
+
+
+def test_words_only_drops_exactly_the_tokens_without_a_letter_or_digit(trained):
+    _, lm = trained
+    torch_lm, fast = NextWordPredictor.from_pretrained(lm), NumpyNextWord.from_pretrained(lm)
+    itos = fast.vocab.itos
+    banned = banned_ids(itos, words_only=True)
+    assert banned[: len(SPECIALS)] == list(range(len(SPECIALS)))
+    non_words = {itos[i] for i in banned[len(SPECIALS):]}
+    assert non_words and all(not any(c.isalnum() for c in t) for t in non_words)  # "，" "。" and the like
+    assert all(any(c.isalnum() for c in t) for i, t in enumerate(itos) if i not in set(banned))
+    everything = len(itos)
+    for model in (torch_lm, fast):
+        for prefix in PREFIXES:
+            full = model.predict_next(prefix, k=everything)
+            words = model.predict_next(prefix, k=everything, words_only=True)
+            # the same ranking with the non-words taken out, and as many as there are words
+            assert [x["token"] for x in words] == [x["token"] for x in full if x["token"] not in non_words]
+            assert len(words) == everything - len(banned)
+            assert model.predict_next(prefix, k=3, words_only=True) == words[:3]
+    got = fast.predict_next(PREFIXES, k=5, words_only=True)
+    want = torch_lm.predict_next(PREFIXES, k=5, words_only=True)
+    assert [[x["token"] for x in g] for g in got] == [[x["token"] for x in w] for w in want]
 
 
 def test_the_runtime_never_imports_torch(trained):

@@ -22,7 +22,7 @@ from .checkpoint import VOCAB_NAME, default_model_dir, load_weights, read_config
 from .data import batched
 from .errors import ZhseqError
 from .modeling import build_model, special_mask
-from .textops import check_labels, join_tokens, neutral_column, sentiment_result, top_k_size, truncate
+from .textops import banned_ids, check_labels, join_tokens, neutral_column, sentiment_result, top_k_size, truncate
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
@@ -166,15 +166,19 @@ class NextWordPredictor(_Pretrained):
         with torch.inference_mode():
             return self.net.next_logits(ids, lengths).float().softmax(-1)  # (B, V)
 
-    def predict_next(self, prefix: str | list[str], k: int = 5):
-        """Top-k next words with their probabilities; never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``."""
+    def predict_next(self, prefix: str | list[str], k: int = 5, *, words_only: bool = False):
+        """Top-k next words with their probabilities; never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``.
+        ``words_only``: nor punctuation or symbols (tokens without a letter or digit)."""
         single = isinstance(prefix, str)
         prefixes = [prefix] if single else list(prefix)
+        cache = self.__dict__.setdefault("_banned", {})  # a vocabulary of 30k words takes 10 ms to scan
+        if words_only not in cache:
+            cache[words_only] = torch.tensor(banned_ids(self.vocab.itos, words_only))
+        banned = cache[words_only]
         results = []
         for batch in batched(prefixes, 256):
-            probs = self._next_probs([self._prefix_ids(p) for p in batch])
-            probs = probs.masked_fill(special_mask(probs.size(1)), 0.0)
-            top = probs.topk(top_k_size(k, probs.size(1)), dim=-1)
+            probs = self._next_probs([self._prefix_ids(p) for p in batch]).index_fill(1, banned, 0.0)
+            top = probs.topk(top_k_size(k, probs.size(1), len(banned)), dim=-1)
             for vals, idx in zip(top.values.tolist(), top.indices.tolist()):
                 results.append([{"token": self.vocab.itos[i], "score": round(v, 6)} for v, i in zip(vals, idx)])
         return results[0] if single else results

@@ -50,7 +50,7 @@ from .checkpoint import (
 )
 from .data import batched
 from .errors import ZhseqError
-from .textops import SPECIAL_IDS, check_labels, neutral_column, sentiment_result, top_k_size, truncate
+from .textops import banned_ids, check_labels, neutral_column, sentiment_result, top_k_size, truncate
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, Vocab
 
@@ -488,15 +488,20 @@ class NumpyNextWord(NumpyModel):
         # as NextWordPredictor: <bos> and the last 4·bptt words
         return [BOS_ID] + self.encode(prefix)[-4 * self.settings["bptt"] :]
 
-    def predict_next(self, prefix: str | list[str], k: int = 5):
-        """Top-k next words with their probabilities; never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``."""
+    def predict_next(self, prefix: str | list[str], k: int = 5, *, words_only: bool = False):
+        """Top-k next words with their probabilities; never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``.
+        ``words_only``: nor punctuation or symbols (tokens without a letter or digit)."""
         single = isinstance(prefix, str)
         prefixes = [prefix] if single else list(prefix)
+        cache = self.__dict__.setdefault("_banned", {})  # a vocabulary of 30k words takes 10 ms to scan
+        if words_only not in cache:
+            cache[words_only] = banned_ids(self.vocab.itos, words_only)
+        banned = cache[words_only]
         results = []
         for batch in batched(prefixes, 256):
             probs = softmax(self.next_logits([self._prefix_ids(p) for p in batch]))
-            probs[:, list(SPECIAL_IDS)] = 0.0
-            n = top_k_size(k, probs.shape[1])
+            probs[:, banned] = 0.0
+            n = top_k_size(k, probs.shape[1], len(banned))
             if n <= 0:
                 results.extend([] for _ in batch)
                 continue
@@ -576,7 +581,7 @@ def predict_in_processes(
 ) -> Iterator:
     """Score ``texts`` in ``workers`` processes, each loading the model in ``path`` once with
     ``load_predictor``: one result per text, in input order, as ``predict_stream`` (sentiment, options
-    ``neutral_band``) or ``predict_next`` (lm, option ``k``) give them for batches of ``batch_size``.
+    ``neutral_band``) or ``predict_next`` (lm, options ``k``, ``words_only``) give them for batches of ``batch_size``.
 
     ``texts`` is read lazily and at most 2 × ``workers`` batches are in flight, so memory stays flat;
     results come back in order even when a later batch finishes first. An error in a worker is raised

@@ -53,9 +53,19 @@ def sentiment_result(probs: Sequence[float], labels: Sequence[str], positive: in
     return {"label": labels[best], "score": round(probs[best], 6)}
 
 
-def top_k_size(k: int, vocab_size: int) -> int:
-    """How many next words ``predict_next`` returns: at least one, never a special token."""
-    return min(max(1, k), vocab_size - len(SPECIAL_IDS))
+def banned_ids(itos: Sequence[str], words_only: bool = False) -> list[int]:
+    """Ids ``predict_next`` must not propose: the special tokens; with ``words_only`` also every token with
+    no letter or digit in it (punctuation, symbols, spaces), so that only words remain."""
+    banned = list(SPECIAL_IDS)
+    if words_only:
+        banned += [i for i in range(len(SPECIAL_IDS), len(itos)) if not any(ch.isalnum() for ch in itos[i])]
+    return banned
+
+
+def top_k_size(k: int, vocab_size: int, banned: int = len(SPECIAL_IDS)) -> int:
+    """How many next words ``predict_next`` returns: ``k``, but never more than the ``vocab_size − banned``
+    tokens it may propose (and 0 only when there are none)."""
+    return min(max(1, k), vocab_size - banned)
 
 
 def check_labels(labels, n: int) -> list[str]:
