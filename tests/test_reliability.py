@@ -23,7 +23,7 @@ def digest(path: Path) -> str:
 
 def cli_train(two_label_tsv, out, *extra):
     return [sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(two_label_tsv), "--out", str(out),
-            "--embedding-size", "16", "--hidden-size", "16", "--epochs", "4", "--batch-size", "8",
+            "--embedding-size", "16", "--hidden-size", "16", "--epochs", "4", "--patience", "4", "--batch-size", "8",
             "--min-freq", "1", "--checkpoint-every", "5", "--seed", "3", *extra]
 
 
