@@ -10,7 +10,6 @@ Their state dicts keep torch's layout (``state`` by parameter index with ``step`
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterable
 
 import torch

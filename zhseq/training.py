@@ -708,6 +708,9 @@ def _clean(out: Path, created: bool) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
+HEAD_SETTINGS = {"pooling": "sentiment", "max_tokens": "sentiment", "bptt": "lm"}  # train()'s head settings
+
+
 def train(
     task: str,
     data,
@@ -786,9 +789,9 @@ def train(
             raise ZhseqError(f"{name} must be at least 1 (got {value})")
     # the head's settings: None is the model's default (SentimentConfig, NextWordConfig)
     head = {k: v for k, v in (("pooling", pooling), ("max_tokens", max_tokens), ("bptt", bptt)) if v is not None}
-    misplaced = [k for k in head if (k == "bptt") == (task == "sentiment")]
-    if misplaced:
-        raise ZhseqError(f"{misplaced[0]} is a setting of {'lm' if task == 'sentiment' else 'sentiment'} models only")
+    for name in head:
+        if HEAD_SETTINGS[name] != task:
+            raise ZhseqError(f"{name} is a setting of {HEAD_SETTINGS[name]} models only")
     out = Path(out)
     fit_config = FitConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
                            patience=patience, checkpoint_every=checkpoint_every, precision=precision,
