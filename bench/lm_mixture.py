@@ -38,28 +38,31 @@ TRAIN = [C / "peoples_daily/train.txt.gz", C / "reviews/train.tsv.gz", C / "chns
 WEIGHTS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def lstm_probs(net, seq: list[int]) -> np.ndarray:
-    """(len(seq) - 1, V) next-word probabilities at every target of ``seq``, in windows of the model's bptt."""
+def lstm_probs(net, windows) -> tuple[np.ndarray, np.ndarray]:
+    """A paragraph's ``LMTask`` windows → (targets (n,), next-word probabilities at each (n, V))."""
     import torch
 
-    out = []
+    gold, probs = [], []
     with torch.inference_mode():
-        for i in range(0, len(seq) - 1, net.config.bptt):
-            chunk = seq[i : i + net.config.bptt + 1]
-            logits, _ = net(torch.tensor([chunk[:-1]]), torch.tensor([len(chunk) - 1]))
-            out.append(torch.softmax(logits[0].float(), -1).numpy())
-    return np.concatenate(out)
+        for x, y in windows:
+            logits, _ = net(torch.tensor([x]), torch.tensor([len(x)]))
+            probs.append(torch.softmax(logits[0].float(), -1).numpy())
+            gold += y
+    return np.array(gold), np.concatenate(probs)
 
 
-def score(net, kn: KneserNey, paragraphs: list[list[int]], rankable: np.ndarray) -> dict:
-    from zhseq.vocab import BOS_ID, EOS_ID, UNK_ID
+def score(model, kn: KneserNey, paragraphs: list[list[str]], rankable: np.ndarray) -> dict:
+    """``paragraphs``: token lists. The LSTM reads them as ``LMTask`` windows them for evaluation."""
+    from zhseq.training import LMTask
+    from zhseq.vocab import EOS_ID, UNK_ID
 
+    task = LMTask(model.tokenizer, model.vocab, model.net.config.bptt)
     nll, hits = np.zeros(len(WEIGHTS)), np.zeros(len(WEIGHTS))
     n_tokens = n_words = 0
-    for words in paragraphs:
-        seq = [BOS_ID, *words, EOS_ID]
-        gold = np.array(seq[1:])
-        p_lstm = lstm_probs(net, seq)
+    for tokens in paragraphs:
+        words = model.vocab.encode(tokens)
+        gold, p_lstm = lstm_probs(model.net, task.examples([tokens]))
+        assert gold.tolist() == [*words, EOS_ID]
         p_kn = np.stack([kn.distribution(words[:j]) for j in range(len(gold))])  # the paragraph so far
         word = (gold != UNK_ID) & (gold != EOS_ID)
         for i, lam in enumerate(WEIGHTS):
@@ -84,7 +87,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     model = training.load(args.model)
-    net = model.net.eval()
+    model.net.eval()
     encode = lambda text: model.vocab.encode(model.tokenizer.cut(text))  # noqa: E731
     kn = KneserNey(5, len(model.vocab)).fit([encode(t) for path in TRAIN for t in read_paragraphs(path)])
     rankable = ~special_mask(len(model.vocab)).numpy()
@@ -92,8 +95,8 @@ def main() -> None:
               "train": [str(p.relative_to(ROOT)) for p in TRAIN],
               "ngram_entries": {str(k): len(kn.levels[k]) for k in range(2, 6)}}
     for split in ("valid", "test"):
-        paragraphs = [encode(t) for t in read_paragraphs(C / f"peoples_daily/{split}.txt.gz")]
-        result[split] = score(net, kn, paragraphs, rankable)
+        paragraphs = [model.tokenizer.cut(t) for t in read_paragraphs(C / f"peoples_daily/{split}.txt.gz")]
+        result[split] = score(model, kn, paragraphs, rankable)
         print(split, json.dumps(result[split]), file=sys.stderr, flush=True)
     best = max(WEIGHTS, key=lambda lam: result["valid"][str(lam)]["top5"])
     test = result["test"]
