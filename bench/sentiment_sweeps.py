@@ -46,7 +46,12 @@ def network_alone(best: Path, tmp: Path) -> Path:
 
 
 # protocol settings a run may override: train()'s name → the tag its results file gets
-OVERRIDES = {"ngram_nb": "nb", "lr": "lr", "dropout": "dropout", "max_tokens": "maxtok"}
+OVERRIDES = {"ngram_nb": "nb", "lr": "lr", "dropout": "dropout", "max_tokens": "maxtok", "pooling": "pool",
+             "layers": "layers", "hidden_size": "hidden"}
+
+
+def shown(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
 def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: bool, bidirectional: bool = False,
@@ -71,7 +76,7 @@ def protocol(seeds: list[int], epochs: int, init_backbone: str | None, ngrams: b
     mean = lambda part, key, get=lambda r: r: statistics.mean(get(r)[part][key] for r in runs)  # noqa: E731
     extra = (f" --init-backbone {init_backbone} --{'bi' if bidirectional else 'uni'}directional" if init_backbone
              else "") + ("" if ngrams else " --no-ngrams") + "".join(
-        f" --{name.replace('_', '-')} {value:g}" for name, value in overrides.items())
+        f" --{name.replace('_', '-')} {shown(value)}" for name, value in overrides.items())
     result = {
         "recipe": f"zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --dev "
                   f"corpora/chnsenticorp/dev.tsv.gz --epochs {epochs} --seed S{extra} (defaults otherwise)",
@@ -116,16 +121,22 @@ def main():
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: zhseq's)")
     p.add_argument("--dropout", type=float, default=None, help="dropout (default: zhseq's)")
     p.add_argument("--max-tokens", type=int, default=None, help="truncation of long texts (default: zhseq's)")
+    p.add_argument("--pooling", choices=["max", "mean", "last"], default=None,
+                   help="how a text's states become one vector (default: zhseq's, max)")
+    p.add_argument("--layers", type=int, default=None, help="stacked recurrent layers (default: zhseq's, 1)")
+    p.add_argument("--hidden-size", type=int, default=None, help="recurrent width (default: zhseq's, 128)")
     c = sub.add_parser("cells")
     c.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
     if args.what == "protocol":
         overrides = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
+        if args.init_backbone and {"layers", "hidden_size"} & set(overrides):
+            ap.error("--layers and --hidden-size are the --init-backbone model's own")
         result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams, args.bidirectional,
                           overrides)
         name = "sentiment_protocol" + ("_lm" if args.init_backbone else "") + ("_bi" if args.bidirectional else "") + (
             "_no_ngrams" if args.no_ngrams else "") + "".join(
-            f"_{OVERRIDES[name]}{value:g}" for name, value in overrides.items()) + (
+            f"_{OVERRIDES[name]}{shown(value)}" for name, value in overrides.items()) + (
             f"_epochs{args.epochs}" if args.epochs != 5 else "") + ".json"
     else:
         result, name = cells(args.epochs), "cell_sweep.json"
