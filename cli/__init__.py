@@ -742,16 +742,26 @@ def _info_report(details):
     add("size on disk", rest.pop("size_bytes", None), output.human_size)
     training = rest.get("training") or {}
     add("training data", training.get("data"), ", ".join)
-    for name, value in _flatten(rest.pop("scores", None) or {}, "scores."):
-        rows.append(["measured " + name[len("scores."):], value])
+    for name, scores in _score_groups(rest.pop("scores", None) or {}):
+        rows.append(["measured " + name, output.metrics(scores)])
     dev = rest.pop("dev_scores", None) or {}
-    for key in ("accuracy", "macro_f1", "perplexity", "top1", "top5"):
-        if key in dev:
-            add(f"dev {key} (best epoch)", dev[key], lambda v: f"{v:.4f}")
+    dev = {k: dev[k] for k in ("perplexity", "accuracy", "macro_f1", "top1", "top5") if k in dev}
+    add("dev during training (best epoch)", dev or None, output.metrics)
     rest.pop("format", None)  # always "zhseq-model"
     rows += _flatten({"backbone": backbone} if backbone else {})
     rows += _flatten(rest)
     return output.table(rows)
+
+
+def _score_groups(scores, prefix=""):
+    """``{"chnsenticorp": {"test": {"accuracy": …}}}`` -> ``[("chnsenticorp test", {"accuracy": …})]``."""
+    groups, own = [], {}
+    for key, value in scores.items():
+        if isinstance(value, dict):
+            groups += _score_groups(value, f"{prefix}{key} ")
+        else:
+            own[key] = value
+    return ([(prefix.strip(), own)] if own else []) + groups
 
 
 def _flatten(d, prefix=""):

@@ -85,3 +85,26 @@ def human_size(n_bytes):
 
 def thousands(n):
     return f"{n:,}"
+
+
+# how `metrics` shows each measured quantity: shares as percentages, counts with separators
+_SHARES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "top1": "top-1", "top5": "top-5"}
+_COUNTS = {"n": "texts", "n_tokens": "targets"}
+
+
+def metrics(scores):
+    """Measured scores on one line.
+
+    ``{"accuracy": 0.9325, "macro_f1": 0.93248, "n": 1200}`` -> ``"accuracy 93.25 %, macro-F1 93.25 % (1,200 texts)"``
+    """
+    shown, counts = [], []
+    for key, value in scores.items():
+        if key in _SHARES and isinstance(value, (int, float)):
+            shown.append(f"{_SHARES[key]} {100 * value:.2f} %")
+        elif key == "perplexity" and isinstance(value, (int, float)):
+            shown.append(f"perplexity {value:.1f}")
+        elif key in _COUNTS and isinstance(value, int):
+            counts.append(f"{value:,} {_COUNTS[key]}")
+        else:
+            shown.append(f"{key} {value}")
+    return ", ".join(shown) + (f" ({', '.join(counts)})" if counts else "")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from zhseq.cli import cli
+from zhseq.cli import cli, output
 
 SPECIAL_TOKENS = {"<pad>", "<unk>", "<bos>", "<eos>"}
 TINY = ["--embedding-size", "16", "--hidden-size", "16", "--min-freq", "1", "--quiet"]
@@ -318,15 +318,38 @@ def test_info(sentiment_model, lm_model):
     text = ok("info", sentiment_model).stdout
     for word in ("sentiment", "lstm", "positive", "negative", "parameters", "vocab"):
         assert word in text
-    head = json.loads(ok("info", sentiment_model, "--format", "json").stdout)["head"]
+    details = json.loads(ok("info", sentiment_model, "--format", "json").stdout)
     assert re.search(r"n-gram half +words 1-2 and characters 1-3, 524,288 buckets, weight "
-                     + re.escape(str(head["ngram_weight"])), text)
+                     + re.escape(str(details["head"]["ngram_weight"])), text)
+    assert details["dev_scores"] is None and "dev during training" not in text  # too few texts to hold any out
     assert "lm" in ok("info", lm_model.parent).stdout  # a training output folder works too
     details = json.loads(ok("info", lm_model, "--format", "json").stdout)
     assert details["task"] == "lm" and details["n_parameters"] > 0 and details["vocab_size"] > 4
     shipped = invoke("info")
     assert "Traceback" not in shipped.output
     assert shipped.exit_code == 0 and shipped.stdout.strip()
+
+
+def test_measured_scores_read_as_percentages():
+    from zhseq.cli import _info_report, _score_groups
+
+    report = _info_report({"task": "sentiment", "dev_scores": {"n": 1200, "accuracy": 0.94583, "macro_f1": 0.9458},
+                           "scores": {"chnsenticorp": {"test": {"accuracy": 0.9325}}}})
+    assert [re.sub(" +", " ", line) for line in report] == [
+        "task sentiment",
+        "measured chnsenticorp test accuracy 93.25 %",
+        "dev during training (best epoch) accuracy 94.58 %, macro-F1 94.58 %",
+    ]
+    scores = {"chnsenticorp": {"test": {"n": 1200, "accuracy": 0.9325, "macro_f1": 0.93248},
+                               "dev": {"accuracy": 0.945}},
+              "peoples_daily_test": {"perplexity": 267.5747, "top1": 0.18891, "top5": 0.34133, "n_tokens": 49010}}
+    shown = [(name, output.metrics(group)) for name, group in _score_groups(scores)]
+    assert shown == [
+        ("chnsenticorp test", "accuracy 93.25 %, macro-F1 93.25 % (1,200 texts)"),
+        ("chnsenticorp dev", "accuracy 94.50 %"),
+        ("peoples_daily_test", "perplexity 267.6, top-1 18.89 %, top-5 34.13 % (49,010 targets)"),
+    ]
+    assert output.metrics({"accuracy": 0.5, "loss": 0.25}) == "accuracy 50.00 %, loss 0.25"  # unknown keys as they are
 
 
 # -- user errors: one `Error:` line, exit code 1, nothing left behind ------------------------------
