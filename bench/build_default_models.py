@@ -3,6 +3,7 @@
     python bench/build_default_models.py lm                   # zhseq/models/lm (26 min)
     python bench/build_default_models.py sentiment-backbone   # runs/default-sentiment-backbone (20 min)
     python bench/build_default_models.py sentiment            # zhseq/models/sentiment, from that (4 min)
+    python bench/build_default_models.py sentiment-backbone-bi  # the same backbone read both ways (tried)
     python bench/build_default_models.py sentiment --out runs/check --no-install   # reproduce only
 
 Each recipe below is recorded in the model's config.json ("training" and "recipe"), with the scores
@@ -49,6 +50,10 @@ RECIPES = {
 # (bench/quality.md). Not installed: it lives in runs/default-sentiment-backbone
 RECIPES["sentiment-backbone"] = dict(RECIPES["lm"], options=dict(RECIPES["lm"]["options"], hidden_size=128),
                                      install=False)
+# the same with a right-to-left half trained beside it (ELMo-style), to start both directions of a BiLSTM
+# classifier: tried in bench/quality.md. Not installed: it lives in runs/default-sentiment-backbone-bi
+RECIPES["sentiment-backbone-bi"] = dict(RECIPES["sentiment-backbone"],
+                                        options=dict(RECIPES["sentiment-backbone"]["options"], bidirectional=True))
 
 
 def check_recipe(recipe: dict, config: dict) -> None:

@@ -459,7 +459,9 @@ def _report_saved(path):
 @click.option(
     "--bidirectional/--unidirectional",
     default=None,
-    help="Read text both ways. Default: bidirectional for sentiment; lm is always unidirectional.",
+    help="Read text both ways. Default: bidirectional for sentiment, one direction for lm. A bidirectional lm "
+         "(one layer) also learns to predict each previous word, so that it can start both directions of a "
+         "sentiment model (--init-backbone); it predicts with its left-to-right half.",
 )
 @click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--embedding-size", type=click.IntRange(min=1), default=128, show_default=True)

@@ -374,7 +374,7 @@ def _bad_tables(root):
         ("sentiment", "empty.tsv", [], []),
         ("lm", "empty.txt", [], []),
         ("sentiment", "sent.tsv", ["--cell", "transformer"], ["transformer", "rnn", "lstm", "gru"]),
-        ("lm", "lm.txt", ["--bidirectional"], []),
+        ("lm", "lm.txt", ["--bidirectional", "--layers", "2"], ["one layer"]),
     ],
 )
 def test_train_user_errors(files, task, data, extra, fragments):

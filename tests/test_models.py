@@ -15,7 +15,7 @@ from zhseq.modeling import (
     SentimentNet,
     build_model,
 )
-from zhseq.vocab import PAD_ID
+from zhseq.vocab import BOS_ID, PAD_ID
 
 CELLS = ["rnn", "lstm", "gru"]
 V, E, H = 23, 8, 12
@@ -220,11 +220,58 @@ def test_build_model_from_config_dict_rebuilds_the_same_model(task, make):
         torch.testing.assert_close(again(ids, lengths)[0], net(ids, lengths)[0])
 
 
-def test_bidirectional_next_word_net_is_refused():
-    with pytest.raises(ZhseqError):
-        NextWordNet(NextWordConfig(backbone("lstm", True)))
-    with pytest.raises(ZhseqError):
-        build_model("lm", {"backbone": {"vocab_size": V, "bidirectional": True}, "head": {}})
+def test_a_stacked_bidirectional_next_word_net_is_refused():
+    # in a second layer the left-to-right half would read the right-to-left half's states: the future
+    with pytest.raises(ZhseqError, match="one layer"):
+        NextWordNet(NextWordConfig(backbone("lstm", True, 2)))
+    with pytest.raises(ZhseqError, match="one layer"):
+        build_model("lm", {"backbone": {"vocab_size": V, "bidirectional": True, "layers": 2}, "head": {}})
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_bidirectional_next_word_net_predicts_with_its_left_to_right_half(cell):
+    torch.manual_seed(0)
+    bi = NextWordNet(NextWordConfig(backbone(cell, True), bptt=16)).eval()
+    uni = NextWordNet(NextWordConfig(backbone(cell, False), bptt=16)).eval()
+    state = {k: v for k, v in bi.state_dict().items() if "_reverse" not in k and "projection_backward" not in k}
+    uni.load_state_dict(state, strict=True)  # the same weights, without the right-to-left half
+    ids, lengths = pad_batch(SEQS)
+    targets = lm_targets(SEQS)
+    with torch.no_grad():
+        torch.testing.assert_close(bi.next_logits(ids, lengths), uni.next_logits(ids, lengths))
+        torch.testing.assert_close(bi(ids, lengths)[0], uni(ids, lengths)[0])
+        torch.testing.assert_close(bi(ids, lengths, targets), uni(ids, lengths, targets))  # evaluation: same
+        # the future never reaches a prediction: changing the last word leaves every earlier logit alone
+        changed = ids.clone()
+        changed[0, lengths[0] - 1] = (changed[0, lengths[0] - 1] + 1) % V
+        first, second = bi(ids, lengths)[0], bi(changed, lengths)[0]
+        torch.testing.assert_close(first[0, : lengths[0] - 1], second[0, : lengths[0] - 1])
+
+
+def test_a_bidirectional_next_word_net_trains_its_right_to_left_half_on_the_previous_word():
+    torch.manual_seed(0)
+    net = NextWordNet(NextWordConfig(BackboneConfig(V, E, H, cell="lstm", bidirectional=True, dropout=0.0,
+                                                    embedding_dropout=0.0), bptt=16)).train()
+    ids, lengths = pad_batch(SEQS)
+    targets = lm_targets(SEQS)
+    _, loss = net(ids, lengths, targets)
+    net.eval()
+    with torch.no_grad():
+        outputs, _ = net.backbone(ids, lengths)
+        ahead_logits, ahead = net(ids, lengths, targets)
+        # by hand: the right-to-left state at t predicts the word at t-1 (positions 1 … length-1, not <bos>)
+        behind, before = [], []
+        for row, n in enumerate(lengths.tolist()):
+            for t in range(1, n):
+                if int(ids[row, t - 1]) not in (PAD_ID, BOS_ID):
+                    behind.append(outputs[row, t, H:])
+                    before.append(int(ids[row, t - 1]))
+        back = F.cross_entropy(net.logits_from_states(torch.stack(behind), net.projection_backward),
+                               torch.tensor(before))
+    assert before and loss.item() == pytest.approx((ahead.item() + back.item()) / 2, rel=1e-5)
+    loss.backward()
+    assert net.projection_backward.weight.grad.abs().sum() > 0
+    assert net.backbone.rnn.weight_hh_l0_reverse.grad.abs().sum() > 0
 
 
 def test_build_model_errors():
@@ -294,3 +341,14 @@ def test_sampled_softmax_at_least_the_vocabulary_is_the_full_softmax():
     net.train()
     logits, _ = net(ids, lengths, lm_targets(SEQS))
     assert logits.shape[1] == 400
+
+
+def test_a_bidirectional_next_word_net_trains_both_halves_with_a_sampled_softmax():
+    torch.manual_seed(0)
+    net = NextWordNet(NextWordConfig(BackboneConfig(400, E, H, cell="lstm", bidirectional=True), bptt=16,
+                                     sampled_softmax=32)).train()
+    ids, lengths = pad_batch(SEQS)
+    logits, loss = net(ids, lengths, lm_targets(SEQS))
+    assert logits.shape == (int(lengths.sum()), 1 + 32) and torch.isfinite(loss)
+    loss.backward()
+    assert net.projection.weight.grad.abs().sum() > 0 and net.projection_backward.weight.grad.abs().sum() > 0

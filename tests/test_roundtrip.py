@@ -13,6 +13,7 @@ import torch
 
 from zhseq.api import NextWordPredictor, SentimentClassifier
 from zhseq.errors import ZhseqError
+from zhseq.runtime import NumpyNextWord
 from zhseq.tokenizer import Tokenizer
 from zhseq.training import evaluate, finetune, train
 from zhseq.vocab import SPECIALS
@@ -43,6 +44,7 @@ SENTIMENT = {
 SENTIMENT["lstm-bi"].update(embedding_size=16, hidden_size=16, epochs=8, lr=1e-2)
 SENTIMENT["gru-bi"].update(hmm=True)  # tokenizer settings must come back with the model
 LM = {cell: dict(TINY, cell=cell, bidirectional=False, epochs=3) for cell in ("rnn", "lstm", "gru")}
+LM["lstm-bi"] = dict(LM["lstm"], bidirectional=True)  # ELMo-style: both halves trained
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -395,8 +397,8 @@ def test_failed_train_leaves_no_output_folder(models, tmp_path):
     assert not out.exists()
 
     out = tmp_path / "out-bi-lm"
-    with pytest.raises(ZhseqError):
-        train("lm", str(models.lm_txt), out=out, **dict(TINY, bidirectional=True))
+    with pytest.raises(ZhseqError, match="one layer"):
+        train("lm", str(models.lm_txt), out=out, **dict(TINY, bidirectional=True, layers=2))
     assert not out.exists()
 
     out = tmp_path / "out-task"
@@ -491,3 +493,24 @@ def test_a_sentiment_model_can_start_from_a_language_models_backbone(models, tmp
     for name in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0"):
         assert torch.allclose(mine[name], theirs[name], atol=1e-6)  # the forward direction is the LM's
     assert not torch.allclose(mine["rnn.weight_hh_l0_reverse"], theirs["rnn.weight_hh_l0"], atol=1e-3)
+
+
+def test_a_bidirectional_language_model_starts_both_directions_of_a_classifier(models, tmp_path):
+    lm_dir = models.lm("lstm-bi")
+    lm = NextWordPredictor.from_pretrained(lm_dir)
+    metrics = read_json(lm_dir / "metrics.json")
+    losses = [e["train_loss"] for e in metrics["epochs"]]
+    assert losses[-1] < losses[0]  # the mean of both halves' losses falls
+    # it predicts with its left-to-right half: the numpy runtime (which runs only that half) agrees
+    fast = NumpyNextWord.from_pretrained(lm_dir)
+    prefixes = ["我喜欢", "今天"]
+    assert [[w["token"] for w in r] for r in lm.predict_next(prefixes, k=3)] == \
+        [[w["token"] for w in r] for r in fast.predict_next(prefixes, k=3)]
+    out = train("sentiment", str(models.train_tsv), out=tmp_path / "from-bi-lm", init_backbone=lm_dir,
+                epochs=1, max_steps=1, lr=1e-12, min_freq=1, progress=False)
+    clf = SentimentClassifier.from_pretrained(out)
+    assert clf.net.config.backbone.bidirectional  # the default for sentiment
+    theirs, mine = lm.net.backbone.state_dict(), clf.net.backbone.state_dict()
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        for suffix in ("", "_reverse"):  # both directions are the LM's
+            assert torch.allclose(mine[f"rnn.{name}{suffix}"], theirs[f"rnn.{name}{suffix}"], atol=1e-6)

@@ -68,9 +68,9 @@ def sentiment_net(cell, bidirectional, layers, pooling, seed=0):
     return randomised(SentimentNet(SentimentConfig(bb, num_labels=len(LABELS), pooling=pooling)), seed)
 
 
-def lm_net(cell, layers, seed=0):
+def lm_net(cell, layers, seed=0, bidirectional=False):
     torch.manual_seed(seed)
-    bb = BackboneConfig(V, E, H, cell=cell, layers=layers, bidirectional=False)
+    bb = BackboneConfig(V, E, H, cell=cell, layers=layers, bidirectional=bidirectional)
     return randomised(NextWordNet(NextWordConfig(bb)), seed)
 
 
@@ -105,9 +105,9 @@ def test_sentiment_matches_torch(tmp_path, cell, bidirectional, layers, pooling)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("layers", [1, 2])
-def test_next_word_matches_torch(tmp_path, cell, layers):
-    net = lm_net(cell, layers)
+@pytest.mark.parametrize("layers, bidirectional", [(1, False), (2, False), (1, True)])
+def test_next_word_matches_torch(tmp_path, cell, layers, bidirectional):
+    net = lm_net(cell, layers, bidirectional=bidirectional)
     model = load_numpy_model(save(net, tmp_path / "m", "lm"))
     assert isinstance(model, NumpyNextWord)
     ids, lengths = pad_batch(SEQS)
@@ -115,9 +115,10 @@ def test_next_word_matches_torch(tmp_path, cell, layers):
         want = net.next_logits(ids, lengths)
         outputs, final = net.backbone(ids, lengths)
     assert_close(model.next_logits(SEQS), want)
+    # a bidirectional language model runs its left-to-right half alone: the first H of each state
     got_outputs, got_final = model.backbone(SEQS)
-    assert_close(got_outputs, outputs)
-    assert_close(got_final, final)
+    assert_close(got_outputs, outputs[..., :H])
+    assert_close(got_final, final[..., :H])
 
 
 @pytest.mark.parametrize("cell", ["rnn-ref", "lstm-ref", "gru-ref"])
@@ -245,6 +246,14 @@ def test_config_errors(folder):
         load_numpy_model(folder)
     edit_config(folder, lambda c: (c["head"].pop("colour"), c.update(labels=["x", "x", "y"])))
     with pytest.raises(ZhseqError, match="different label names"):
+        load_numpy_model(folder)
+
+
+def test_a_stacked_bidirectional_language_model_is_refused(tmp_path):
+    folder = save(lm_net("lstm", 1, bidirectional=True), tmp_path / "m", "lm")
+    load_numpy_model(folder)  # one layer: fine
+    edit_config(folder, lambda c: c["backbone"].update(layers=2))
+    with pytest.raises(ZhseqError, match="one layer"):
         load_numpy_model(folder)
 
 

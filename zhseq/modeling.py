@@ -4,6 +4,8 @@
     SentimentNet:  outputs → dropout → pooled → linear → logits (B, C)
                    (+ optionally a hashed n-gram table, ``NgramTable``, mixed in at prediction: zhseq.ngrams)
     NextWordNet:   outputs → dropout → projection to E → linear tied to the embedding → logits over the vocabulary
+                   (a bidirectional one also trains its right-to-left half to predict the previous word, as ELMo
+                   does: a backbone to start a BiLSTM classifier from; it predicts with the left-to-right half)
 
 Both heads have ``forward(ids, lengths, targets=None) -> (logits, loss)`` so one loop trains either.
 Each model is built from one small config dataclass; the checkpoint stores that config and loading calls
@@ -196,39 +198,66 @@ class NextWordConfig(_ModelConfig):
 
 
 class NextWordNet(nn.Module):
-    """A one-direction backbone whose output layer reuses the embedding matrix (tied weights)."""
+    """A backbone whose output layer reuses the embedding matrix (tied weights).
+
+    A bidirectional one (one layer: in a second layer, each direction would read the other's states, so the
+    left-to-right half would see the words it predicts) trains its right-to-left half too, to predict the
+    word before each position through its own ``projection_backward``; the loss is the mean of the two.
+    Everything it returns, scores and predicts is the left-to-right half's. Its backbone is what
+    ``zhseq train sentiment --init-backbone`` can start both directions of a classifier from."""
 
     def __init__(self, config: NextWordConfig):
         super().__init__()
-        if config.backbone.bidirectional:
-            raise ZhseqError("a next-word model reads left to right: use --unidirectional")
-        self.config = config
-        self.backbone = Backbone(config.backbone)
         bb = config.backbone
-        self.projection = nn.Linear(bb.output_size, bb.embedding_size)  # H → E so the tie fits
+        if bb.bidirectional and bb.layers > 1:
+            raise ZhseqError("a bidirectional language model has one layer: in a second, each direction "
+                             "would read the other's states and so see the words it predicts")
+        self.config = config
+        self.backbone = Backbone(bb)
+        self.projection = nn.Linear(bb.hidden_size, bb.embedding_size)  # H → E so the tie fits
+        if bb.bidirectional:
+            self.projection_backward = nn.Linear(bb.hidden_size, bb.embedding_size)
         self.out_bias = nn.Parameter(torch.zeros(bb.vocab_size))
 
-    def logits_from_states(self, states: torch.Tensor) -> torch.Tensor:
+    def logits_from_states(self, states: torch.Tensor, projection: nn.Linear | None = None) -> torch.Tensor:
         """(..., H) → (..., V)."""
-        return F.linear(self.projection(states), self.backbone.embedding.weight, self.out_bias)
+        return F.linear((projection or self.projection)(states), self.backbone.embedding.weight, self.out_bias)
+
+    def _forward_states(self, ids, lengths):
+        """The backbone's outputs (B, T, D·H) and the left-to-right half (B, T, H)."""
+        outputs, _ = self.backbone(ids, lengths)
+        return outputs, outputs[..., : self.config.backbone.hidden_size]
 
     def forward(self, ids, lengths, targets=None):
         """With targets (B, T), logits are computed only where the target is real: (N, V) over the N
         non-padding positions (a full (B, T, V) tensor would not fit for large vocabularies). In training
         with ``sampled_softmax`` set, the logits are (N, 1 + S): the target, then the S sampled words."""
-        outputs, _ = self.backbone(ids, lengths)  # (B, T, H)
+        outputs, ahead = self._forward_states(ids, lengths)
+        drop = self.backbone.output_dropout
         if targets is None:
-            return self.logits_from_states(self.backbone.output_dropout(outputs)), None  # (B, T, V)
+            return self.logits_from_states(drop(ahead)), None  # (B, T, V)
         keep = targets != PAD_ID  # (B, T)
-        states, gold = self.backbone.output_dropout(outputs[keep]), targets[keep]  # (N, H), (N,)
+        logits, loss = self._scored(drop(ahead[keep]), targets[keep], self.projection)  # (N, H), (N,)
+        if self.config.backbone.bidirectional and self.training:
+            # the right-to-left state at t has read x_t … x_end and predicts x_{t-1} (not <bos>)
+            before = torch.full_like(ids, PAD_ID)
+            before[:, 1:] = ids[:, :-1]
+            back = (before != PAD_ID) & (before != BOS_ID) & length_mask(lengths.to(ids.device), ids.size(1))
+            behind = outputs[..., self.config.backbone.hidden_size :]
+            _, back_loss = self._scored(drop(behind[back]), before[back], self.projection_backward)
+            loss = (loss + back_loss) / 2
+        return logits, loss
+
+    def _scored(self, states, gold, projection):
         n_samples = self.config.sampled_softmax
         if self.training and 0 < n_samples < self.config.backbone.vocab_size:
-            logits = self.sampled_logits(states, gold, n_samples)
+            logits = self.sampled_logits(states, gold, n_samples, projection)
             return logits, F.cross_entropy(logits, torch.zeros_like(gold))
-        logits = self.logits_from_states(states)  # (N, V)
+        logits = self.logits_from_states(states, projection)  # (N, V)
         return logits, F.cross_entropy(logits, gold)
 
-    def sampled_logits(self, states: torch.Tensor, gold: torch.Tensor, n_samples: int) -> torch.Tensor:
+    def sampled_logits(self, states: torch.Tensor, gold: torch.Tensor, n_samples: int,
+                       projection: nn.Linear | None = None) -> torch.Tensor:
         """Sampled softmax (Jean et al. 2015): the target's logit beside ``n_samples`` words drawn once per
         batch from a log-uniform (Zipf) distribution over ids, which fits a vocabulary sorted by frequency;
         each logit is corrected by −log(expected count) so the loss estimates the full softmax's."""
@@ -240,7 +269,7 @@ class NextWordNet(nn.Module):
         q = q / q.sum()
         sampled = torch.multinomial(q.float(), n_samples, replacement=True)  # (S,)
         log_expected = (q * n_samples).log().float()  # (V,) log of each id's expected draws
-        h = self.projection(states)  # (N, E)
+        h = (projection or self.projection)(states)  # (N, E)
         weight, bias = self.backbone.embedding.weight, self.out_bias
         true = (h * weight[gold]).sum(-1) + bias[gold] - log_expected[gold]  # (N,)
         neg = h @ weight[sampled].T + bias[sampled] - log_expected[sampled]  # (N, S)
@@ -249,9 +278,9 @@ class NextWordNet(nn.Module):
 
     def next_logits(self, ids, lengths) -> torch.Tensor:
         """Logits for the word after each prefix: (B, V), read at each row's last real position."""
-        outputs, _ = self.backbone(ids, lengths)  # (B, T, H)
-        last = (lengths.clamp(min=1) - 1).to(outputs.device)
-        return self.logits_from_states(outputs[torch.arange(ids.size(0)), last])
+        _, ahead = self._forward_states(ids, lengths)  # (B, T, H)
+        last = (lengths.clamp(min=1) - 1).to(ahead.device)
+        return self.logits_from_states(ahead[torch.arange(ids.size(0)), last])
 
     def resize_vocab(self, vocab_size: int) -> None:
         old = self.out_bias.numel()

@@ -105,8 +105,9 @@ def _settings(task: str, config: dict) -> dict:
                 raise ZhseqError(f"config.json does not describe a {task} model: {name} is {s[name]!r}")
         if not isinstance(s["ngram_weight"], (int, float)) or not 0.0 <= s["ngram_weight"] <= 1.0:
             raise ZhseqError("ngram_buckets must be ≥ 0 and ngram_weight within 0 … 1")
-    elif s["bidirectional"]:
-        raise ZhseqError("a next-word model reads left to right: use --unidirectional")
+    elif s["bidirectional"] and s["layers"] > 1:
+        raise ZhseqError("a bidirectional language model has one layer: in a second, each direction would read "
+                         "the other's states and so see the words it predicts")
     return s
 
 
@@ -131,8 +132,9 @@ def expected_shapes(task: str, s: dict) -> dict:
             shapes["ngrams.bias"] = (s["num_labels"],)
             shapes["ngrams.idf"] = (s["ngram_buckets"],)
     else:
-        shapes["projection.weight"] = (E, D * H)
-        shapes["projection.bias"] = (E,)
+        for name in ("projection", "projection_backward")[:D]:
+            shapes[f"{name}.weight"] = (E, H)
+            shapes[f"{name}.bias"] = (E,)
         shapes["out_bias"] = (V,)
     return shapes
 
@@ -473,6 +475,12 @@ class NumpyNextWord(NumpyModel):
     """Prefix → the most likely next words, as ``zhseq.api.NextWordPredictor.predict_next``."""
 
     task = "lm"
+
+    def __init__(self, config: dict, weights: dict, vocab: Vocab, tokenizer: Tokenizer, path=None):
+        super().__init__(config, weights, vocab, tokenizer, path)
+        # a bidirectional language model predicts with its left-to-right half alone (one layer: _settings)
+        self._layers = [dirs[:1] for dirs in self._layers]
+        self.directions = 1
 
     def next_logits(self, seqs: list[list[int]]) -> np.ndarray:
         """Lists of ids → (B, V) logits for the word after each, as ``NextWordNet.next_logits``."""

@@ -759,7 +759,8 @@ def train(
 
     ``init_backbone``: start from the embedding and recurrent weights of a saved model (for example the
     shipped language model, ``zhseq/models/lm``): its tokenizer, vocabulary (extended by this corpus's
-    frequent words), cell and sizes are used; a second direction, if asked for, starts fresh.
+    frequent words), cell and sizes are used. A classifier's second direction starts from the saved model's
+    if it has one (a bidirectional language model: ``train("lm", ..., bidirectional=True)``), else fresh.
 
     ``pooling`` and ``max_tokens`` (sentiment only) and ``bptt`` (lm only) go to the model's config; None
     keeps its default (max pooling, 256 tokens, a 64-token window).
@@ -776,8 +777,6 @@ def train(
     get_cell(cell)  # an unknown cell fails here, before any data is read
     if bidirectional is None:
         bidirectional = task == "sentiment"
-    if task == "lm" and bidirectional:
-        raise ZhseqError("a next-word model reads left to right: use --unidirectional")
     if ngram_data and (task != "sentiment" or not ngrams):
         raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
     if ngram_c <= 0 or ngram_nb < 0:
@@ -805,6 +804,9 @@ def train(
         source = (folder, read_config(folder))
         sb = source[1]["backbone"]
         cell, layers, embedding_size, hidden_size = sb["cell"], sb["layers"], sb["embedding_size"], sb["hidden_size"]
+    if task == "lm" and bidirectional and layers > 1:
+        raise ZhseqError("a bidirectional language model has one layer: in a second, each direction would read "
+                         "the other's states and so see the words it predicts")
 
     def body() -> Path:
         torch.manual_seed(seed)
