@@ -7,9 +7,10 @@ bench/eval_chnsenticorp.py:
                                      # the network started from the shipped language model (unlabelled text)
     python bench/sentiment_sweeps.py cells [--epochs 3]          # rnn/lstm/gru x one/two directions, dev
 
-Results go to bench/results/sentiment_protocol.json (sentiment_protocol_lm.json with --init-backbone,
+Results go to bench/results/sentiment_protocol.json (sentiment_protocol_lm.json with --init-backbone
+zhseq/models/lm, sentiment_protocol_from-NAME.json with another start, NAME being its run folder;
 sentiment_protocol_no_ngrams.json with --no-ngrams, ..._nb0.json with --ngram-nb 0: the n-gram half on plain
-TF-IDF values) and bench/results/cell_sweep.json. Protocol runs also
+TF-IDF values; and so on for each option) and bench/results/cell_sweep.json. Protocol runs also
 score the network alone (the same model with its n-gram weight set to 0).
 """
 import argparse
@@ -106,6 +107,16 @@ def cells(epochs: int) -> dict:
             "runs": rows}
 
 
+def start_tag(init_backbone: str | None) -> str:
+    """The results file's tag for a start: "" (none), "_lm" (the shipped lm), else "_from-<run name>"."""
+    if not init_backbone:
+        return ""
+    folder = Path(init_backbone).resolve()
+    if folder == (ROOT / "zhseq/models/lm").resolve():
+        return "_lm"
+    return "_from-" + (folder.parent.name if folder.name == "model-best" else folder.name)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -134,7 +145,7 @@ def main():
             ap.error("--layers and --hidden-size are the --init-backbone model's own")
         result = protocol(args.seeds, args.epochs, args.init_backbone, not args.no_ngrams, args.bidirectional,
                           overrides)
-        name = "sentiment_protocol" + ("_lm" if args.init_backbone else "") + ("_bi" if args.bidirectional else "") + (
+        name = "sentiment_protocol" + start_tag(args.init_backbone) + ("_bi" if args.bidirectional else "") + (
             "_no_ngrams" if args.no_ngrams else "") + "".join(
             f"_{OVERRIDES[name]}{shown(value)}" for name, value in overrides.items()) + (
             f"_epochs{args.epochs}" if args.epochs != 5 else "") + ".json"
