@@ -240,7 +240,8 @@ def test_lm_train_load_predict_save_reload(models, name, tmp_path):
     out = models.lm(name)
     config = read_json(out / "model-best" / "config.json")
     check_config(config, "lm")
-    assert config["backbone"]["bidirectional"] is False and config["backbone"]["cell"] == name
+    assert config["backbone"]["bidirectional"] is LM[name]["bidirectional"]
+    assert config["backbone"]["cell"] == LM[name]["cell"]
     lm = NextWordPredictor.from_pretrained(out)
     specials = set(SPECIALS)
     vocab_words = len(lm.vocab) - len(SPECIALS)
