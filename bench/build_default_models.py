@@ -54,6 +54,10 @@ RECIPES["sentiment-backbone"] = dict(RECIPES["lm"], options=dict(RECIPES["lm"]["
 # classifier: tried in bench/quality.md. Not installed: it lives in runs/default-sentiment-backbone-bi
 RECIPES["sentiment-backbone-bi"] = dict(RECIPES["sentiment-backbone"],
                                         options=dict(RECIPES["sentiment-backbone"]["options"], bidirectional=True))
+# the sentiment recipe as a BiLSTM 128 started from it (both directions pretrained)
+RECIPES["sentiment-bi"] = dict(RECIPES["sentiment"], options=dict(
+    RECIPES["sentiment"]["options"], init_backbone=ROOT / "runs/default-sentiment-backbone-bi/model-best",
+    bidirectional=True))
 
 
 def check_recipe(recipe: dict, config: dict) -> None:
@@ -130,7 +134,7 @@ def main():
     if size > 10 * 2**20:
         sys.exit(f"{half / 'model.safetensors'} is {size / 2**20:.1f} MiB: over the 10 MiB a shipped model may weigh")
     if not args.no_install and recipe.get("install", True):
-        dest = MODELS_DIR / TASK_DIRS[args.task]
+        dest = MODELS_DIR / TASK_DIRS[recipe["task"]]
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(half, dest)
         print(f"installed {dest}", file=sys.stderr)
