@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .cells import build_rnn
-from .errors import ZhseqError
+from .errors import STACKED_BIDIRECTIONAL_LM, ZhseqError
 from .kernels import Dropout
 from .vocab import BOS_ID, PAD_ID, SPECIALS
 
@@ -210,8 +210,7 @@ class NextWordNet(nn.Module):
         super().__init__()
         bb = config.backbone
         if bb.bidirectional and bb.layers > 1:
-            raise ZhseqError("a bidirectional language model has one layer: in a second, each direction "
-                             "would read the other's states and so see the words it predicts")
+            raise ZhseqError(STACKED_BIDIRECTIONAL_LM)
         self.config = config
         self.backbone = Backbone(bb)
         self.projection = nn.Linear(bb.hidden_size, bb.embedding_size)  # H → E so the tie fits
@@ -237,7 +236,7 @@ class NextWordNet(nn.Module):
         if targets is None:
             return self.logits_from_states(drop(ahead)), None  # (B, T, V)
         keep = targets != PAD_ID  # (B, T)
-        logits, loss = self._scored(drop(ahead[keep]), targets[keep], self.projection)  # (N, H), (N,)
+        logits, loss = self._scored(drop(ahead[keep]), targets[keep], self.projection)  # states (N, H), gold (N,)
         if self.config.backbone.bidirectional and self.training:
             # the right-to-left state at t has read x_t … x_end and predicts x_{t-1} (not <bos>)
             before = torch.full_like(ids, PAD_ID)

@@ -49,7 +49,7 @@ from .checkpoint import (
     resolve_model_dir,
 )
 from .data import batched
-from .errors import ZhseqError
+from .errors import STACKED_BIDIRECTIONAL_LM, ZhseqError
 from .textops import banned_ids, check_labels, neutral_column, sentiment_result, top_k_size, truncate
 from .tokenizer import Tokenizer
 from .vocab import BOS_ID, Vocab
@@ -106,8 +106,7 @@ def _settings(task: str, config: dict) -> dict:
         if not isinstance(s["ngram_weight"], (int, float)) or not 0.0 <= s["ngram_weight"] <= 1.0:
             raise ZhseqError("ngram_buckets must be ≥ 0 and ngram_weight within 0 … 1")
     elif s["bidirectional"] and s["layers"] > 1:
-        raise ZhseqError("a bidirectional language model has one layer: in a second, each direction would read "
-                         "the other's states and so see the words it predicts")
+        raise ZhseqError(STACKED_BIDIRECTIONAL_LM)
     return s
 
 

@@ -41,7 +41,7 @@ from .checkpoint import (
 )
 from .data import read_labelled, read_lm_texts
 from .trainstate import clear_state, load_state
-from .errors import ZhseqError
+from .errors import STACKED_BIDIRECTIONAL_LM, ZhseqError
 from .optim import AdamW, LambdaSchedule, lbfgs
 from .modeling import BackboneConfig, NextWordConfig, NextWordNet, SentimentConfig, SentimentNet, build_model, special_mask
 from .tokenizer import Tokenizer
@@ -805,8 +805,7 @@ def train(
         sb = source[1]["backbone"]
         cell, layers, embedding_size, hidden_size = sb["cell"], sb["layers"], sb["embedding_size"], sb["hidden_size"]
     if task == "lm" and bidirectional and layers > 1:
-        raise ZhseqError("a bidirectional language model has one layer: in a second, each direction would read "
-                         "the other's states and so see the words it predicts")
+        raise ZhseqError(STACKED_BIDIRECTIONAL_LM)
 
     def body() -> Path:
         torch.manual_seed(seed)
