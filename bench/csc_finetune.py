@@ -14,7 +14,6 @@ Usage: python bench/csc_finetune.py [--epochs 2]
 import argparse
 import gzip
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -23,15 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 C = ROOT / "corpora"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ngram_half import HELD_OUT, held_out_split  # noqa: E402  (the same 5,000 reviews)
+
 
 def split_reviews(folder: Path) -> tuple[Path, Path]:
-    """reviews/train.tsv.gz → (5,000 held-out rows, the rest), shuffled as ngram_half.py shuffles them."""
+    """reviews/train.tsv.gz → files of (the 5,000 held-out rows, the rest), split by ngram_half.held_out_split."""
     with gzip.open(C / "reviews/train.tsv.gz", "rt", encoding="utf-8") as f:
         header, *rows = f.read().splitlines()
-    order = list(range(len(rows)))
-    random.Random(0).shuffle(order)
+    held_out, rest = held_out_split(len(rows))
     paths = folder / "held-out-reviews.tsv", folder / "other-reviews.tsv"
-    for path, idx in zip(paths, (order[:5000], sorted(order[5000:]))):
+    for path, idx in zip(paths, (held_out, sorted(rest))):
         path.write_text("\n".join([header] + [rows[i] for i in idx]) + "\n", encoding="utf-8")
     return paths
 
@@ -61,7 +61,7 @@ def main():
         models["recipe"], [str(C / "chnsenticorp/train.tsv.gz")], dev=str(recipe["dev"]), out=out / "finetuned",
         epochs=args.epochs)
     minutes["recipe, then fine-tuned on chnsenticorp train"] = (time.time() - t0) / 60
-    result = {"held_out_reviews": 5000, "finetune_epochs": args.epochs, "models": {}}
+    result = {"held_out_reviews": HELD_OUT, "finetune_epochs": args.epochs, "models": {}}
     for name, path in models.items():
         scores = score(path)
         reviews = evaluate(path, str(held_out))

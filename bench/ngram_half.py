@@ -16,6 +16,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 C = ROOT / "corpora"
+HELD_OUT = 5000  # reviews of other products kept out of the fit (and, in csc_finetune.py, out of training)
+
+
+def held_out_split(n: int) -> tuple[list[int], list[int]]:
+    """Rows of reviews/train.tsv.gz, shuffled with seed 0: (the HELD_OUT held out, the rest)."""
+    order = list(range(n))
+    random.Random(0).shuffle(order)
+    return order[:HELD_OUT], order[HELD_OUT:]
 
 
 def read(path):
@@ -39,9 +47,7 @@ def main():
                                                     ("dev", "chnsenticorp/dev.tsv.gz"),
                                                     ("test", "chnsenticorp/test.tsv.gz"),
                                                     ("reviews", "reviews/train.tsv.gz"))}
-    order = list(range(len(data["reviews"][0])))
-    random.Random(0).shuffle(order)
-    for name, idx in (("held_out_reviews", order[:5000]), ("other_reviews", order[5000:])):
+    for name, idx in zip(("held_out_reviews", "other_reviews"), held_out_split(len(data["reviews"][0]))):
         data[name] = ([data["reviews"][0][i] for i in idx], data["reviews"][1][idx])
     del data["reviews"]
     train_texts = set(data["train"][0])
