@@ -126,7 +126,8 @@ def main():
     p.add_argument("--init-backbone", default=None, help="start the network from this model (e.g. zhseq/models/lm)")
     p.add_argument("--no-ngrams", action="store_true", help="the network alone, without the n-gram half")
     p.add_argument("--bidirectional", action="store_true",
-                   help="with --init-backbone: add a second, fresh direction (default: the LM's one direction)")
+                   help="with --init-backbone: read both ways; the second direction starts from the model's own "
+                        "if it has one (a bidirectional lm), else fresh (default: one direction)")
     p.add_argument("--ngram-nb", type=float, default=None,
                    help="the n-gram half's naive-Bayes power (default: zhseq's; 0: plain TF-IDF)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: zhseq's)")
