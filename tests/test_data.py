@@ -1,4 +1,5 @@
-"""zhseq.data: reading user files, streamed (read_texts) and whole (read_labelled, read_lm_texts)."""
+"""zhseq.data: one streaming reader (read_rows) under read_texts (prediction) and read_labelled /
+read_lm_texts (training, evaluation)."""
 
 import gzip
 import io
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from zhseq.data import batched, find_column, read_labelled, read_lm_texts, read_texts
+from zhseq.data import Row, batched, find_column, read_labelled, read_lm_texts, read_rows, read_texts
 from zhseq.errors import ZhseqError
 
 
@@ -181,7 +182,7 @@ def test_find_column():
 
 
 # --------------------------------------------------------------------------------------------------------
-# read_labelled / read_lm_texts (through `datasets`)
+# read_labelled / read_lm_texts (the same reader, rows collected)
 
 
 def test_labelled_tables_concatenate_and_keep_strings(tmp_path, caplog):
@@ -282,3 +283,234 @@ def test_read_lm_texts(tmp_path):
     assert read_lm_texts([txt, csv_]) == ["第一段", "第二段", "第三段"]
     with pytest.raises(ZhseqError, match="is empty"):
         read_lm_texts(write(tmp_path / "c.txt", "\n\n"))
+
+
+# --------------------------------------------------------------------------------------------------------
+# One reader: the same rows whatever reads them (issue 13, real-input cases a, b, c)
+
+
+def extra_field_warnings(caplog):
+    return [r for r in caplog.records if r.name == "zhseq.data" and "more fields than the header" in r.getMessage()]
+
+
+def same_rows_everywhere(path, **columns):
+    """The texts of read_texts (prediction) == read_labelled's (evaluate/train) == read_rows'; returns the rows."""
+    rows = list(read_rows(path, **columns))
+    data = read_labelled(path, require_labels=False, **columns)
+    assert list(read_texts(path, text_column=columns.get("text_column"))) == [row.text for row in rows]
+    assert data["texts"] == [row.text for row in rows]
+    return rows, data
+
+
+def test_case_a_jsonl_number_where_a_text_is(tmp_path):
+    path = write(tmp_path / "a.jsonl", '{"text":"很好","label":"positive"}\n{"text":"太差","label":"negative"}\n'
+                                      '{"text":404,"label":"positive"}\n')
+    rows, data = same_rows_everywhere(path)
+    assert rows == [Row("很好", "positive", 1), Row("太差", "negative", 2), Row("404", "positive", 3)]
+    assert data == {"texts": ["很好", "太差", "404"], "labels": ["positive", "negative", "positive"]}
+    assert read_lm_texts(path) == ["很好", "太差", "404"]
+
+
+def test_case_a_one_integer_label_among_strings(tmp_path):
+    path = write(tmp_path / "a.jsonl", '{"text":"很好","label":"positive"}\n{"text":"太差","label":"negative"}\n'
+                                      '{"text":"还行","label":1}\n')
+    assert read_labelled(path, require_labels=True)["labels"] == ["positive", "negative", "1"]
+
+
+@pytest.mark.parametrize("written, text", [
+    ("404", "404"), ("-7", "-7"), ("1.5", "1.5"), ("1.50", "1.50"), ("1e3", "1e3"), ("-0.0", "-0.0"),
+    ("true", "true"), ("false", "false"), ("null", ""), ('""', ""), ('"\\u5f88\\u597d"', "很好"),
+    ('{"k": [1, "好", null]}', '{"k": [1, "好", null]}'), ('["甲", 2.5]', '["甲", 2.5]'), ("[]", "[]"),
+])
+def test_jsonl_values_become_text_as_written(tmp_path, written, text):
+    path = write(tmp_path / "v.jsonl", f'{{"text": {written}, "label": {written}, "other": 0}}\n')
+    assert list(read_texts(path)) == [text]
+    assert list(read_rows(path)) == [Row(text, text.strip(), 1)]
+    assert list(read_rows(path, labels="none")) == [Row(text, None, 1)]
+
+
+def test_jsonl_columns_are_the_first_objects_keys_and_blank_lines(tmp_path):
+    path = write(tmp_path / "k.jsonl", '\n{"review": "好", "polarity": "pos"}\n\n{"polarity": "neg"}\n'
+                                      '{"review": "差", "polarity": "neg", "new": 1}\n')
+    rows = read_rows(path)
+    assert (rows.columns, rows.text_column, rows.label_column) == (["review", "polarity"], "review", "polarity")
+    # a blank line is an empty text where there are no labels (one answer per line) and skipped where there are
+    assert list(rows) == [Row("好", "pos", 2), Row("", "neg", 4), Row("差", "neg", 5)]
+    assert list(read_texts(path)) == ["", "好", "", "", "差"]
+    assert list(read_rows(path, labels="none"))[:2] == [Row("", None, 1), Row("好", None, 2)]
+    assert read_lm_texts(path) == ["好", "差"]
+
+
+def test_jsonl_integer_too_long_is_a_bad_line(tmp_path):
+    path = write(tmp_path / "n.jsonl", '{"text": "a"}\n{"text": ' + "9" * 5000 + "}\n")
+    with pytest.raises(ZhseqError, match="line 2: not valid JSON"):
+        list(read_texts(path))
+
+
+@pytest.mark.parametrize("name, content", [
+    ("b.csv", "text,label\n很好,positive,2024-01-01\n太差,negative,2024-01-02\n不错,positive\n"),
+    ("trailing.csv", "text,label\n很好,positive,\n太差,negative,\n不错,positive,\n"),
+    ("b.tsv", "text\tlabel\n很好\tpositive\t2024-01-01\n太差\tnegative\t2024-01-02\n不错\tpositive\n"),
+    ("b.csv.gz", "text,label\n很好,positive,2024-01-01,x\n太差,negative,2024-01-02\n不错,positive\n"),
+])
+def test_case_b_more_fields_than_the_header_are_read_by_the_header(tmp_path, caplog, name, content):
+    path = write(tmp_path / name, content, compress=name.endswith(".gz"))
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        rows, data = same_rows_everywhere(path)
+    assert data == {"texts": ["很好", "太差", "不错"], "labels": ["positive", "negative", "positive"]}
+    assert [row.line for row in rows] == [2, 3, 4]
+    extra = 3 if name == "trailing.csv" else 2
+    warnings = extra_field_warnings(caplog)
+    assert len(warnings) == 3  # one per full read (read_rows, read_texts, read_labelled), not one per row
+    message = warnings[0].getMessage()
+    assert f"{path}, line 2: {extra} row(s)" in message and "2 columns" in message
+
+
+def test_case_b_first_column_is_never_an_index(tmp_path):
+    path = write(tmp_path / "i.csv", "label,text\n1,好,extra\n0,差,extra\n")
+    assert read_labelled(path, require_labels=True) == {"texts": ["好", "差"], "labels": ["positive", "negative"]}
+
+
+def test_rows_with_fewer_fields_have_empty_cells(tmp_path):
+    path = write(tmp_path / "short.csv", "text,label\n好,positive\n差\n,negative\n")
+    assert list(read_rows(path)) == [Row("好", "positive", 2), Row("差", "", 3), Row("", "negative", 4)]
+    with pytest.raises(ZhseqError, match=r"short.csv: 1 row\(s\) have an empty label in column 'label' "
+                                         r"\(first: data row 2, line 3\)"):
+        read_labelled(path, require_labels=True)
+
+
+def test_warnings_come_once_a_file_is_read_and_not_for_a_header_as_wide(tmp_path, caplog):
+    wide = write(tmp_path / "wide.csv", "text,label,\n好,positive,\n")
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        assert list(read_texts(wide)) == ["好"]
+        rows = read_rows(write(tmp_path / "extra.csv", "text\n好,1\n差,2\n"))
+        assert next(rows) == Row("好", None, 2)
+        assert not extra_field_warnings(caplog)
+        assert list(rows) == [Row("差", None, 3)]
+    assert len(extra_field_warnings(caplog)) == 1
+
+
+@pytest.mark.parametrize("name, content, line", [
+    ("c.csv", 'text,label\n"很好,positive\n太差,negative\n不错,positive\n', 2),
+    ("c.csv.gz", 'text,label\n"很好,positive\n太差,negative\n不错,positive\n', 2),
+    ("no-newline.csv", 'text,label\n好,positive\n"很好,positive', 3),
+    ("late.csv", 'text,label\n好,positive\n差,negative\n好,"positive\n差,negative\r\n\n好,positive\n', 4),
+    ("second-field.csv", 'text,label\n"两\n行","pos\nitive\n', 3),
+    ("header.csv", '"text,label\n好,positive\n', 1),
+])
+def test_case_c_an_unterminated_quote_is_one_error_everywhere(tmp_path, name, content, line):
+    path = write(tmp_path / name, content, compress=name.endswith(".gz"))
+    message = f"{path}, line {line}: a quoted field is never closed"
+    for read in (lambda: list(read_texts(path)), lambda: read_labelled(path, require_labels=True),
+                 lambda: read_labelled(path, require_labels=False), lambda: read_lm_texts(path),
+                 lambda: list(read_rows(path, labels="none"))):
+        with pytest.raises(ZhseqError) as e:
+            read()
+        assert str(e.value) == message
+
+
+def test_case_c_rows_before_the_open_quote_stream_out_first(tmp_path):
+    path = write(tmp_path / "c.csv", 'text\n好\n差\n"坏\n更坏\n')
+    texts = read_texts(path)
+    assert [next(texts), next(texts)] == ["好", "差"]
+    with pytest.raises(ZhseqError, match="line 4: a quoted field is never closed"):
+        next(texts)
+
+
+def test_quoted_fields_that_close_may_span_lines(tmp_path):
+    path = write(tmp_path / "ok.csv", 'text,label\n"两\n行",positive\n"引""号, 逗号",negative\n"末\r\n行","positive"')
+    rows, data = same_rows_everywhere(path)
+    assert rows == [Row("两\n行", "positive", 2), Row('引"号, 逗号', "negative", 4), Row("末\r\n行", "positive", 5)]
+    assert data["labels"] == ["positive", "negative", "positive"]
+
+
+def test_tsv_quotes_never_open(tmp_path):
+    path = write(tmp_path / "q.tsv", 'text\tlabel\n"很好\tpositive\n太差"\tnegative\n')
+    assert read_labelled(path, require_labels=True) == {"texts": ['"很好', '太差"'], "labels": ["positive", "negative"]}
+
+
+def test_a_quote_left_open_in_a_long_file_stops_at_the_field_limit(tmp_path):
+    path = write(tmp_path / "long.csv", 'text\n好\n"坏\n' + "很长的一行\n" * 40_000)
+    with pytest.raises(ZhseqError, match=r"long.csv, line 3: a field is longer than 131,072 characters; "
+                                         r"is a quote never closed\?"):
+        list(read_texts(path))
+
+
+@pytest.mark.parametrize("name, content", [
+    ("h.csv", "text,label\n"), ("h.tsv", "\ufefftext\tlabel\r\n"), ("h.csv.gz", "text,label\n\n\n"),
+])
+def test_header_only_file(tmp_path, name, content):
+    path = write(tmp_path / name, content, compress=name.endswith(".gz"))
+    assert list(read_texts(path)) == []
+    rows = read_rows(path, labels="required")
+    assert (rows.columns, rows.text_column, rows.label_column) == (["text", "label"], "text", "label")
+    assert list(rows) == []
+    with pytest.raises(ZhseqError, match=f"{name} is empty: no rows"):
+        read_labelled(path, require_labels=True)
+
+
+def test_blank_lines_before_the_header_are_skipped(tmp_path):
+    path = write(tmp_path / "b.csv", "\n\ntext,label\n好,positive\n")
+    assert list(read_rows(path)) == [Row("好", "positive", 4)]
+
+
+def test_label_modes(tmp_path):
+    csv_ = write(tmp_path / "l.csv", "text,label\n好, positive \n")
+    txt = write(tmp_path / "l.txt", "好\n")
+    assert list(read_rows(csv_)) == [Row("好", "positive", 2)]
+    assert list(read_rows(csv_, labels="none")) == [Row("好", None, 2)]
+    assert list(read_rows(txt)) == [Row("好", None, 1)]
+    with pytest.raises(ZhseqError, match="only texts"):
+        read_rows(txt, labels="required")
+    nolabel = write(tmp_path / "n.jsonl", '{"text": "好"}\n')
+    assert read_rows(nolabel).label_column is None
+    with pytest.raises(ZhseqError, match="no label column .*'text'.*--label-column"):
+        read_rows(nolabel, labels="required")
+    with pytest.raises(ZhseqError, match="no column 'stars'"):
+        read_rows(nolabel, label_column="stars")
+    with pytest.raises(ValueError, match="labels must be one of"):
+        read_rows(csv_, labels="yes")
+
+
+def test_column_errors_are_raised_when_the_file_is_opened(tmp_path):
+    for name, content in [("x.csv", "id,body\n1,a\n"), ("x.jsonl", '\n{"id": 1, "body": "a"}\n')]:
+        with pytest.raises(ZhseqError, match=r"no text column .*'id', 'body'.*--text-column"):
+            read_texts(write(tmp_path / name, content))  # not iterated
+
+
+def test_training_reads_stdin_like_prediction(monkeypatch):
+    data = "好\n\n差\n".encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert read_labelled("-", require_labels=False) == {"texts": ["好", "", "差"], "labels": None}
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert list(read_texts("-")) == ["好", "", "差"]
+
+
+def test_read_rows_is_lazy_and_closes_the_file(tmp_path, monkeypatch):
+    raw = io.BytesIO(("text,label\n" + "好,1\n" * 100_000).encode())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw))
+    rows = read_rows("-")  # stdin is .txt
+    assert next(rows) == Row("text,label", None, 1) and raw.tell() < 20_000
+    path = write(tmp_path / "big.csv", "text,label\n" + "好,1\n" * 100_000)
+    with read_rows(path) as rows:
+        assert next(rows) == Row("好", "1", 2)
+    with pytest.raises(StopIteration):
+        next(rows)
+
+
+def test_bad_utf8_warning_is_on_the_zhseq_data_logger(tmp_path, caplog):
+    path = write(tmp_path / "u.jsonl", b'{"text": "ok"}\n{"text": "\xff"}\n')
+    with caplog.at_level(logging.WARNING, logger="zhseq.data"):
+        assert read_lm_texts(path) == ["ok", "\ufffd"]
+    assert [r.name for r in bad_utf8_warnings(caplog)] == ["zhseq.data"]
+
+
+def test_local_files_never_import_datasets(tmp_path):
+    paths = [write(tmp_path / "a.csv", "text,label\n好,1\n差,0\n"),
+             write(tmp_path / "b.jsonl.gz", '{"text": "好", "label": 1}\n', compress=True),
+             write(tmp_path / "c.tsv", "text\tlabel\n好\t0\n")]
+    txt = write(tmp_path / "d.txt", "好\n")
+    code = (f"import sys, zhseq.data as d; d.read_labelled({paths!r}, require_labels=True); "
+            f"d.read_lm_texts({[*paths, txt]!r}); "
+            "heavy = {'datasets', 'pandas', 'pyarrow', 'torch'} & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)

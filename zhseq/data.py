@@ -298,8 +298,8 @@ def _table_records(name, records, header, text, label) -> Iterator[Row]:
         yield Row(fields[t] if t < len(fields) else "",
                   None if lb is None else fields[lb].strip() if lb < len(fields) else "", line)
     if extra:
-        logger.warning("%s, line %d: %d row(s) have more fields than the header's %d; read by the header, "
-                       "the extra fields were ignored", name, first_extra, extra, width)
+        logger.warning("%s, line %d: %d row(s) have more fields than the header (%d columns); read by the "
+                       "header, the extra fields ignored", name, first_extra, extra, width)
 
 
 def _records(name: str, reader, source: _Lines) -> Iterator[tuple[int, list[str]]]:
