@@ -80,7 +80,7 @@ def check_recipe(recipe: dict, config: dict) -> None:
 
 
 def scores(task: str, model: Path) -> dict:
-    from zhseq.training import evaluate
+    from zhseq import evaluate
 
     if task == "sentiment":
         from eval_chnsenticorp import score

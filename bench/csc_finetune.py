@@ -45,7 +45,7 @@ def main():
     from build_default_models import RECIPES
     from eval_chnsenticorp import score
 
-    from zhseq.training import evaluate, finetune, train
+    from zhseq import evaluate, finetune, train
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from zhseq.training import evaluate
+from zhseq import evaluate
 
 CORPORA = Path(__file__).resolve().parent.parent / "corpora" / "chnsenticorp"
 

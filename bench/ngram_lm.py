@@ -368,7 +368,7 @@ def run(model: str, *, train: Sequence[str] = (), test: str | None = None, order
         "test": test,
     }
     if neural and config.get("task") == "lm":
-        from zhseq.training import evaluate
+        from zhseq import evaluate
 
         say("scoring the neural model …")
         t4 = time.perf_counter()

@@ -12,7 +12,8 @@ import sys
 
 import click
 
-from zhseq import __version__, distributed
+from zhseq import __version__
+from zhseq.training import distributed
 from zhseq.cli import output
 from zhseq.errors import ZhseqError
 
@@ -606,11 +607,11 @@ def evaluate_command(model_dir, data, fmt, text_column, label_column, batch_size
       zhseq evaluate runs/reviews --data reviews-test.tsv --plot confusion.png
       zhseq evaluate runs/lm --data news-test.txt --format json
     """
-    from zhseq import plots, training
+    from zhseq import evaluation, plots
 
     if plot_path is not None:
         plots.check_path(plot_path)  # a bad file name fails now, not after the evaluation
-    metrics = training.evaluate(
+    metrics = evaluation.evaluate(
         model_dir, data, text_column=text_column, label_column=label_column, batch_size=batch_size
     )
     if fmt == "json":

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from zhseq.api import SentimentClassifier
 from zhseq.cli import cli
-from zhseq.distributed import shard
+from zhseq.training.distributed import shard
 from zhseq.errors import ZhseqError
 from zhseq.runtime import predict_in_processes
-from zhseq.trainstate import STATE_DIR
+from zhseq.training.state import STATE_DIR
 from zhseq.training import train
 
 POS = ["很好", "喜欢", "推荐", "满意", "不错"]

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from zhseq.api import pad_batch
 from zhseq.errors import ZhseqError
+from zhseq.config import POOLINGS
 from zhseq.modeling import (
-    POOLINGS,
     BackboneConfig,
     NextWordConfig,
     NextWordNet,

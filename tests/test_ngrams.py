@@ -16,7 +16,8 @@ from zhseq.api import SentimentClassifier
 from zhseq.errors import ZhseqError
 from zhseq.modeling import BackboneConfig, SentimentConfig, SentimentNet
 from zhseq.runtime import NumpySentiment
-from zhseq.training import evaluate, finetune, fit_ngrams, train
+from zhseq import evaluate, finetune, train
+from zhseq.training import fit_ngrams
 
 M = (1 << 64) - 1
 

@@ -10,9 +10,11 @@ import traceback
 
 import pytest
 from click.testing import CliRunner
+from zhseq.cli import cli
 
 from zhseq import plots, training
-from zhseq.cli import cli
+from zhseq.errors import ZhseqError
+from zhseq.training import run
 
 HINT = "pip install 'zhseq[plot]'"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -94,9 +96,9 @@ def test_confusion_matrix_png_with_chinese_labels(tmp_path):
 
 
 def test_plot_file_names_are_checked_before_drawing(tmp_path):
-    with pytest.raises(training.ZhseqError, match=r"\.png"):
+    with pytest.raises(ZhseqError, match=r"\.png"):
         plots.check_path(tmp_path / "cm.txt")
-    with pytest.raises(training.ZhseqError, match="does not exist"):
+    with pytest.raises(ZhseqError, match="does not exist"):
         plots.check_path(tmp_path / "missing" / "cm.png")
     assert plots.check_path(tmp_path / "cm.PNG") == tmp_path / "cm.PNG"
 
@@ -166,5 +168,5 @@ def test_a_failing_plot_does_not_fail_training(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(plots, "available", lambda: True)
     monkeypatch.setattr(plots, "learning_curves", broken)
-    training._draw_curves({"epochs": []}, tmp_path / "learning_curves.png", say=training._quiet)
+    run._draw_curves({"epochs": []}, tmp_path / "learning_curves.png", say=run._quiet)
     assert "learning curves not drawn: no room on the canvas" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from zhseq.errors import ZhseqError
-from zhseq.trainstate import STATE_DIR, load_state
+from zhseq.training.state import STATE_DIR, load_state
 from zhseq.training import train
 
 
@@ -110,7 +110,7 @@ def test_resume_without_a_checkpoint_starts_afresh(two_label_tsv, tmp_path):
 
 
 def test_a_failed_run_leaves_no_model_and_no_checkpoint(two_label_tsv, tmp_path, monkeypatch):
-    import zhseq.training as training
+    import zhseq.training.tasks as training
 
     def broken_evaluate(self, net, examples, batch_size=256, tokens=None):
         raise RuntimeError("disk on fire")

@@ -15,7 +15,7 @@ from zhseq.api import NextWordPredictor, SentimentClassifier
 from zhseq.errors import ZhseqError
 from zhseq.runtime import NumpyNextWord
 from zhseq.tokenizer import Tokenizer
-from zhseq.training import evaluate, finetune, train
+from zhseq import evaluate, finetune, train
 from zhseq.vocab import SPECIALS
 
 POS = ["很好", "喜欢", "推荐", "满意"]

@@ -15,7 +15,8 @@ from zhseq.checkpoint import read_config, save_model
 from zhseq.errors import ZhseqError
 from zhseq.modeling import BackboneConfig, NextWordConfig, NextWordNet, SentimentConfig, SentimentNet
 from zhseq.tokenizer import Tokenizer
-from zhseq.training import evaluate, finetune, info
+from zhseq import evaluate, finetune
+from zhseq.checkpoint import info
 from zhseq.vocab import Vocab
 
 REPO = Path(__file__).resolve().parent.parent

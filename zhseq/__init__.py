@@ -14,7 +14,7 @@ _LAZY = {
     "NextWordPredictor": "zhseq.api",
     "train": "zhseq.training",
     "finetune": "zhseq.training",
-    "evaluate": "zhseq.training",
+    "evaluate": "zhseq.evaluation",
     "register_cell": "zhseq.cells",
 }
 

@@ -15,43 +15,16 @@ the constructor again.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .cells import build_rnn
-from .errors import STACKED_BIDIRECTIONAL_LM, ZhseqError
+from .config import BackboneConfig, NextWordConfig, SentimentConfig, model_config
+from .errors import ZhseqError
 from .kernels import Dropout
 from .vocab import BOS_ID, PAD_ID, SPECIALS
-
-POOLINGS = ("max", "mean", "last")
-
-
-def _from_dict(cls, d: dict):
-    """Build a config dataclass from a dict, refusing keys this version does not know."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ZhseqError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
-    return cls(**d)
-
-
-@dataclass
-class BackboneConfig:
-    vocab_size: int
-    embedding_size: int = 128
-    hidden_size: int = 128
-    cell: str = "lstm"
-    layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.2  # between recurrent layers and on the recurrent outputs
-    embedding_dropout: float = 0.1
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size * (2 if self.bidirectional else 1)
 
 
 class Backbone(nn.Module):
@@ -100,34 +73,7 @@ def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
-class _ModelConfig:
-    """Stored in config.json as {"backbone": {...}, "head": {...the head's own fields}}."""
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {"backbone": d.pop("backbone"), "head": d}
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        backbone = _from_dict(BackboneConfig, d["backbone"])
-        return _from_dict(cls, {**d.get("head", {}), "backbone": backbone})
-
-
 # -- sentiment ------------------------------------------------------------------------------------
-@dataclass
-class SentimentConfig(_ModelConfig):
-    backbone: BackboneConfig
-    num_labels: int = 2
-    pooling: str = "max"
-    max_tokens: int = 256  # longer texts keep their first third and last two thirds
-    # the linear n-gram half (zhseq.ngrams); 0 buckets = none. Its probabilities are averaged with the
-    # network's: (1 - ngram_weight) · p_rnn + ngram_weight · p_ngrams
-    ngram_buckets: int = 0
-    ngram_words: int = 2
-    ngram_chars: int = 3
-    ngram_weight: float = 0.0
-
-
 class NgramTable(nn.Module):
     """The n-gram half's tensors: weight (buckets, C), bias (C,), and the training texts' idf (buckets,).
     Fitted before the network trains (``zhseq.training.fit_ngrams``), never by the loop; scored by
@@ -148,15 +94,9 @@ class NgramTable(nn.Module):
 class SentimentNet(nn.Module):
     def __init__(self, config: SentimentConfig):
         super().__init__()
-        if config.pooling not in POOLINGS:
-            raise ZhseqError(f"unknown pooling {config.pooling!r}; choose one of: {', '.join(POOLINGS)}")
-        if config.num_labels < 2:
-            raise ZhseqError("a classifier needs at least two labels")
         self.config = config
         self.backbone = Backbone(config.backbone)
         self.classifier = nn.Linear(config.backbone.output_size, config.num_labels)
-        if config.ngram_buckets < 0 or not 0.0 <= config.ngram_weight <= 1.0:
-            raise ZhseqError("ngram_buckets must be ≥ 0 and ngram_weight within 0 … 1")
         self.ngrams = NgramTable(config.ngram_buckets, config.num_labels) if config.ngram_buckets else None
 
     def pool(self, outputs: torch.Tensor, final: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -188,15 +128,6 @@ class SentimentNet(nn.Module):
 
 
 # -- next word ------------------------------------------------------------------------------------
-@dataclass
-class NextWordConfig(_ModelConfig):
-    backbone: BackboneConfig
-    bptt: int = 64  # training window in tokens
-    # Training only: score each target against this many shared sampled words instead of the whole
-    # vocabulary (0 = full softmax). Evaluation and prediction always use the full softmax.
-    sampled_softmax: int = 0
-
-
 class NextWordNet(nn.Module):
     """A backbone whose output layer reuses the embedding matrix (tied weights).
 
@@ -209,8 +140,6 @@ class NextWordNet(nn.Module):
     def __init__(self, config: NextWordConfig):
         super().__init__()
         bb = config.backbone
-        if bb.bidirectional and bb.layers > 1:
-            raise ZhseqError(STACKED_BIDIRECTIONAL_LM)
         self.config = config
         self.backbone = Backbone(bb)
         self.projection = nn.Linear(bb.hidden_size, bb.embedding_size)  # H → E so the tie fits
@@ -299,14 +228,11 @@ def special_mask(vocab_size: int) -> torch.Tensor:
 TASKS = {"sentiment": (SentimentConfig, SentimentNet), "lm": (NextWordConfig, NextWordNet)}
 
 
-def build_model(task: str, model_config: dict) -> nn.Module:
-    """config.json's task and {"backbone", "head"} → a fresh model with random weights."""
-    if task not in TASKS:
-        raise ZhseqError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    config_cls, net_cls = TASKS[task]
+def build_model(task: str, config: dict) -> nn.Module:
+    """config.json's task and {"backbone", "head"} → a fresh model with random weights; a setting of the
+    wrong type or out of range is a ZhseqError naming it (``zhseq.config``)."""
+    head = model_config(task, config)
     try:
-        config = config_cls.from_dict(model_config)
-        # torch rejects sizes of the wrong type or sign (a hand-edited config.json) only when building
-        return net_cls(config)
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        return TASKS[task][1](head)
+    except (TypeError, ValueError, RuntimeError) as e:  # e.g. a cell that rejects its sizes
         raise ZhseqError(f"config.json does not describe a {task} model: {e}") from None

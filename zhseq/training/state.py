@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import write_json
-from .errors import ZhseqError
+from ..checkpoint import write_json
+from ..errors import ZhseqError
 
 STATE_DIR = "checkpoint"
 FORMAT = "zhseq-train-state"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Sequence, TypeVar
 
-from .errors import ZhseqError
+from ..errors import ZhseqError
 
 T = TypeVar("T")
 

@@ -1,0 +1,197 @@
+"""The one training loop, ``fit``: it knows nothing about the task."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..config import FitConfig
+from ..errors import ZhseqError
+from ..optim import AdamW, LambdaSchedule
+from . import distributed
+from .tasks import Example, length_batches
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+
+# -- the loop -------------------------------------------------------------------------------------
+def fit(net: torch.nn.Module, examples: list[Example], *, config: "FitConfig", **kwargs) -> list[dict]:
+    """Train ``net`` (``forward(ids, lengths, targets) -> (logits, loss)``) on ``examples``.
+
+    AdamW, gradient clipping, linear warm-up and decay, seeded shuffling; after each epoch ``evaluate``
+    scores the model on dev data, ``on_best`` is called when ``metric`` improves (without ``evaluate``,
+    every epoch counts as best), ``on_epoch`` gets the history so far, and training stops early after
+    ``patience`` epochs without improvement. Returns the per-epoch history.
+
+    With ``state_dir``, a resumable checkpoint (``zhseq.trainstate``) is written every
+    ``config.checkpoint_every`` steps and after every epoch; ``resume`` (a loaded checkpoint) continues
+    exactly where it was written: same batches, same random draws, so the same final weights.
+
+    Under torchrun (``zhseq.distributed``) every process calls ``fit`` with the same examples and trains
+    on its share of each epoch's batches through DDP; one step is one synchronised update. Process 0
+    alone evaluates (its scores are broadcast), shows progress and writes checkpoints; pass the
+    callbacks that write files only there.
+
+    ``config.precision`` sets the lstm training kernel's matrix products (``zhseq.kernels``) for this run."""
+    from .. import kernels
+
+    before = kernels.get_precision()
+    try:
+        kernels.set_precision(config.precision)
+    except ValueError as exc:
+        raise ZhseqError(str(exc)) from None
+    try:
+        return _fit(net, examples, config=config, **kwargs)
+    finally:
+        kernels.set_precision(before)
+
+
+def _fit(
+    net: torch.nn.Module,
+    examples: list[Example],
+    *,
+    collate: Callable,
+    config: FitConfig,
+    evaluate: Callable[[torch.nn.Module], dict] | None = None,
+    metric: str = "loss",
+    greater_is_better: bool = False,
+    on_best: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[list[dict]], None] | None = None,
+    state_dir: Path | None = None,
+    resume: dict | None = None,
+    fingerprint: dict | None = None,
+) -> list[dict]:
+    from tqdm import tqdm
+
+    from .state import restore, save_state
+
+    if not examples:
+        raise ZhseqError("nothing to train on: the corpus gave no examples")
+    world, rank, main = distributed.world(), distributed.rank(), distributed.is_main()
+    torch.manual_seed(config.seed + rank)  # dropout draws: process r its own, process 0 as a single process
+    rng = random.Random(config.seed)  # the batch order: the same in every process
+    steps_per_epoch = math.ceil(len(examples) / config.batch_size) // world
+    if steps_per_epoch == 0:
+        raise ZhseqError(f"{len(examples)} examples make fewer batches of {config.batch_size} than there are "
+                         f"processes ({world}): use a smaller --batch-size or fewer processes")
+    total = config.epochs * steps_per_epoch
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    warm = max(1, int(config.warmup * total))
+    optimizer = AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = LambdaSchedule(optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    lengths = [len(x) for x, _ in examples]
+    # what a checkpoint must bring back besides the tensors
+    loop = {"step": 0, "epoch": 1, "batches_done": 0, "rng_epoch_start": None, "history": [], "best": None,
+            "bad_epochs": 0, "loss_sum": 0.0, "n_batches": 0, "fingerprint": fingerprint}
+    if resume is not None:
+        restore(resume, net=net, optimizer=optimizer, schedule=schedule, rank=rank)
+        loop.update(resume["loop"])
+    model = distributed.wrap(net)  # training steps only; evaluation and saving use net itself
+    history = loop["history"]
+    show = config.progress and main
+    bar = tqdm(total=total, initial=loop["step"], disable=not show, file=sys.stderr, unit="step",
+               dynamic_ncols=True)
+    say = (lambda msg: bar.write(msg, file=sys.stderr)) if show else _quiet
+
+    def checkpoint() -> None:
+        if state_dir is None:
+            return
+        # the loss so far becomes its mean over the processes, so process 0's checkpoint holds the run's
+        rng_states = distributed.gather(torch.get_rng_state())
+        loop["loss_sum"] = distributed.all_sum([loop["loss_sum"]])[0] / world
+        if main:
+            save_state(state_dir, net=net, optimizer=optimizer, schedule=schedule, loop=loop, rng_states=rng_states)
+
+    step = loop["step"]
+    finished = step >= total
+    for epoch in range(loop["epoch"], config.epochs + 1):
+        if finished:
+            break
+        if loop["rng_epoch_start"] is not None:  # resuming: the shuffle this epoch had or will have
+            rng.setstate(_rng_state(loop["rng_epoch_start"]))
+        loop.update(epoch=epoch, rng_epoch_start=rng.getstate())
+        batches = distributed.shard(length_batches(lengths, config.batch_size, rng))
+        model.train()
+        t0, tokens = time.perf_counter(), 0
+        for batch in batches[loop["batches_done"]:]:
+            ids, lens, targets = collate([examples[i] for i in batch])
+            _, loss = model(ids, lens, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            loop.update(step=step, batches_done=loop["batches_done"] + 1, n_batches=loop["n_batches"] + 1,
+                        loss_sum=loop["loss_sum"] + loss.detach().item())
+            tokens += int(lens.sum())
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loop['loss_sum'] / loop['n_batches']:.4f}", refresh=False)
+            if step >= total:
+                break
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                checkpoint()
+        finished = step >= total
+        seconds = time.perf_counter() - t0
+        loss_sum, tokens = distributed.all_sum([loop["loss_sum"], tokens])  # over the processes
+        record = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": loss_sum / world / max(1, loop["n_batches"]),
+            "lr": schedule.get_last_lr()[0],
+            "seconds": round(seconds, 3),
+            "tokens_per_s": round(tokens / max(seconds, 1e-9)),
+        }
+        if evaluate is not None:
+            # scored once, in process 0: every process takes the same early-stopping decision
+            record["dev"] = distributed.broadcast(evaluate(net) if main else None)
+            score = record["dev"][metric]
+            best = loop["best"]
+            improved = best is None or (score > best if greater_is_better else score < best)
+            say(f"epoch {epoch}: train loss {record['train_loss']:.4f}, dev {metric} {score:.4f}"
+                + (" (best)" if improved else ""))
+        else:
+            improved = True
+            say(f"epoch {epoch}: train loss {record['train_loss']:.4f}")
+        record["best"] = improved
+        history.append(record)
+        if improved:
+            loop.update(best=record["dev"][metric] if evaluate is not None else None, bad_epochs=0)
+            if on_best is not None:
+                on_best(record)
+        else:
+            loop["bad_epochs"] += 1
+        if on_epoch is not None:
+            on_epoch(history)
+        stop = loop["bad_epochs"] >= config.patience
+        # the next epoch starts from the generator's state as it is now
+        loop.update(epoch=epoch + 1, batches_done=0, rng_epoch_start=rng.getstate(), loss_sum=0.0, n_batches=0)
+        if not (finished or stop):
+            checkpoint()
+        if stop:
+            say(f"early stop: no better dev {metric} for {loop['bad_epochs']} epochs")
+            break
+    bar.close()
+    return history
+
+
+def _rng_state(saved) -> tuple:
+    """random.Random state from its JSON form (lists) back to the tuples ``setstate`` wants."""
+    version, internal, gauss = saved
+    return (version, tuple(internal), gauss)
+
+

@@ -1,0 +1,169 @@
+"""The two training tasks: texts → examples, batches, and a model's dev scores (accuracy or perplexity)."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .. import ngrams as hashed_ngrams
+from ..api import ngram_logits, pad_batch, truncate
+from ..modeling import special_mask
+from ..tokenizer import Tokenizer
+from ..vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
+
+Example = tuple  # (ids: list[int], target) — target is a label index or a list of next-token ids
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+
+# -- tasks: examples, batches, dev scores ---------------------------------------------------------
+class SentimentTask:
+    name = "sentiment"
+    metric, greater_is_better = "accuracy", True
+
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, labels: Sequence[str], max_tokens: int):
+        self.tokenizer, self.vocab, self.labels, self.max_tokens = tokenizer, vocab, list(labels), max_tokens
+
+    def examples(self, tokens: list[list[str]], labels: list[str]) -> list[Example]:
+        index = {lab: i for i, lab in enumerate(self.labels)}
+        return [(truncate(self.vocab.encode(t), self.max_tokens), index[y]) for t, y in zip(tokens, labels)]
+
+    @staticmethod
+    def collate(batch: list[Example]):
+        ids, lengths = pad_batch([x for x, _ in batch])
+        return ids, lengths, torch.tensor([y for _, y in batch], dtype=torch.long)
+
+    def probabilities(self, net, examples: list[Example], batch_size: int = 256, tokens=None) -> np.ndarray:
+        """(N, C) probabilities of the network; with the examples' ``tokens``, mixed with the model's
+        n-gram half as prediction does (``zhseq.ngrams.mix``)."""
+        probs = np.empty((len(examples), net.config.num_labels), np.float32)
+        net.eval()
+        with torch.inference_mode():
+            for batch in _length_sorted_batches(examples, batch_size):
+                ids, lengths, _ = self.collate([examples[i] for i in batch])
+                logits, _ = net(ids, lengths)
+                probs[batch] = logits.float().softmax(-1).numpy()
+        if tokens is not None and net.ngrams is not None and net.config.ngram_weight > 0:
+            probs = hashed_ngrams.mix(probs, ngram_logits(net, tokens), net.config.ngram_weight)
+        return probs
+
+    def evaluate(self, net, examples: list[Example], batch_size: int = 256, tokens=None) -> dict:
+        return self.score(examples, self.probabilities(net, examples, batch_size, tokens))
+
+    def score(self, examples: list[Example], probs: np.ndarray) -> dict:
+        """``sentiment_metrics`` of the most likely label in each row of ``probs`` (N, C)."""
+        return sentiment_metrics([y for _, y in examples], probs.argmax(-1).tolist(), self.labels)
+
+
+class LMTask:
+    name = "lm"
+    metric, greater_is_better = "perplexity", False
+
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, bptt: int):
+        self.tokenizer, self.vocab, self.bptt = tokenizer, vocab, bptt
+
+    def examples(self, tokens: list[list[str]], labels=None) -> list[Example]:
+        """Each paragraph → <bos> w1 … wn <eos>, cut into windows of ``bptt`` inputs with their next tokens."""
+        out = []
+        for t in tokens:
+            seq = [BOS_ID] + self.vocab.encode(t) + [EOS_ID]
+            for i in range(0, len(seq) - 1, self.bptt):
+                chunk = seq[i : i + self.bptt + 1]
+                out.append((chunk[:-1], chunk[1:]))
+        return out
+
+    @staticmethod
+    def collate(batch: list[Example]):
+        ids, lengths = pad_batch([x for x, _ in batch])
+        targets, _ = pad_batch([y for _, y in batch])  # <pad> targets are ignored by the loss
+        return ids, lengths, targets
+
+    def evaluate(self, net, examples: list[Example], batch_size: int = 128) -> dict:
+        """Perplexity over every target (line ends included); top-1/top-5 over targets that are real words
+        (not <unk> or <eos>), ranking only what ``predict-next`` may propose."""
+        # each batch holds (batch × bptt × vocabulary) logits: keep that near 256 MB whatever the vocabulary
+        batch_size = max(1, min(batch_size, 2**26 // (self.bptt * len(self.vocab))))
+        nll, n_tok, hits1, hits5, n_words = 0.0, 0, 0, 0, 0
+        net.eval()
+        with torch.inference_mode():
+            for batch in _length_sorted_batches(examples, batch_size):
+                ids, lengths, targets = self.collate([examples[i] for i in batch])
+                logits, _ = net(ids, lengths, targets)  # (N, V) at real positions
+                gold = targets[targets != PAD_ID]
+                nll += float(torch.nn.functional.cross_entropy(logits, gold, reduction="sum"))
+                n_tok += gold.numel()
+                word = (gold != UNK_ID) & (gold != EOS_ID)
+                ranked = logits[word].masked_fill(special_mask(logits.size(1)), float("-inf")).topk(5, -1).indices
+                g = gold[word][:, None]
+                hits1 += int((ranked[:, :1] == g).sum())
+                hits5 += int((ranked == g).any(-1).sum())
+                n_words += int(word.sum())
+        mean = nll / max(1, n_tok)
+        return {
+            "perplexity": math.exp(min(mean, 50.0)),
+            "loss": mean,
+            "top1": hits1 / max(1, n_words),
+            "top5": hits5 / max(1, n_words),
+            "n_tokens": n_tok,
+        }
+
+
+def sentiment_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict:
+    """Accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix (rows: true labels).
+    The same numbers as scikit-learn's metrics (a test checks), without its second of import time."""
+    k = len(labels)
+    confusion = [[0] * k for _ in range(k)]
+    for t, p in zip(y_true, y_pred):
+        confusion[t][p] += 1
+    per_label, f1s = {}, []
+    for i, lab in enumerate(labels):
+        tp = confusion[i][i]
+        predicted = sum(row[i] for row in confusion)
+        support = sum(confusion[i])
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[lab] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+        f1s.append(f1)
+    n = len(y_true)
+    return {
+        "n": n,
+        "accuracy": sum(confusion[i][i] for i in range(k)) / n if n else 0.0,
+        "macro_f1": sum(f1s) / k,
+        "labels": list(labels),
+        "per_label": per_label,
+        "confusion_matrix": confusion,
+    }
+
+
+# -- batching -------------------------------------------------------------------------------------
+def _length_sorted_batches(examples: list[Example], batch_size: int) -> list[list[int]]:
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar lengths: shuffle, sort within pools of ``pool`` batches, shuffle batches.
+    Less padding means less wasted work; the pools keep the order random enough for SGD."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
