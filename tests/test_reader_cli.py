@@ -1,0 +1,144 @@
+"""One reader for every command (issue 13, real-input cases a, b, c, g): `sentiment --input`, `evaluate` and
+`train` read a file into the same rows, and a broken file is the same one `Error:` line in each of them.
+
+Prediction and evaluation use the shipped sentiment model; one test trains a tiny model.
+"""
+
+import collections
+import gzip
+import json
+import logging
+import os
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import zhseq
+from zhseq.cli import cli
+from zhseq.data import read_labelled
+
+SHIPPED = Path(zhseq.__file__).parent / "models" / "sentiment"
+TINY = ["--embedding-size", "16", "--hidden-size", "16", "--min-freq", "1", "--quiet"]
+
+CASE_A = '{"text":"很好","label":"positive"}\n{"text":"太差","label":"negative"}\n{"text":404,"label":"positive"}\n'
+CASE_A_INT_LABEL = '{"text":"很好","label":"positive"}\n{"text":"太差","label":"negative"}\n{"text":"不错","label":1}\n'
+CASE_B = "text,label\n很好,positive,2024-01-01\n太差,negative,2024-01-02\n不错,positive,2024-01-03\n"
+CASE_B_TRAILING = "text,label\n很好,positive,\n太差,negative,\n不错,positive,\n"
+CASE_C = 'text,label\n"很好,positive\n太差,negative\n不错,positive\n'
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq")
+
+
+def ok(*args):
+    result = invoke(*args)
+    if result.exit_code != 0:
+        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
+        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
+    return result
+
+
+def one_error_line(result):
+    """Exit code 1, nothing on stdout, and stderr exactly one `Error:` line (no blank line, no library line)."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exc_info
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+def write(path, content):
+    data = content.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return path
+
+
+def predicted_texts(path):
+    out = ok("sentiment", "--model", SHIPPED, "--input", path, "--format", "jsonl").stdout
+    return [json.loads(line)["text"] for line in out.splitlines()]
+
+
+def evaluated(path):
+    return json.loads(ok("evaluate", SHIPPED, "--data", path, "--format", "json").stdout)
+
+
+@pytest.mark.parametrize("name, content, texts, labels", [
+    ("a.jsonl", CASE_A, ["很好", "太差", "404"], ["positive", "negative", "positive"]),
+    ("a-int-label.jsonl", CASE_A_INT_LABEL, ["很好", "太差", "不错"], ["positive", "negative", "1"]),
+    ("b.csv", CASE_B, ["很好", "太差", "不错"], ["positive", "negative", "positive"]),
+    ("b-trailing.csv", CASE_B_TRAILING, ["很好", "太差", "不错"], ["positive", "negative", "positive"]),
+    ("b.tsv.gz", CASE_B.replace(",", "\t"), ["很好", "太差", "不错"], ["positive", "negative", "positive"]),
+])
+def test_prediction_and_evaluation_read_the_same_rows(tmp_path, caplog, name, content, texts, labels):
+    path = write(tmp_path / name, content)
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        assert predicted_texts(path) == texts
+        data = read_labelled(str(path), require_labels=True)  # what train and evaluate read
+    assert data == {"texts": texts, "labels": labels}
+    extra = [r for r in caplog.records if "more fields than the header" in r.getMessage()]
+    assert len(extra) == (2 if name.startswith("b") else 0)  # once per command that read the file
+    if "1" in labels:  # "1" is not a label of the model: evaluate names it (as written, not '"1"')
+        result = invoke("evaluate", SHIPPED, "--data", path)
+        line = one_error_line(result)
+        assert ": 1 " in line and '"1"' not in line, line
+        return
+    metrics = evaluated(path)
+    assert metrics["n"] == len(texts)
+    assert {label: m["support"] for label, m in metrics["per_label"].items()} == collections.Counter(labels)
+
+
+def test_case_a_evaluate_scores_the_texts_as_written(tmp_path):
+    # The shipped model gets 很好/太差 right; read as JSON-escaped text ("\u5f88\u597d") it did not.
+    metrics = evaluated(write(tmp_path / "a.jsonl", CASE_A.replace("404", '"不错"')))
+    assert metrics["accuracy"] == 1.0
+
+
+def test_case_b_train_reads_by_the_header(tmp_path):
+    rows = [("这家餐厅很好，喜欢", "positive"), ("酒店很差，失望", "negative"), ("服务不错，满意", "positive"),
+            ("手机糟糕，后悔", "negative")] * 10
+    path = write(tmp_path / "dated.csv",
+                 "text,label\n" + "".join(f"{t},{lb},2024-01-{i % 28 + 1:02d}\n" for i, (t, lb) in enumerate(rows)))
+    out = tmp_path / "run"
+    ok("train", "sentiment", "--data", path, "--out", out, "--max-steps", "2", *TINY)
+    configs = list(out.rglob("config.json"))
+    assert configs
+    for config in configs:
+        assert json.loads(config.read_text(encoding="utf-8"))["labels"] == ["negative", "positive"]
+
+
+@pytest.mark.parametrize("name", ["c.csv", "c.csv.gz"])
+def test_case_c_unterminated_quote_is_the_same_error_in_every_command(tmp_path, name):
+    path = write(tmp_path / name, CASE_C)
+    expected = f"Error: {path}, line 2: a quoted field is never closed"
+    assert one_error_line(invoke("sentiment", "--model", SHIPPED, "--input", path)) == expected
+    assert one_error_line(invoke("evaluate", SHIPPED, "--data", path)) == expected
+    out = tmp_path / "run"
+    assert one_error_line(invoke("train", "sentiment", "--data", path, "--out", out, *TINY)) == expected
+    assert not (out / "model-best").exists()
+
+
+def test_case_g_evaluate_on_a_badly_quoted_csv_prints_one_line(tmp_path):
+    """Run as a user would (a real process, real stderr): only the `Error:` line, no library line, no blank."""
+    path = write(tmp_path / "bad.csv", CASE_C)
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    done = subprocess.run([sys.executable, "-m", "zhseq.cli", "evaluate", str(SHIPPED), "--data", str(path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [f"Error: {path}, line 2: a quoted field is never closed"]
+    assert "datasets" not in done.stderr and "pandas" not in done.stderr
+
+
+def test_evaluate_warns_once_about_extra_fields_on_real_stderr(tmp_path):
+    path = write(tmp_path / "b.csv", CASE_B)
+    done = subprocess.run([sys.executable, "-m", "zhseq.cli", "evaluate", str(SHIPPED), "--data", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [f"{path}, line 2: 3 row(s) have more fields than the header (2 columns); "
+                                        "read by the header, the extra fields ignored"]
