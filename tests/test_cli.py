@@ -331,7 +331,7 @@ def test_info(sentiment_model, lm_model):
 
 
 def test_measured_scores_read_as_percentages():
-    from zhseq.cli import _info_report, _score_groups
+    from zhseq.cli.inspection import _info_report, _score_groups
 
     report = _info_report({"task": "sentiment", "dev_scores": {"n": 1200, "accuracy": 0.94583, "macro_f1": 0.9458},
                            "scores": {"chnsenticorp": {"test": {"accuracy": 0.9325}}}})

@@ -171,7 +171,7 @@ def test_an_error_in_a_worker_reaches_the_caller(models, tmp_path):
 
 @pytest.mark.parametrize("cores,n_items,expected", [(2, 10, 1), (2, 24, 1), (2, 25, 2), (4, 1000, 4), (1, 1000, 1)])
 def test_auto_workers_use_every_core_only_for_more_than_one_batch(monkeypatch, cores, n_items, expected):
-    from zhseq.cli import _plan_workers
+    from zhseq.cli.options import _plan_workers
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     consumed = []

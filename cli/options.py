@@ -1,0 +1,182 @@
+"""Options and input handling shared by several commands."""
+
+import itertools
+import os
+import sys
+
+import click
+
+from zhseq.training import distributed
+
+# ---------------------------------------------------------------------------------------------
+# Options shared by several commands
+
+
+def _input_options(func):
+    func = click.option(
+        "--text-column",
+        metavar="NAME",
+        help="Column holding the text when --input is a CSV/TSV/JSONL table.",
+    )(func)
+    func = click.option(
+        "--input",
+        "-i",
+        "input_path",
+        metavar="FILE",
+        help="Read texts from FILE (one per line, or a CSV/TSV/JSONL table); '-' is stdin. "
+        "With no TEXT and no --input, texts are read from stdin.",
+    )(func)
+    return func
+
+
+def _model_option(kind):
+    return click.option(
+        "--model",
+        "-m",
+        metavar="DIR",
+        help=f"{kind} model folder, or a training output folder (its model-best is used). "
+        "Default: the model shipped with zhseq.",
+    )
+
+
+def _format_option(*choices):
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices, case_sensitive=False),
+        default=choices[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def _batch_size_option(default=256):
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help="Texts per batch; memory stays flat however long the input is.",
+    )
+
+
+class _Workers(click.ParamType):
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            self.fail(f"{value!r} is neither a whole number of processes (1 or more) nor 'auto'", param, ctx)
+        return n
+
+
+def _workers_option(func):
+    return click.option(
+        "--workers",
+        type=_Workers(),
+        default="auto",
+        show_default=True,
+        metavar="N|auto",
+        help="Score batches in N processes, each loading the model once; output keeps the input order. "
+        "auto: one process per available core once the input holds more than one batch, else 1.",
+    )(func)
+
+
+def _plan_workers(workers, items, batch_size):
+    """(workers, items): 'auto' looks at the first batch and a half (without consuming them) and picks one
+    process per available core when there is more than one batch to score, else 1."""
+    if workers != "auto":
+        return workers, items
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        return 1, items
+    look = batch_size + batch_size // 2
+    head = list(itertools.islice(items, look + 1))
+    return (cores if len(head) > look else 1), itertools.chain(head, items)
+
+
+def _read_texts(texts, input_path, text_column):
+    """The texts to process: positional arguments, else --input, else stdin; streamed, not loaded whole."""
+    if texts and input_path is not None:
+        raise click.UsageError("give TEXT arguments or --input, not both")
+    if texts:
+        return iter(texts)
+    from zhseq.data import read_texts
+
+    source = "-" if input_path is None else input_path
+    if source == "-" and sys.stdin.isatty():
+        click.echo("zhseq: reading texts from stdin, one per line; end with Ctrl-D", err=True)
+    # read_texts opens the source now (a bad file or column fails before a model loads), reads lazily.
+    return read_texts(source, text_column=text_column)
+
+
+def _paired(texts, results):
+    """(text, result) pairs; a library result stream that is shorter or longer than its input is a bug."""
+    missing = object()
+    for text, result in itertools.zip_longest(texts, results, fillvalue=missing):
+        if text is missing or result is missing:
+            raise RuntimeError("the library returned a different number of results than texts given")
+        yield text, result
+
+
+def _chunks(iterable, size):
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+
+
+def _data_options(func):
+    for decorator in reversed(
+        [
+            click.option(
+                "--data",
+                multiple=True,
+                required=True,
+                metavar="FILE",
+                help="Training file (repeatable): CSV/TSV/JSONL table for sentiment, plain text for lm.",
+            ),
+            click.option("--dev", metavar="FILE", help="Held-out file to pick the best epoch on."),
+            click.option("--out", required=True, metavar="DIR", help="Output folder: model-best/, model-last/, metrics.json."),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def _column_options(func):
+    func = click.option("--label-column", metavar="NAME", help="Label column of a table (default: detected).")(func)
+    func = click.option("--text-column", metavar="NAME", help="Text column of a table (default: detected).")(func)
+    return func
+
+
+_quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+
+
+def _resume_options(func):
+    func = click.option(
+        "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+        help="Matrix products of the lstm training kernel: bf16 is faster on CPUs with AMX or AVX512-BF16.",
+    )(func)
+    func = click.option(
+        "--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, metavar="N",
+        help="Write a resumable checkpoint every N steps (and after every epoch).",
+    )(func)
+    return click.option(
+        "--resume", is_flag=True,
+        help="Continue a killed or interrupted run of this same command from its last checkpoint in --out.",
+    )(func)
+
+
+def _report_saved(path):
+    # The library has said on stderr what it saved; stdout gets only the path, for scripts (once under torchrun).
+    if distributed.is_main():
+        click.echo(str(path))
+
+

@@ -1,0 +1,182 @@
+"""segment, sentiment, predict-next, generate: texts in, one result line per text out."""
+
+import itertools
+
+import click
+from zhseq.cli import cli, output
+from zhseq.cli.options import (
+    _batch_size_option,
+    _chunks,
+    _format_option,
+    _input_options,
+    _model_option,
+    _paired,
+    _plan_workers,
+    _read_texts,
+    _workers_option,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Prediction
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, metavar="[TEXT]...")
+@_input_options
+@_format_option("text", "jsonl")
+@click.option("--hmm/--no-hmm", default=False, show_default=True, help="Let jieba's HMM join unknown words.")
+@click.option("--user-dict", "user_dicts", multiple=True, metavar="FILE", help="jieba user dictionary (repeatable).")
+def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
+    """Split Chinese text into words.
+
+    Prints one line per text: its words separated by single spaces.
+
+    \b
+    Examples:
+      zhseq segment "我爱自然语言处理"
+        -> 我 爱 自然语言 处理
+      zhseq segment --input news.txt --format jsonl > words.jsonl
+    """
+    from zhseq.tokenizer import Tokenizer
+
+    items = _read_texts(texts, input_path, text_column)
+    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts))
+    write = output.LineWriter(every=256)
+    shown, fed = itertools.tee(items)
+    for text, tokens in _paired(shown, tokenizer.cut_many(fed)):
+        if fmt == "jsonl":
+            write(output.json_line({"text": text, "tokens": tokens}))
+        else:
+            write(" ".join(tokens))
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, metavar="[TEXT]...")
+@_input_options
+@_model_option("Sentiment")
+@_format_option("text", "jsonl", "tsv")
+@_batch_size_option()
+@_workers_option
+@click.option(
+    "--neutral-band",
+    type=click.FloatRange(0.0, 0.5, max_open=True),
+    default=0.0,
+    metavar="X",
+    help="Label a text 'neutral' when its positive probability is within 0.5 ± X (e.g. 0.1). Default: off.",
+)
+def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, neutral_band):
+    """Label the sentiment of each text.
+
+    Prints one line per text: label, score (the probability of that label) and the text.
+
+    \b
+    Examples:
+      zhseq sentiment --model runs/cs "这家餐厅的菜很好吃，服务也周到" "等了一个小时，太失望了"
+        -> positive  0.987  这家餐厅的菜很好吃，服务也周到
+           negative  0.979  等了一个小时，太失望了
+         (runs/cs: zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz
+          --dev corpora/chnsenticorp/dev.tsv.gz --out runs/cs)
+      zhseq sentiment --model runs/reviews --input comments.txt --format tsv > labels.tsv
+      cat comments.txt | zhseq sentiment --format jsonl --neutral-band 0.1
+      zhseq sentiment --model runs/reviews --input big.txt --workers 4 > labels.txt
+    """
+    from zhseq.runtime import (  # numpy: no torch on the prediction path
+        load_predictor,
+        predict_in_processes,
+    )
+
+    items = _read_texts(texts, input_path, text_column)
+    classifier = load_predictor(model, task="sentiment")
+    workers, items = _plan_workers(workers, items, batch_size)
+    write = output.LineWriter(every=batch_size)
+    if fmt == "tsv":
+        write("label\tscore\ttext")
+    # tee keeps the texts whose results are still to come (one batch; 2 per worker with --workers) in memory,
+    # to print them next to their results.
+    shown, fed = itertools.tee(items)
+    if workers > 1:
+        results = predict_in_processes(classifier.path, fed, task="sentiment", workers=workers,
+                                       batch_size=batch_size, neutral_band=neutral_band)
+    else:
+        results = classifier.predict_stream(fed, batch_size=batch_size, neutral_band=neutral_band)
+    for text, result in _paired(shown, results):
+        if fmt == "jsonl":
+            write(output.json_line({"text": text, "label": result["label"], "score": result["score"]}))
+        else:
+            write(f"{result['label']}\t{output.score(result['score'])}\t{output.one_line(text)}")
+
+
+@cli.command("predict-next")
+@click.argument("prefixes", nargs=-1, metavar="[PREFIX]...")
+@_input_options
+@_model_option("Language")
+@click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Words to show per prefix.")
+@click.option("--words-only", is_flag=True,
+              help="Propose words only: no punctuation or symbols (tokens without a letter or digit).")
+@_format_option("text", "jsonl")
+@_batch_size_option()
+@_workers_option
+def predict_next(prefixes, input_path, text_column, model, k, words_only, fmt, batch_size, workers):
+    """Show the most likely next words after each prefix.
+
+    Prints one line per prefix: the prefix, a tab, then K words with their probabilities.
+
+    \b
+    Examples:
+      zhseq predict-next --model runs/pd "中国人民" -k 3
+        (runs/pd: zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd)
+      zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl --workers 4
+      zhseq predict-next --words-only "今天天气"
+    """
+    from zhseq.runtime import (  # numpy: no torch on the prediction path
+        load_predictor,
+        predict_in_processes,
+    )
+
+    items = _read_texts(prefixes, input_path, text_column)
+    predictor = load_predictor(model, task="lm")
+    workers, items = _plan_workers(workers, items, batch_size)
+    write = output.LineWriter(every=batch_size)
+    shown, fed = itertools.tee(items)
+    if workers > 1:
+        results = predict_in_processes(predictor.path, fed, task="lm", workers=workers, batch_size=batch_size, k=k,
+                                       words_only=words_only)
+    else:
+        results = itertools.chain.from_iterable(predictor.predict_next(c, k=k, words_only=words_only)
+                                                for c in _chunks(fed, batch_size))
+    for text, predictions in _paired(shown, results):
+        if fmt == "jsonl":
+            write(output.json_line({"text": text, "predictions": predictions}))
+        else:
+            words = "  ".join(f"{p['token']} {output.score(p['score'])}" for p in predictions)
+            write(f"{output.one_line(text)}\t{words}")
+
+
+@cli.command()
+@click.argument("prefix")
+@_model_option("Language")
+@click.option("-n", "--words", "n", type=click.IntRange(min=0), default=20, show_default=True, help="Words to generate.")
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="0 picks the most likely word each step; higher values sample more freely.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for sampling, for repeatable output.")
+def generate(prefix, model, n, temperature, seed):
+    """Continue a prefix with generated words.
+
+    Prints the text generated after PREFIX, N words long.
+
+    \b
+    Examples:
+      zhseq generate "今天天气" -n 10
+      zhseq generate "我们明天" --model runs/lm --temperature 0.8 --seed 1
+    """
+    from zhseq.api import NextWordPredictor
+
+    predictor = NextWordPredictor.from_pretrained(model)
+    click.echo(predictor.generate(prefix, n=n, temperature=temperature, seed=seed))
+
+
