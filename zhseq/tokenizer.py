@@ -6,6 +6,11 @@ default) → tokens without whitespace. Files are decoded by zhseq (``zhseq.data
 exactly as it did at training time; user dictionaries are stored by content, not by path, so a saved model
 does not depend on files that may be gone.
 
+User words are folded exactly as the text is (NFKC, then traditional→simplified, each when it is on) before
+jieba loads them, so that an entry written ``ＳＫ－ＩＩ神仙水`` matches the text ``ＳＫ－ＩＩ神仙水``, which jieba sees
+as ``SK-II神仙水``. Only the word of a ``word [freq] [tag]`` line is folded, and a model saves the folded lines:
+``from_dict`` loads saved lines as they are, so a model saved before words were folded segments as it did.
+
 The saved ``backend: "jieba"`` names the segmentation; the engine that computes it is chosen at run time
 and never saved. ``rjieba`` (jieba-rs, the Rust port, with jieba's dictionary: ``cut`` is 6-7× faster on
 the corpora, and a first cut costs 0.15 s and 34 MB where jieba's costs 0.6-1.1 s and 72 MB) is used when
@@ -27,6 +32,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import io
+import json
 import logging
 import os
 import re
@@ -41,6 +47,10 @@ ENGINES = ("auto", "jieba", "rjieba")
 ENGINE_ENV = "ZHSEQ_TOKENIZER_ENGINE"  # e.g. ZHSEQ_TOKENIZER_ENGINE=jieba: always the reference engine
 
 _SURROGATE = re.compile("([\ud800-\udfff])")  # a lone surrogate: one token, as jieba cuts it
+# how jieba reads a user dictionary line (jieba.re_userdict): the word, then " freq" and " tag", both optional
+_USER_LINE = re.compile("^(.+?)( [0-9]+)?( [a-z]+)?$")
+# the settings saved in a model's config.json, with their defaults (a missing key means its default)
+DEFAULTS = {"backend": "jieba", "hmm": False, "nfkc": True, "t2s": False, "user_words": []}
 
 
 def cache_dir() -> Path:
@@ -111,21 +121,45 @@ class Tokenizer:
         t2s: bool = False,
         engine: str | None = None,
     ):
+        for name, value in (("user_dicts", user_dicts), ("user_words", user_words)):
+            if isinstance(value, (str, bytes, os.PathLike)):
+                raise TypeError(f"Tokenizer {name} must be a list, not one {type(value).__name__}")
+        self._setup(hmm=hmm, nfkc=nfkc, t2s=t2s)
+        lines = [line for path in user_dicts for line in _read_utf8(path).splitlines()]
+        lines += [line for w in user_words for line in w.splitlines()]
+        self.user_words = [self._fold_user_line(line.strip()) for line in lines if line.strip()]
+        self.engine = self._choose_engine(engine)
+
+    def _setup(self, *, hmm: bool, nfkc: bool, t2s: bool) -> None:
         self.hmm = bool(hmm)
         self.nfkc = bool(nfkc)
         self.t2s = bool(t2s)
-        words = [line.strip() for path in user_dicts for line in _read_utf8(path).splitlines()]
-        words += [w.strip() for w in user_words]
-        self.user_words = [w for w in words if w]
-        self.engine = self._choose_engine(engine)
+        self.user_words: list[str] = []
+        self.engine = "jieba"  # chosen once the user words are known
         self._jieba = None  # built on first use: loading the dictionary takes ~0.5 s
         self._rjieba = None  # built on first use: ~0.1 s
-        self._converter = None
-        if self.t2s:
-            self._converter = _opencc_t2s()
+        self._converter = _opencc_t2s() if self.t2s else None
+
+    def _fold_user_line(self, line: str) -> str:
+        """A user dictionary line with its word folded as the text is, in a form jieba reads back alike."""
+        word, freq, tag = _USER_LINE.match(line).groups()
+        folded = self.normalize(word)
+        if folded == word:
+            return line
+        folded_line = folded + (freq or "") + (tag or "")
+        back = _USER_LINE.match(folded_line.strip())
+        if folded_line != folded_line.strip() or back is None or back.groups() != (folded, freq, tag):
+            # e.g. "神仙水　１００": jieba reads it all as one word, which folds to "神仙水 100", a word and a frequency
+            raise ZhseqError(
+                f"user word {line!r}: jieba reads its word as {word!r}, which folded like the text is {folded!r}, "
+                "and that no longer reads as one word; write a frequency or tag after an ASCII space, "
+                "in ASCII digits or letters"
+            )
+        return folded_line
 
     # -- settings ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The settings saved in a model's config.json; ``user_words`` are the lines jieba loads (folded)."""
         return {
             "backend": "jieba",
             "hmm": self.hmm,
@@ -136,21 +170,38 @@ class Tokenizer:
 
     @classmethod
     def from_dict(cls, d: dict, *, engine: str | None = None) -> "Tokenizer":
+        """The tokenizer saved in a model's config.json (``d`` is its ``tokenizer`` object), checked strictly.
+
+        The user words are loaded as saved, not folded again: a model saved before zhseq folded them keeps
+        the lines it was trained with."""
         if not isinstance(d, dict):
-            raise ZhseqError(f"tokenizer settings must be a JSON object, not {d!r}")
-        words = d.get("user_words", [])
-        if not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
-            raise ZhseqError("tokenizer settings: user_words must be a list of strings")
-        backend = d.get("backend", "jieba")
-        if backend != "jieba":
-            raise ZhseqError(f"unknown tokenizer backend {backend!r}; this zhseq knows: jieba")
-        return cls(
-            hmm=d.get("hmm", False),
-            user_words=d.get("user_words", ()),
-            nfkc=d.get("nfkc", True),
-            t2s=d.get("t2s", False),
-            engine=engine,
-        )
+            raise ZhseqError(f"config.json: tokenizer must be a JSON object, not {_json(d)}")
+        unknown = sorted(set(d) - set(DEFAULTS))
+        if unknown:
+            raise ZhseqError(
+                f"config.json: unknown tokenizer setting{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(_json, unknown))}; known: {', '.join(DEFAULTS)}"
+            )
+        settings = {**DEFAULTS, **d}
+        for key in ("hmm", "nfkc", "t2s"):
+            if not isinstance(settings[key], bool):
+                raise ZhseqError(f"config.json: tokenizer.{key} must be true or false, not {_json(settings[key])}")
+        if settings["backend"] != "jieba" or not isinstance(settings["backend"], str):
+            raise ZhseqError(
+                f'config.json: tokenizer.backend must be "jieba" (the one this zhseq knows), '
+                f"not {_json(settings['backend'])}"
+            )
+        words = settings["user_words"]
+        if not isinstance(words, list):
+            raise ZhseqError(f"config.json: tokenizer.user_words must be a list of strings, not {_json(words)}")
+        for i, w in enumerate(words):
+            if not isinstance(w, str):
+                raise ZhseqError(f"config.json: tokenizer.user_words[{i}] must be a string, not {_json(w)}")
+        tok = cls.__new__(cls)
+        tok._setup(hmm=settings["hmm"], nfkc=settings["nfkc"], t2s=settings["t2s"])
+        tok.user_words = [w.strip() for w in words if w.strip()]  # as saved (blank lines dropped, as jieba does)
+        tok.engine = tok._choose_engine(engine)
+        return tok
 
     def __repr__(self) -> str:
         return (
@@ -278,3 +329,9 @@ def _opencc_t2s():
             "traditional→simplified conversion needs OpenCC: pip install 'zhseq[t2s]'"
         ) from None
     return opencc.OpenCC("t2s")
+
+
+def _json(value, limit: int = 60) -> str:
+    """A config value as it is written in config.json, shortened for a one-line message."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
