@@ -253,31 +253,18 @@ def _strip_newline(line: str) -> str:
 # -- .csv / .tsv
 
 
-class _Lines:
-    """An iterator of lines that remembers reaching the end: csv's non-strict reader ends a quoted field
-    at the end of the file silently, swallowing every line after the opening quote."""
-
-    def __init__(self, lines: Iterator[str]):
-        self._lines, self.ended = lines, False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        try:
-            return next(self._lines)
-        except StopIteration:
-            self.ended = True
-            raise
-
-
 def _table_rows(name, lines, close, fmt, text_column, label_column, labels) -> Rows:
-    source = _Lines(lines)
-    if fmt == "tsv":
-        reader = csv.reader(source, delimiter="\t", quoting=csv.QUOTE_NONE)
-    else:
-        reader = csv.reader(source)
-    records = _records(name, reader, source)
+    # csv's non-strict reader ends a quoted field open at the end of the file silently (it swallows every
+    # line after the quote): `ended` tells _records that a record stopped there, not at the end of a line.
+    ended = []
+
+    def source():
+        yield from lines
+        ended.append(True)
+
+    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+    reader = csv.reader(source(), **options)
+    records = _records(name, reader, ended)
     _, header = next(records, (0, None))
     if header is None:  # an empty file: no columns, no rows
         return Rows(name, iter(()), close)
@@ -302,7 +289,7 @@ def _table_records(name, records, header, text, label) -> Iterator[Row]:
                        "header, the extra fields ignored", name, first_extra, extra, width)
 
 
-def _records(name: str, reader, source: _Lines) -> Iterator[tuple[int, list[str]]]:
+def _records(name: str, reader, ended: list) -> Iterator[tuple[int, list[str]]]:
     """(starting line, fields) of every non-blank record."""
     while True:
         start = reader.line_num + 1
@@ -315,7 +302,7 @@ def _records(name: str, reader, source: _Lines) -> Iterator[tuple[int, list[str]
                 raise ZhseqError(f"{name}, line {start}: a field is longer than {csv.field_size_limit():,} "
                                  "characters; is a quote never closed?") from None
             raise ZhseqError(f"{name}, line {reader.line_num}: cannot parse the row: {e}") from None
-        if source.ended:  # the record ended at the end of the file, not of a line: inside an open quote
+        if ended:  # the record ended at the end of the file, not of a line: inside an open quote
             last = fields[-1]
             opened = reader.line_num - last.count("\n") + last.endswith("\n")
             raise ZhseqError(f"{name}, line {max(start, opened)}: a quoted field is never closed")
