@@ -514,3 +514,10 @@ def test_local_files_never_import_datasets(tmp_path):
             f"d.read_lm_texts({[*paths, txt]!r}); "
             "heavy = {'datasets', 'pandas', 'pyarrow', 'torch'} & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tables_with_carriage_return_line_ends(tmp_path):
+    mac = write(tmp_path / "mac.csv", 'text,label\r好,positive\r"两\r行",negative\r')
+    assert list(read_rows(mac)) == [Row("好", "positive", 2), Row("两\r行", "negative", 3)]
+    tsv = write(tmp_path / "mac.tsv.gz", "text\tlabel\r好\t1\r差\t0", compress=True)
+    assert read_labelled(tsv, require_labels=True) == {"texts": ["好", "差"], "labels": ["positive", "negative"]}

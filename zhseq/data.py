@@ -38,6 +38,7 @@ LABEL_MODES = ("none", "optional", "required")
 _SNIFF_BYTES = 8192
 # `user/name` or `name`: what a Hugging Face Hub dataset id looks like (a missing local path with no extension).
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.DOTALL)  # the place after a CR not followed by LF
 
 
 def find_column(columns: Iterable[str], preferred: str | None, candidates: tuple[str, ...]) -> str | None:
@@ -259,7 +260,11 @@ def _table_rows(name, lines, close, fmt, text_column, label_column, labels) -> R
     ended = []
 
     def source():
-        yield from lines
+        for line in lines:
+            if "\r" in line:  # a lone CR ends a line too (old Mac files); csv wants one line at a time
+                yield from _LONE_CR.split(line)
+            else:
+                yield line
         ended.append(True)
 
     options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
