@@ -73,6 +73,8 @@ def batched(iterable: Iterable, n: int) -> Iterator[list]:
 
 
 class Row(NamedTuple):
+    """One row of a source: its text, its label and where it starts."""
+
     text: str  # "" for a missing cell
     label: str | None  # stripped; "" for a missing cell; None when the source is read without labels
     line: int  # the line of the file where the row starts (1-based); the row number for a Hub dataset
