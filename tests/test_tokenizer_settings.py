@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
+from zhseq.cli import cli
 
 from zhseq.api import SentimentClassifier
-from zhseq.cli import cli
 from zhseq.errors import ZhseqError
 from zhseq.modeling import BackboneConfig, SentimentConfig, SentimentNet
 from zhseq.tokenizer import DEFAULTS, ENGINE_ENV, Tokenizer, rjieba_installed
