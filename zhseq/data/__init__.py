@@ -1,0 +1,33 @@
+"""zhseq.data: every way zhseq reads user files, through one streaming reader, :func:`read_rows`, for every command.
+
+A local file (or standard input, ``-``) is read one row at a time with the standard library only: prediction
+takes the texts as they come (``read_texts``), training and evaluation collect texts and labels
+(``read_labelled``, ``read_lm_texts``). The same file gives the same rows everywhere. Only a Hugging Face Hub
+dataset name (``user/name``, not a local path) goes through `datasets`.
+
+Formats go by extension, optionally followed by ``.gz``: ``.txt`` (or anything else, and stdin) is one text per
+line; ``.csv`` and ``.tsv`` have a header row (``.tsv`` has no quoting, so texts may contain ``"``); ``.jsonl`` is
+one JSON object per line. Files are UTF-8, a byte-order mark is dropped, and undecodable bytes become U+FFFD
+with one warning per file on the ``zhseq.data`` logger (every module of the package warns there).
+
+The modules, one job each:
+
+- :mod:`.rows`: :class:`Row`, :class:`Rows` (the rows of one open source) and :func:`batched`;
+- :mod:`.files`: opening a path or stdin, gzip, the binary-data check, UTF-8 decoding, format by extension;
+- :mod:`.tables`: ``.csv``/``.tsv``/``.jsonl`` rows, cells as text, and the column rules (:func:`find_column`,
+  ``TEXT_COLUMNS``, ``LABEL_COLUMNS``);
+- :mod:`.reader`: :func:`read_rows` and :func:`read_texts`;
+- :mod:`.corpus`: :func:`read_labelled`, :func:`read_lm_texts` and Hugging Face Hub datasets.
+
+This module only re-exports their public names.
+"""
+
+from .corpus import read_labelled, read_lm_texts
+from .reader import LABEL_MODES, read_rows, read_texts
+from .rows import Row, Rows, batched
+from .tables import LABEL_COLUMNS, TEXT_COLUMNS, find_column
+
+__all__ = [
+    "LABEL_COLUMNS", "LABEL_MODES", "TEXT_COLUMNS", "Row", "Rows", "batched", "find_column", "read_labelled",
+    "read_lm_texts", "read_rows", "read_texts",
+]

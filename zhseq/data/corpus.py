@@ -1,0 +1,141 @@
+"""Whole corpora for training and evaluation: :func:`read_labelled` and :func:`read_lm_texts` collect the rows
+of each source in turn, local files through :func:`read_rows`, and a Hugging Face Hub dataset name (``user/name``,
+not a local path) through `datasets`, imported only then.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Iterator
+
+from zhseq.errors import ZhseqError
+
+from .reader import read_rows
+from .rows import Row, Rows
+from .tables import _cell, _find_label_column, _require_text_column
+
+# `user/name` or `name`: what a Hugging Face Hub dataset id looks like (a missing local path with no extension).
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def read_labelled(paths: list[str] | str, *, text_column: str | None = None, label_column: str | None = None,
+                  require_labels: bool) -> dict:
+    """Read texts and labels from files (or Hub dataset names), concatenated in order, through :func:`read_rows`.
+
+    Returns ``{"texts": list[str], "labels": list[str] | None}``; labels are None when no file has a label
+    column (and ``require_labels`` is false). Labels are stripped strings; when they are all ``0``/``1`` they
+    become ``negative``/``positive``. Raises ZhseqError for no paths, everything :func:`read_rows` raises
+    for, rows with an empty label, a file with no rows or no non-empty text, labelled and unlabelled files
+    mixed, and a Hub name that cannot be loaded.
+    """
+    mode = "required" if require_labels else "optional"
+    texts: list[str] = []
+    labels: list[str] = []
+    sources_with_labels, sources_without = [], []
+    for rows in _sources(paths, text_column, label_column, mode):
+        with rows:
+            file_rows = list(rows)
+        file_texts = [row.text for row in file_rows]
+        _check_not_empty(rows.name, file_texts)
+        texts += file_texts
+        if rows.label_column is None:
+            sources_without.append(rows.name)
+            continue
+        sources_with_labels.append(rows.name)
+        empty = [(i, row.line) for i, row in enumerate(file_rows, 1) if not row.label]
+        if empty:
+            raise ZhseqError(f"{rows.name}: {len(empty)} row(s) have an empty label in column {rows.label_column!r} "
+                             f"(first: data row {empty[0][0]}, line {empty[0][1]})")
+        labels += [row.label for row in file_rows]
+    if sources_with_labels and sources_without:
+        raise ZhseqError(f"{sources_without[0]} has no labels but {sources_with_labels[0]} has; "
+                         "give only labelled files")
+    if not sources_with_labels:
+        return {"texts": texts, "labels": None}
+    if set(labels) <= {"0", "1"}:
+        labels = ["positive" if label == "1" else "negative" for label in labels]
+    return {"texts": texts, "labels": labels}
+
+
+def read_lm_texts(paths: list[str] | str, *, text_column: str | None = None) -> list[str]:
+    """Texts for language-model training: the non-empty texts of :func:`read_rows` (the non-empty lines of a
+    ``.txt``, one paragraph a line, or the non-empty cells of a table's text column), files in order.
+
+    Raises ZhseqError for no paths, everything :func:`read_rows` raises for, and a file with nothing to
+    train on."""
+    texts: list[str] = []
+    for rows in _sources(paths, text_column, None, "none"):
+        with rows:
+            file_texts = [row.text for row in rows]
+        _check_not_empty(rows.name, file_texts)
+        texts += [text for text in file_texts if text.strip()]
+    return texts
+
+
+def _check_not_empty(name: str, texts: list[str]) -> None:
+    if not any(text.strip() for text in texts):
+        raise ZhseqError(f"{name} is empty: it has no rows with text" if texts else f"{name} is empty: no rows")
+
+
+def _sources(paths, text_column, label_column, labels) -> Iterator[Rows]:
+    """The rows of each path in turn: local files through read_rows, Hub dataset names through `datasets`."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise ZhseqError("no data files given")
+    for path in map(os.fspath, paths):
+        if path == "-" or os.path.exists(path) or not _looks_like_hub_name(path):
+            yield read_rows(path, text_column=text_column, label_column=label_column, labels=labels)
+        else:
+            yield _hub_rows(path, text_column, label_column, labels)
+
+
+def _looks_like_hub_name(path: str) -> bool:
+    return not os.path.splitext(path)[1] and _HUB_NAME.fullmatch(path) is not None
+
+
+# -- Hugging Face Hub datasets: the one job `datasets` keeps
+
+
+def _hub_rows(name: str, text_column, label_column, labels) -> Rows:
+    """A Hub dataset's ``train`` split as rows, by the same column rules; class labels become their names."""
+    table = _load_hub(name)
+    text = _require_text_column(name, table, text_column)
+    label = _find_label_column(name, list(table), label_column, labels)
+    label_values = table[label] if label is not None else itertools.repeat(None)
+    rows = (Row(_cell(t), None if label is None else _cell(lb).strip(), i)
+            for i, (t, lb) in enumerate(zip(table[text], label_values), 1))
+    return Rows(name, rows, lambda: None, columns=table, text_column=text, label_column=label)
+
+
+def _load_hub(name: str) -> dict[str, list]:
+    """A Hugging Face Hub dataset's ``train`` split, for users with a network: its columns as Python lists."""
+    import datasets
+
+    datasets.utils.logging.disable_progress_bar()
+    datasets.utils.logging.set_verbosity_error()
+    try:
+        dataset = datasets.load_dataset(name, split="train")
+    except Exception as e:
+        raise ZhseqError(f"no such file: {name} (and loading it as a Hugging Face Hub dataset failed: "
+                         f"{_root_message(e)})") from e
+    table = {}
+    for column in dataset.column_names:
+        values = dataset.data.column(column).to_pylist()
+        feature = dataset.features[column]
+        if isinstance(feature, datasets.ClassLabel):  # ints -> names; -1 means "no label"
+            values = [feature.int2str(v) if v is not None and v >= 0 else None for v in values]
+        table[column] = values
+    return table
+
+
+def _root_message(error: BaseException) -> str:
+    """The first line of the innermost cause: `datasets` wraps the useful message in generic ones."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
