@@ -82,11 +82,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=str(ROOT / "zhseq/models/lm"))
     args = ap.parse_args()
-    from zhseq import evaluation
+    from zhseq.pipeline import load
     from zhseq.modeling import special_mask
 
     t0 = time.perf_counter()
-    model = evaluation.load(args.model)
+    model = load(args.model, engine="torch")
     model.net.eval()
     encode = lambda text: model.vocab.encode(model.tokenizer.cut(text))  # noqa: E731
     kn = KneserNey(5, len(model.vocab)).fit([encode(t) for path in TRAIN for t in read_paragraphs(path)])

@@ -50,14 +50,43 @@ def _format_option(*choices):
     )
 
 
-def _batch_size_option(default=256):
-    return click.option(
-        "--batch-size",
-        type=click.IntRange(min=1),
-        default=default,
-        show_default=True,
-        help="Texts per batch; memory stays flat however long the input is.",
-    )
+class Checked(click.ParamType):
+    """A number checked by a field's own check in ``zhseq.config`` (the library applies the same one)."""
+
+    def __init__(self, name, check):
+        self.field, self.check = name, check
+        self.name = "integer" if check.kind == "int" else "number"
+
+    def convert(self, value, param, ctx):
+        from zhseq.errors import ZhseqError
+
+        if isinstance(value, str):
+            try:
+                value = int(value) if self.check.kind == "int" else float(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {'a whole number' if self.check.kind == 'int' else 'a number'}",
+                          param, ctx)
+        try:
+            return self.check(self.field, value)
+        except ZhseqError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def predict_option(name, *flags, **extra):
+    """A prediction option (``--batch-size``, ``-k``, …) whose type, default and help come from
+    ``zhseq.config.PredictConfig``'s field ``name``."""
+    from dataclasses import fields
+
+    from zhseq.config import PredictConfig
+
+    field = next(f for f in fields(PredictConfig) if f.name == name)
+    extra.setdefault("show_default", field.default is not None and field.name != "neutral_band")
+    return click.option(*flags, name, type=Checked(name, field.metadata["check"]), default=field.default,
+                        help=field.metadata["help"], **extra)
+
+
+def _batch_size_option():
+    return predict_option("batch_size", "--batch-size")
 
 
 class _Workers(click.ParamType):

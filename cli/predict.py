@@ -6,6 +6,7 @@ import click
 from zhseq.cli import cli, output
 from zhseq.cli.options import (
     _batch_size_option,
+    predict_option,
     _chunks,
     _format_option,
     _input_options,
@@ -57,13 +58,7 @@ def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
 @_format_option("text", "jsonl", "tsv")
 @_batch_size_option()
 @_workers_option
-@click.option(
-    "--neutral-band",
-    type=click.FloatRange(0.0, 0.5, max_open=True),
-    default=0.0,
-    metavar="X",
-    help="Label a text 'neutral' when its positive probability is within 0.5 ± X (e.g. 0.1). Default: off.",
-)
+@predict_option("neutral_band", "--neutral-band", metavar="X")
 def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, neutral_band):
     """Label the sentiment of each text.
 
@@ -80,13 +75,11 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, n
       cat comments.txt | zhseq sentiment --format jsonl --neutral-band 0.1
       zhseq sentiment --model runs/reviews --input big.txt --workers 4 > labels.txt
     """
-    from zhseq.runtime import (  # numpy: no torch on the prediction path
-        load_predictor,
-        predict_in_processes,
-    )
+    from zhseq.parallel import predict_in_processes
+    from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path
 
     items = _read_texts(texts, input_path, text_column)
-    classifier = load_predictor(model, task="sentiment")
+    classifier = load(model, task="sentiment")
     workers, items = _plan_workers(workers, items, batch_size)
     write = output.LineWriter(every=batch_size)
     if fmt == "tsv":
@@ -110,7 +103,7 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, n
 @click.argument("prefixes", nargs=-1, metavar="[PREFIX]...")
 @_input_options
 @_model_option("Language")
-@click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Words to show per prefix.")
+@predict_option("k", "-k", "--top-k")
 @click.option("--words-only", is_flag=True,
               help="Propose words only: no punctuation or symbols (tokens without a letter or digit).")
 @_format_option("text", "jsonl")
@@ -128,13 +121,11 @@ def predict_next(prefixes, input_path, text_column, model, k, words_only, fmt, b
       zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl --workers 4
       zhseq predict-next --words-only "今天天气"
     """
-    from zhseq.runtime import (  # numpy: no torch on the prediction path
-        load_predictor,
-        predict_in_processes,
-    )
+    from zhseq.parallel import predict_in_processes
+    from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path
 
     items = _read_texts(prefixes, input_path, text_column)
-    predictor = load_predictor(model, task="lm")
+    predictor = load(model, task="lm")
     workers, items = _plan_workers(workers, items, batch_size)
     write = output.LineWriter(every=batch_size)
     shown, fed = itertools.tee(items)
@@ -142,7 +133,8 @@ def predict_next(prefixes, input_path, text_column, model, k, words_only, fmt, b
         results = predict_in_processes(predictor.path, fed, task="lm", workers=workers, batch_size=batch_size, k=k,
                                        words_only=words_only)
     else:
-        results = itertools.chain.from_iterable(predictor.predict_next(c, k=k, words_only=words_only)
+        results = itertools.chain.from_iterable(predictor.predict_next(c, k=k, words_only=words_only,
+                                                                       batch_size=batch_size)
                                                 for c in _chunks(fed, batch_size))
     for text, predictions in _paired(shown, results):
         if fmt == "jsonl":
@@ -155,15 +147,9 @@ def predict_next(prefixes, input_path, text_column, model, k, words_only, fmt, b
 @cli.command()
 @click.argument("prefix")
 @_model_option("Language")
-@click.option("-n", "--words", "n", type=click.IntRange(min=0), default=20, show_default=True, help="Words to generate.")
-@click.option(
-    "--temperature",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="0 picks the most likely word each step; higher values sample more freely.",
-)
-@click.option("--seed", type=int, default=None, help="Seed for sampling, for repeatable output.")
+@predict_option("n", "-n", "--words")
+@predict_option("temperature", "--temperature")
+@predict_option("seed", "--seed")
 def generate(prefix, model, n, temperature, seed):
     """Continue a prefix with generated words.
 
@@ -174,9 +160,9 @@ def generate(prefix, model, n, temperature, seed):
       zhseq generate "今天天气" -n 10
       zhseq generate "我们明天" --model runs/lm --temperature 0.8 --seed 1
     """
-    from zhseq.api import NextWordPredictor
+    from zhseq.pipeline import load
 
-    predictor = NextWordPredictor.from_pretrained(model)
+    predictor = load(model, task="lm")
     click.echo(predictor.generate(prefix, n=n, temperature=temperature, seed=seed))
 
 

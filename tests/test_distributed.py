@@ -21,7 +21,7 @@ from zhseq.api import SentimentClassifier
 from zhseq.cli import cli
 from zhseq.training.distributed import shard
 from zhseq.errors import ZhseqError
-from zhseq.runtime import predict_in_processes
+from zhseq.parallel import predict_in_processes
 from zhseq.training.state import STATE_DIR
 from zhseq.training import train
 

@@ -15,7 +15,6 @@ from zhseq import ngrams
 from zhseq.api import SentimentClassifier
 from zhseq.errors import ZhseqError
 from zhseq.modeling import BackboneConfig, SentimentConfig, SentimentNet
-from zhseq.runtime import NumpySentiment
 from zhseq import evaluate, finetune, train
 from zhseq.training import fit_ngrams
 
@@ -158,17 +157,17 @@ def test_training_chooses_the_weight_on_dev_and_records_it(hybrid):
 def test_both_predictors_mix_alike(hybrid, tmp_path):
     best, _ = hybrid
     texts = ["手机很好", "快递糟糕，屏幕失望", "", "没见过的话", "很好" * 300]
-    clf, fast = SentimentClassifier.from_pretrained(best), NumpySentiment.from_pretrained(best)
-    assert np.abs(fast.predict_proba(texts) - clf.predict_proba(texts).numpy()).max() < 1e-5
+    clf, fast = SentimentClassifier.from_pretrained(best, engine="torch"), SentimentClassifier.from_pretrained(best)
+    assert np.abs(fast.predict_proba(texts) - clf.predict_proba(texts)).max() < 1e-5
     # and the mix is (1 - w) · network + w · n-grams
     w = clf.net.config.ngram_weight
     clf.net.config.ngram_weight = 0.0
-    network = clf.predict_proba(texts).numpy()
+    network = clf.predict_proba(texts)
     tokens = [clf.tokenizer.cut(t) for t in texts]
     table = [a for a in clf.net.ngrams.numpy()]
     want = ngrams.mix(network, ngrams.logits(tokens, *table), w)
     clf.net.config.ngram_weight = w
-    assert np.abs(clf.predict_proba(texts).numpy() - want).max() < 1e-6
+    assert np.abs(clf.predict_proba(texts) - want).max() < 1e-6
 
 
 def test_no_ngrams_means_no_table(two_label_tsv, tmp_path):
@@ -176,7 +175,7 @@ def test_no_ngrams_means_no_table(two_label_tsv, tmp_path):
                  epochs=1, min_freq=1, ngrams=False, progress=False)
     config = json.loads((best / "config.json").read_text(encoding="utf-8"))
     assert config["head"]["ngram_buckets"] == 0 and "ngram_c" not in config["training"]
-    assert NumpySentiment.from_pretrained(best).settings["ngram_weight"] == 0.0
+    assert SentimentClassifier.from_pretrained(best).head.ngram_weight == 0.0
     assert not any(k.startswith("ngrams.") for k in SentimentClassifier.from_pretrained(best).net.state_dict())
 
 
@@ -202,9 +201,9 @@ def test_loaders_refuse_a_bad_weight(hybrid, tmp_path):
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config["head"]["ngram_weight"] = 1.5
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    for load in (SentimentClassifier.from_pretrained, NumpySentiment.from_pretrained):
-        with pytest.raises(ZhseqError, match="ngram_weight"):
-            load(folder)
+    for engine in ("numpy", "torch"):
+        with pytest.raises(ZhseqError, match=r"head.ngram_weight must be a number in \[0, 1\], not 1.5"):
+            SentimentClassifier.from_pretrained(folder, engine=engine)
 
 
 def test_the_ngram_half_can_be_fitted_on_other_data(two_label_tsv, tmp_path):

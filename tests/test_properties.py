@@ -1,5 +1,5 @@
-"""Arbitrary Unicode thrown at both heads, through torch and through the numpy runtime: every text gets
-exactly one well-formed answer, and the two paths agree."""
+"""Arbitrary Unicode thrown at both heads, through the torch and the numpy engines: every text gets exactly one
+well-formed answer, the two engines agree, and on the numpy engine an answer does not depend on the batch."""
 
 import math
 
@@ -8,9 +8,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zhseq.api import NextWordPredictor, SentimentClassifier
+from zhseq.pipeline import NextWordPredictor, SentimentClassifier, load
 from zhseq.modeling import BackboneConfig, NextWordConfig, NextWordNet, SentimentConfig, SentimentNet
-from zhseq.runtime import load_numpy_model
 from zhseq.tokenizer import Tokenizer
 from zhseq.vocab import SPECIALS, Vocab
 
@@ -25,14 +24,14 @@ def models(tmp_path_factory):
     bb = dict(vocab_size=len(vocab), embedding_size=8, hidden_size=8)
     clf = SentimentClassifier(
         SentimentNet(SentimentConfig(BackboneConfig(**bb, cell="gru"), num_labels=3, max_tokens=16)),
-        vocab, Tokenizer(), {"labels": ["负面", "中性", "正面"]},
+        vocab, Tokenizer(), {"labels": ["负面", "中性", "正面"]}, engine="torch",
     )
     lm = NextWordPredictor(NextWordNet(NextWordConfig(BackboneConfig(**bb, bidirectional=False), bptt=8)),
-                           vocab, Tokenizer(), {"labels": None})
+                           vocab, Tokenizer(), {"labels": None}, engine="torch")
     root = tmp_path_factory.mktemp("props")
     clf.save_pretrained(root / "clf")
     lm.save_pretrained(root / "lm")
-    return clf, lm, load_numpy_model(root / "clf"), load_numpy_model(root / "lm")
+    return clf, lm, load(root / "clf", engine="numpy"), load(root / "lm", engine="numpy")
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -41,7 +40,8 @@ def test_sentiment_answers_every_text_once_on_both_paths(models, texts):
     clf, _, fast, _ = models
     slow_results, fast_results = clf(texts, batch_size=4), fast(texts, batch_size=4)
     assert len(slow_results) == len(fast_results) == len(texts)
-    slow_p, fast_p = clf.predict_proba(texts).numpy(), fast.predict_proba(texts)
+    assert fast(texts, batch_size=1) == fast_results == [fast(t) for t in texts]  # whatever the batch
+    slow_p, fast_p = clf.predict_proba(texts), fast.predict_proba(texts)
     assert abs(slow_p - fast_p).max() < 1e-5  # the same distribution, whichever path
     for a, b, p in zip(slow_results, fast_results, slow_p):
         assert a["label"] in clf.labels and 0.0 < a["score"] <= 1.0 and not math.isnan(a["score"])
@@ -54,6 +54,7 @@ def test_next_word_answers_every_prefix_on_both_paths(models, prefixes, k):
     _, lm, _, fast = models
     slow_results, fast_results = lm.predict_next(prefixes, k=k), fast.predict_next(prefixes, k=k)
     assert len(slow_results) == len(fast_results) == len(prefixes)
+    assert fast.predict_next(prefixes, k=k, batch_size=1) == fast_results  # whatever the batch
     for a, b in zip(slow_results, fast_results):
         assert len(a) == min(k, len(lm.vocab) - len(SPECIALS))
         assert not {p["token"] for p in a} & set(SPECIALS)

@@ -1,7 +1,6 @@
-"""The numpy runtime agrees with the torch models: every cell, direction, layer count and pooling, float32
-and float16 files, real text end to end; and it never imports torch."""
+"""The numpy engine agrees with the torch models: every cell, direction, layer count and pooling, float32
+and float16 files, real text end to end; a row's answer does not depend on its batch; it never imports torch."""
 
-import dataclasses
 import json
 import random
 import subprocess
@@ -12,12 +11,12 @@ import pytest
 import torch
 from safetensors.numpy import load_file, save_file
 
-from zhseq.api import NextWordPredictor, SentimentClassifier, pad_batch
+from zhseq.pipeline import NextWordPredictor, SentimentClassifier, banned_ids, load
 from zhseq.cells import CELLS, register_cell
 from zhseq.checkpoint import WEIGHTS_NAME, load_weights, save_model
 from zhseq.errors import ZhseqError
+from zhseq.config import POOLINGS
 from zhseq.modeling import (
-    POOLINGS,
     BackboneConfig,
     NextWordConfig,
     NextWordNet,
@@ -25,15 +24,8 @@ from zhseq.modeling import (
     SentimentNet,
     build_model,
 )
-from zhseq.runtime import (
-    BACKBONE_DEFAULTS,
-    HEAD_DEFAULTS,
-    Int8Rows,
-    NumpyNextWord,
-    NumpySentiment,
-    load_numpy_model,
-)
-from zhseq.textops import banned_ids
+from zhseq.runtime import Int8Rows
+from zhseq.torch_engine import pad_batch
 from zhseq.training import train
 from zhseq.vocab import SPECIALS, Vocab
 
@@ -74,6 +66,10 @@ def lm_net(cell, layers, seed=0, bidirectional=False):
     return randomised(NextWordNet(NextWordConfig(bb)), seed)
 
 
+def numpy_model(folder):
+    return load(folder, engine="numpy")
+
+
 def assert_close(got, want):
     want = want.detach().numpy() if isinstance(want, torch.Tensor) else want
     assert got.shape == want.shape
@@ -89,34 +85,34 @@ def assert_close(got, want):
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_sentiment_matches_torch(tmp_path, cell, bidirectional, layers, pooling):
     net = sentiment_net(cell, bidirectional, layers, pooling)
-    model = load_numpy_model(save(net, tmp_path / "m", "sentiment"))
-    assert isinstance(model, NumpySentiment)
+    model = numpy_model(save(net, tmp_path / "m", "sentiment"))
+    assert isinstance(model, SentimentClassifier) and model.engine_name == "numpy"
     ids, lengths = pad_batch(SEQS)
     with torch.no_grad():
         logits, _ = net(ids, lengths)
         outputs, final = net.backbone(ids, lengths)
-    got_outputs, got_final = model.backbone(SEQS)
+    got_outputs, got_final = model.engine.backbone(SEQS)
     assert_close(got_outputs, outputs)
     assert_close(got_final, final)
-    assert_close(model.logits(SEQS), logits)
-    model.token_budget = 10  # many small length-sorted slices give the same rows, in order
-    assert_close(model.logits(SEQS), logits)
-    assert_close(model.logits([[]]), net(*pad_batch([[]]))[0])  # a batch of one empty text
+    assert_close(model.engine.sentiment_logits(SEQS), logits)
+    model.engine.token_budget = 10  # many small length-sorted slices give the same rows, in order
+    assert_close(model.engine.sentiment_logits(SEQS), logits)
+    assert_close(model.engine.sentiment_logits([[]]), net(*pad_batch([[]]))[0])  # a batch of one empty text
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("layers, bidirectional", [(1, False), (2, False), (1, True)])
 def test_next_word_matches_torch(tmp_path, cell, layers, bidirectional):
     net = lm_net(cell, layers, bidirectional=bidirectional)
-    model = load_numpy_model(save(net, tmp_path / "m", "lm"))
-    assert isinstance(model, NumpyNextWord)
+    model = numpy_model(save(net, tmp_path / "m", "lm"))
+    assert isinstance(model, NextWordPredictor) and model.engine_name == "numpy"
     ids, lengths = pad_batch(SEQS)
     with torch.no_grad():
         want = net.next_logits(ids, lengths)
         outputs, final = net.backbone(ids, lengths)
-    assert_close(model.next_logits(SEQS), want)
+    assert_close(model.engine.next_logits(SEQS), want)
     # a bidirectional language model runs its left-to-right half alone: the first H of each state
-    got_outputs, got_final = model.backbone(SEQS)
+    got_outputs, got_final = model.engine.backbone(SEQS)
     assert_close(got_outputs, outputs[..., :H])
     assert_close(got_final, final[..., :H])
 
@@ -124,24 +120,24 @@ def test_next_word_matches_torch(tmp_path, cell, layers, bidirectional):
 @pytest.mark.parametrize("cell", ["rnn-ref", "lstm-ref", "gru-ref"])
 def test_reference_cells_run_too(tmp_path, cell):
     net = sentiment_net(cell, True, 2, "max")
-    model = load_numpy_model(save(net, tmp_path / "m", "sentiment"))
+    model = numpy_model(save(net, tmp_path / "m", "sentiment"))
     with torch.no_grad():
-        assert_close(model.logits(SEQS), net(*pad_batch(SEQS))[0])
+        assert_close(model.engine.sentiment_logits(SEQS), net(*pad_batch(SEQS))[0])
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float16"])
 def test_half_precision_files_agree_with_torch_loading_the_same_file(tmp_path, dtype):
     net = sentiment_net("lstm", True, 2, "mean")
     folder = save(net, tmp_path / "m", "sentiment", dtype=dtype)
     torch_net = build_model("sentiment", net.config.to_dict()).eval()
     load_weights(torch_net, folder)
-    model = load_numpy_model(folder)
-    assert all(w.dtype == np.float32 for w in model.weights.values())
+    model = numpy_model(folder)
+    assert all(w.dtype == np.float32 for w in model.engine.weights.values())
     with torch.no_grad():
-        assert_close(model.logits(SEQS), torch_net(*pad_batch(SEQS))[0])
+        assert_close(model.engine.sentiment_logits(SEQS), torch_net(*pad_batch(SEQS))[0])
 
 
-@pytest.mark.parametrize("dtype", [None, "float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", [None, "float16"])
 def test_int8_embeddings_load_alike_in_both_and_stay_close(tmp_path, dtype):
     net = sentiment_net("gru", True, 1, "max")
     with torch.no_grad():
@@ -155,16 +151,16 @@ def test_int8_embeddings_load_alike_in_both_and_stay_close(tmp_path, dtype):
     assert raw["backbone.embedding.weight.int8_scale"].dtype == torch.float32
     torch_net = build_model("sentiment", net.config.to_dict()).eval()
     load_weights(torch_net, folder)
-    model = load_numpy_model(folder)
+    model = numpy_model(folder)
     want = net.backbone.embedding.weight.detach()
     got = torch_net.backbone.embedding.weight.detach()
     step = want.abs().amax(1, keepdim=True) / 127
     assert (got - want).abs().le(step / 2 + 1e-7).all() and not got[3].any()
-    kept = model.weights["backbone.embedding.weight"]
+    kept = model.engine.weights["backbone.embedding.weight"]
     assert isinstance(kept, Int8Rows) and kept.q.dtype == np.int8  # widened row by row, not at load
     assert np.array_equal(kept, got.numpy()) and np.array_equal(kept[[5, 3, 5]], got.numpy()[[5, 3, 5]])
     with torch.no_grad():
-        assert_close(model.logits(SEQS), torch_net(*pad_batch(SEQS))[0])
+        assert_close(model.engine.sentiment_logits(SEQS), torch_net(*pad_batch(SEQS))[0])
     info = __import__("zhseq.checkpoint", fromlist=["info"]).info(folder)
     assert info["n_parameters"] == sum(p.numel() for p in net.state_dict().values())
 
@@ -174,19 +170,10 @@ def test_a_scale_without_its_tensor_is_refused(tmp_path):
     raw = load_file(str(folder / WEIGHTS_NAME))
     raw["classifier.bias.int8_scale"] = np.ones(7, np.float32)
     save_file(raw, str(folder / WEIGHTS_NAME))
-    for load in (load_numpy_model, lambda f: load_weights(build_model("sentiment", json.loads(
+    for loader in (numpy_model, lambda f: load_weights(build_model("sentiment", json.loads(
             (f / "config.json").read_text())), f)):
         with pytest.raises(ZhseqError, match="int8_scale does not fit"):
-            load(folder)
-
-
-def test_defaults_are_the_config_dataclasses():
-    def defaults(cls, skip):
-        return {f.name: f.default for f in dataclasses.fields(cls) if f.name not in skip}
-
-    assert BACKBONE_DEFAULTS == defaults(BackboneConfig, {"vocab_size"})
-    assert HEAD_DEFAULTS["sentiment"] == defaults(SentimentConfig, {"backbone"})
-    assert HEAD_DEFAULTS["lm"] == defaults(NextWordConfig, {"backbone"})
+            loader(folder)
 
 
 # -- refusals -------------------------------------------------------------------------------------
@@ -212,8 +199,8 @@ def test_a_custom_cell_needs_torch(tmp_path):
     try:
         net = sentiment_net("numpy-less", False, 1, "max")
         folder = save(net, tmp_path / "m", "sentiment")
-        with pytest.raises(ZhseqError, match="numpy-less.*zhseq.api"):
-            load_numpy_model(folder)
+        with pytest.raises(ZhseqError, match='numpy-less.*engine="torch"'):
+            numpy_model(folder)
     finally:
         del CELLS["numpy-less"]
 
@@ -223,38 +210,38 @@ def test_missing_extra_and_misshapen_tensors_are_refused(folder):
     path = str(folder / WEIGHTS_NAME)
     save_file({k: v for k, v in weights.items() if k != "classifier.bias"}, path)
     with pytest.raises(ZhseqError, match="missing classifier.bias"):
-        load_numpy_model(folder)
+        numpy_model(folder)
     save_file({**weights, "extra": np.zeros(2, np.float32)}, path)
     with pytest.raises(ZhseqError, match="unexpected extra"):
-        load_numpy_model(folder)
+        numpy_model(folder)
     save_file({**weights, "classifier.bias": np.zeros(4, np.float32)}, path)
     with pytest.raises(ZhseqError, match=r"classifier.bias has shape \(4,\)"):
-        load_numpy_model(folder)
+        numpy_model(folder)
     (folder / WEIGHTS_NAME).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
     with pytest.raises(ZhseqError, match="corrupt or truncated"):
-        load_numpy_model(folder)
+        numpy_model(folder)
 
 
 def test_config_errors(folder):
     with pytest.raises(ZhseqError, match="not a 'lm' model"):
-        NumpyNextWord.from_pretrained(folder)
+        NextWordPredictor.from_pretrained(folder, engine="numpy")
     edit_config(folder, lambda c: c["head"].update(pooling="median"))
-    with pytest.raises(ZhseqError, match="unknown pooling 'median'"):
-        load_numpy_model(folder)
+    with pytest.raises(ZhseqError, match='head.pooling must be one of: max, mean, last, not "median"'):
+        numpy_model(folder)
     edit_config(folder, lambda c: c["head"].update(pooling="max", colour="red"))
-    with pytest.raises(ZhseqError, match="unknown head settings in config.json: colour"):
-        load_numpy_model(folder)
+    with pytest.raises(ZhseqError, match="unknown head settings: colour"):
+        numpy_model(folder)
     edit_config(folder, lambda c: (c["head"].pop("colour"), c.update(labels=["x", "x", "y"])))
     with pytest.raises(ZhseqError, match="different label names"):
-        load_numpy_model(folder)
+        numpy_model(folder)
 
 
 def test_a_stacked_bidirectional_language_model_is_refused(tmp_path):
     folder = save(lm_net("lstm", 1, bidirectional=True), tmp_path / "m", "lm")
-    load_numpy_model(folder)  # one layer: fine
+    numpy_model(folder)  # one layer: fine
     edit_config(folder, lambda c: c["backbone"].update(layers=2))
     with pytest.raises(ZhseqError, match="one layer"):
-        load_numpy_model(folder)
+        numpy_model(folder)
 
 
 # -- real text, end to end ------------------------------------------------------------------------
@@ -296,8 +283,8 @@ def trained(tmp_path_factory):
 
 def test_sentiment_end_to_end_matches_the_torch_api(trained):
     sentiment, _ = trained
-    clf = SentimentClassifier.from_pretrained(sentiment)
-    fast = NumpySentiment.from_pretrained(sentiment)
+    clf = SentimentClassifier.from_pretrained(sentiment, engine="torch")
+    fast = SentimentClassifier.from_pretrained(sentiment)
     assert fast.labels == clf.labels
     assert_close(fast.predict_proba(TEXTS), clf.predict_proba(TEXTS))
     for band in (0.0, 0.04):  # 0.04: some texts neutral, some not
@@ -306,14 +293,14 @@ def test_sentiment_end_to_end_matches_the_torch_api(trained):
         assert np.allclose([g["score"] for g in got], [w["score"] for w in want], rtol=0, atol=TOL)
     assert fast(TEXTS[0])["label"] == clf(TEXTS[0])["label"]
     for band in (0.5, -0.1):
-        with pytest.raises(ZhseqError, match="between 0 and 0.5"):
+        with pytest.raises(ZhseqError, match=r"neutral_band must be a number in \[0, 0.5\)"):
             fast(TEXTS, neutral_band=band)
 
 
 def test_next_word_end_to_end_matches_the_torch_api(trained):
     _, lm = trained
-    torch_lm = NextWordPredictor.from_pretrained(lm)
-    fast = NumpyNextWord.from_pretrained(lm)
+    torch_lm = NextWordPredictor.from_pretrained(lm, engine="torch")
+    fast = NextWordPredictor.from_pretrained(lm)
     for k in (1, 5, 1000):
         want, got = torch_lm.predict_next(PREFIXES, k=k), fast.predict_next(PREFIXES, k=k)
         for g, w in zip(got, want):
@@ -326,7 +313,7 @@ def test_next_word_end_to_end_matches_the_torch_api(trained):
 
 def test_words_only_drops_exactly_the_tokens_without_a_letter_or_digit(trained):
     _, lm = trained
-    torch_lm, fast = NextWordPredictor.from_pretrained(lm), NumpyNextWord.from_pretrained(lm)
+    torch_lm, fast = NextWordPredictor.from_pretrained(lm, engine="torch"), NextWordPredictor.from_pretrained(lm)
     itos = fast.vocab.itos
     banned = banned_ids(itos, words_only=True)
     assert banned[: len(SPECIALS)] == list(range(len(SPECIALS)))
@@ -347,12 +334,12 @@ def test_words_only_drops_exactly_the_tokens_without_a_letter_or_digit(trained):
     assert [[x["token"] for x in g] for g in got] == [[x["token"] for x in w] for w in want]
 
 
-def test_the_runtime_never_imports_torch(trained):
+def test_the_numpy_engine_never_imports_torch(trained):
     sentiment, lm = trained
     code = (
-        "import sys, zhseq.runtime as rt; "
-        f"print(rt.load_numpy_model({str(sentiment)!r})('这家餐厅的菜很好吃')); "
-        f"print(rt.load_numpy_model({str(lm)!r}).predict_next('今天', k=2)); "
+        "import sys, zhseq.pipeline as p; "
+        f"print(p.load({str(sentiment)!r})('这家餐厅的菜很好吃')); "
+        f"print(p.load({str(lm)!r}).predict_next('今天', k=2)); "
         "heavy = {'torch', 'datasets', 'sklearn', 'pandas', 'zhseq.api', 'zhseq.modeling'} & set(sys.modules); "
         "assert not heavy, heavy"
     )
@@ -375,9 +362,7 @@ def test_the_cli_predicts_without_torch_and_falls_back_to_it_for_other_cells(tra
         assert proc.returncode == 0, proc.stderr
         assert len(proc.stdout.splitlines()) == lines
 
-    from zhseq.runtime import load_predictor
-
-    assert isinstance(load_predictor(sentiment, task="sentiment"), NumpySentiment)
+    assert load(sentiment, task="sentiment").engine_name == "numpy"
     # a cell with no numpy twin runs through torch, with the same results as zhseq.api
     import torch
 
@@ -387,8 +372,36 @@ def test_the_cli_predicts_without_torch_and_falls_back_to_it_for_other_cells(tra
     try:
         out = train("sentiment", str(sentiment.parent.parent / "train.tsv"), out=tmp_path / "custom",
                     cell="gru-custom-test", embedding_size=8, hidden_size=8, epochs=1, min_freq=1, progress=False)
-        model = load_predictor(out, task="sentiment")
-        assert isinstance(model, SentimentClassifier) and isinstance(model.net, torch.nn.Module)
+        model = load(out, task="sentiment")
+        assert model.engine_name == "torch" and isinstance(model.net, torch.nn.Module)
         assert model(["很好"])[0]["label"] in model.labels
     finally:
         CELLS.pop("gru-custom-test", None)
+
+
+# -- a row's answer does not depend on its batch ---------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional, layers", [(False, 1), (True, 1), (True, 2)])
+def test_a_rows_logits_do_not_depend_on_its_batch(tmp_path, cell, bidirectional, layers):
+    """To the bit: scored alone, in a batch of two, in the whole batch, in slices by a small token budget."""
+    models = [numpy_model(save(sentiment_net(cell, bidirectional, layers, "max"), tmp_path / "s", "sentiment")),
+              numpy_model(save(lm_net(cell, layers), tmp_path / "l", "lm"))]
+    seqs = SEQS + [[int(i) for i in np.random.default_rng(n).integers(1, V, size=n)] for n in range(1, 40, 3)]
+    for model in models:
+        run = model.engine.sentiment_logits if model.task == "sentiment" else model.engine.next_logits
+        whole = run(seqs)
+        assert np.array_equal(np.concatenate([run([s]) for s in seqs]), whole)
+        assert np.array_equal(np.concatenate([run(seqs[i:i + 2]) for i in range(0, len(seqs), 2)]), whole)
+        model.engine.token_budget = 7
+        assert np.array_equal(run(seqs[::-1])[::-1], whole)
+
+
+def test_bfloat16_files_need_the_torch_engine(tmp_path):
+    net = sentiment_net("lstm", True, 1, "max")
+    folder = save(net, tmp_path / "m", "sentiment", dtype="bfloat16")
+    with pytest.raises(ZhseqError, match='bfloat16 tensors, which numpy cannot read; load it with engine="torch"'):
+        numpy_model(folder)
+    clf = SentimentClassifier.from_pretrained(folder, engine="torch")
+    assert clf(["w4 w5"])[0]["label"] in LABELS

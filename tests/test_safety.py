@@ -320,7 +320,7 @@ def test_a_malicious_pickle_in_the_model_folder_is_never_executed(copy, tmp_path
     import pickle
 
     from zhseq.checkpoint import info
-    from zhseq.runtime import load_numpy_model
+    from zhseq.pipeline import load
 
     # the payload works: unpickling it does run code
     probe = tmp_path / "probe-ran"
@@ -332,7 +332,7 @@ def test_a_malicious_pickle_in_the_model_folder_is_never_executed(copy, tmp_path
         (copy / name).write_bytes(pickle.dumps(_Payload(marker)))
     clf = SentimentClassifier.from_pretrained(copy)
     assert clf(["这部电影很好"])[0]["label"] in ("负面", "正面")
-    load_numpy_model(copy)("这部电影很好")
+    load(copy, engine="numpy")("这部电影很好")
     info(copy)
     assert not marker.exists()
 

@@ -257,7 +257,7 @@ class FitConfig(_Checked):
     epochs: int = setting(5, whole(1))
     max_steps: int | None = setting(None, whole(1, optional=True), "Stop after this many optimizer steps.")
     batch_size: int = setting(64, whole(1))
-    lr: float = setting(2e-3, number(0, low_open=True), "Peak learning rate.")
+    lr: float = setting(2e-3, number(0), "Peak learning rate (0: nothing learns).")
     weight_decay: float = setting(0.01, number(0))  # AdamW's, on weight matrices only
     clip: float = setting(1.0, number(0, low_open=True))  # gradient norm
     warmup: float = setting(0.05, number(0, 1, high_open=True))  # share of steps warming up, then linear decay
@@ -274,6 +274,32 @@ class FitConfig(_Checked):
     ngram_nb: float = setting(0.5, number(0), "Scale each n-gram by its naive-Bayes log-count ratio to this "
                                               "power before the fit, as NBSVM does (0: plain TF-IDF).")
     progress: bool = setting(True, BOOL)
+
+
+@dataclass
+class PredictConfig(_Checked):
+    """The prediction options of the pipelines (``zhseq.pipeline``), the CLI and the service: their defaults
+    and checks, in one place (``check_prediction``)."""
+
+    batch_size: int = setting(256, whole(1), "Texts per batch; memory stays flat however long the input is.")
+    neutral_band: float = setting(0.0, number(0, 0.5, high_open=True),
+                                  "Label a text 'neutral' when its positive probability is within 0.5 ± X "
+                                  "(e.g. 0.1). Default: off.")
+    k: int = setting(5, whole(1), "Words to show per prefix.")
+    n: int = setting(20, whole(0), "Words to generate.")
+    temperature: float = setting(0.0, number(0), "0 picks the most likely word each step; higher values "
+                                                 "sample more freely.")
+    seed: int | None = setting(None, _Check("int", "a whole number (or null)", optional=True),
+                               "Seed for sampling, for repeatable output.")
+
+
+_PREDICT_CHECKS = {f.name: f.metadata["check"] for f in fields(PredictConfig)}
+
+
+def check_prediction(**values) -> None:
+    """Check prediction options by name (``k=0`` → ZhseqError "k must be a whole number ≥ 1, not 0")."""
+    for name, value in values.items():
+        _PREDICT_CHECKS[name](name, value)
 
 
 # what finetune changes from FitConfig's defaults; batch size and n-gram C default to the base model's

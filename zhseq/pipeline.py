@@ -1,0 +1,243 @@
+"""Text → answer, one pipeline per head: preprocess → engine → postprocess.
+
+    sentiment:    texts → Tokenizer.cut → Vocab.encode → truncate (first third + last two thirds of max_tokens)
+                  → engine.sentiment_logits (B, C) → softmax, mixed with the n-gram half's softmax
+                  → neutral band → [{"label", "score"}]
+    predict-next: prefixes → <bos> + the last 4·bptt words' ids → engine.next_logits (B, V) → softmax
+                  → tokens never to propose set to 0 → top-k → [[{"token", "score"}, …]]
+
+Only the engine knows a framework (``zhseq.runtime``: numpy; ``zhseq.torch_engine``: torch; chosen in
+``zhseq.pretrained``); preprocessing and postprocessing are written once, here, for the CLI, the Python API,
+evaluation and the worker processes of ``--workers``. On the numpy engine a text's answer does not depend on
+the batch it is scored in. This module imports neither torch, datasets nor scikit-learn.
+
+    clf = SentimentClassifier.from_pretrained()            # the shipped model; or a folder
+    clf("这家餐厅的菜很好吃")                                # {"label": "positive", "score": 0.72181}
+    NextWordPredictor.from_pretrained().predict_next("今天天气", k=5)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from . import ngrams
+from .config import PredictConfig, check_prediction, default_of
+from .data import batched
+from .errors import ZhseqError
+from .pretrained import Pretrained
+from .vocab import BOS_ID, EOS_ID, SPECIALS
+
+SPECIAL_IDS = tuple(range(len(SPECIALS)))  # <pad>, <unk>, <bos>, <eos>: never proposed
+
+
+# -- preprocessing and postprocessing: pure functions, shared by the pipelines and training's dev pass -------
+def truncate(ids: list[int], max_tokens: int) -> list[int]:
+    """Long texts keep their first third and their last two thirds (reviews conclude at the end)."""
+    if max_tokens <= 0 or len(ids) <= max_tokens:
+        return ids
+    head = max_tokens // 3
+    return ids[:head] + ids[len(ids) - (max_tokens - head):]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, C) float32 logits (the row max subtracted first: no overflow)."""
+    z = logits - logits.max(-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(-1, keepdims=True)
+    return z
+
+
+def sentiment_probabilities(logits: np.ndarray, tokens: Sequence[list[str]], head, tables) -> np.ndarray:
+    """The network's logits (N, C) and the texts' tokens → (N, C) probabilities: the network's softmax,
+    mixed with the n-gram half's as (1 − w) · p_network + w · p_ngrams (w = ``head.ngram_weight``) when the
+    model has one (``tables``: its (weight, bias, idf), or None)."""
+    probs = softmax(np.asarray(logits, np.float32))
+    if tables is not None and head.ngram_weight > 0:
+        z = ngrams.logits(list(tokens), *tables, head.ngram_words, head.ngram_chars)
+        probs = ngrams.mix(probs, z, head.ngram_weight)
+    return probs
+
+
+def neutral_column(labels: Sequence[str], band: float) -> int | None:
+    """The column of ``positive`` when a neutral band is asked for; None when it is off."""
+    if not band:
+        return None
+    if sorted(labels) != ["negative", "positive"]:
+        raise ZhseqError(f"a neutral band needs a negative/positive model; this one has labels {', '.join(labels)}")
+    return list(labels).index("positive")
+
+
+def sentiment_result(probs: Sequence[float], labels: Sequence[str], positive: int | None, band: float) -> dict:
+    """One row of probabilities → {"label", "score"}: the most likely label (the first on a tie) and its
+    probability; or, within 0.5 ± band of ``positive``, ``neutral`` scored 1 − |2·p − 1| (1 at p = 0.5)."""
+    if positive is not None and abs(probs[positive] - 0.5) <= band:
+        return {"label": "neutral", "score": round(1.0 - abs(2.0 * probs[positive] - 1.0), 6)}
+    best = max(range(len(probs)), key=probs.__getitem__)
+    return {"label": labels[best], "score": round(probs[best], 6)}
+
+
+def banned_ids(itos: Sequence[str], words_only: bool = False) -> list[int]:
+    """Ids ``predict_next`` must not propose: the special tokens; with ``words_only`` also every token with
+    no letter or digit in it (punctuation, symbols, spaces), so that only words remain."""
+    banned = list(SPECIAL_IDS)
+    if words_only:
+        banned += [i for i in range(len(SPECIAL_IDS), len(itos)) if not any(ch.isalnum() for ch in itos[i])]
+    return banned
+
+
+def top_k(probs: np.ndarray, k: int, itos: Sequence[str]) -> list[list[dict]]:
+    """(B, V) probabilities (banned ids already 0) → per row the k most likely tokens, most likely first
+    (ties: the smaller id), as [{"token", "score"}]; never more than the tokens with a non-zero share."""
+    n = min(k, probs.shape[1])
+    top = np.argpartition(-probs, n - 1, axis=1)[:, :n]  # (B, n), unordered
+    vals = np.take_along_axis(probs, top, 1)
+    rank = np.lexsort((top, -vals), axis=1)
+    top, vals = np.take_along_axis(top, rank, 1), np.take_along_axis(vals, rank, 1)
+    return [[{"token": itos[i], "score": round(v, 6)} for v, i in zip(vs, ids) if v > 0]
+            for vs, ids in zip(vals.tolist(), top.tolist())]
+
+
+def join_tokens(tokens: Iterable[str]) -> str:
+    """Words back to text: no spaces in Chinese, one space between two Latin or digit words."""
+    out = ""
+    for t in tokens:
+        if out and out[-1].isascii() and out[-1].isalnum() and t[:1].isascii() and t[:1].isalnum():
+            out += " "
+        out += t
+    return out
+
+
+def check_labels(labels, n: int) -> list[str]:
+    """config.json's "labels" for a classifier with ``n`` outputs: a list of n different strings."""
+    if not (isinstance(labels, list) and len(labels) == n and all(isinstance(x, str) for x in labels)
+            and len(set(labels)) == n):
+        raise ZhseqError(f"config.json needs \"labels\": a list of {n} different label names, not {labels!r}")
+    return labels
+
+
+# -- the pipelines ------------------------------------------------------------------------------------------
+class SentimentClassifier(Pretrained):
+    """Text → {"label", "score"}: a BiLSTM (by default) over jieba words, pooled, a linear layer, and the
+    linear n-gram half (``zhseq.ngrams``) mixed in."""
+
+    task = "sentiment"
+
+    def _check(self) -> None:
+        check_labels(self.config.get("labels"), self.head.num_labels)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config["labels"])
+
+    def preprocess(self, texts: Sequence[str]) -> tuple[list[list[str]], list[list[int]]]:
+        """Texts → their tokens and their truncated ids."""
+        tokens = [self.tokenizer.cut(t) for t in texts]
+        return tokens, [truncate(self.vocab.encode(t), self.head.max_tokens) for t in tokens]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, C) float32 probabilities, columns in ``self.labels`` order."""
+        tokens, ids = self.preprocess(list(texts))
+        engine = self.engine
+        return sentiment_probabilities(engine.sentiment_logits(ids), tokens, self.head, engine.ngram_tables())
+
+    def __call__(self, texts: str | Iterable[str], batch_size: int = default_of(PredictConfig, "batch_size"), *,
+                 neutral_band: float = default_of(PredictConfig, "neutral_band")):
+        """One text → one result; an iterable of texts → a list of results, in order."""
+        if isinstance(texts, str):
+            return next(self.predict_stream([texts], neutral_band=neutral_band))
+        return list(self.predict_stream(texts, batch_size=batch_size, neutral_band=neutral_band))
+
+    def predict_stream(self, texts: Iterable[str], batch_size: int = default_of(PredictConfig, "batch_size"), *,
+                       neutral_band: float = default_of(PredictConfig, "neutral_band")) -> Iterator[dict]:
+        """One result per text, in order, reading ``texts`` lazily (flat memory for huge inputs).
+
+        ``neutral_band`` (a negative/positive model only): when the positive probability lies within
+        0.5 ± band, the label is ``neutral`` and the score is 1 − |2·p − 1| (1 at p = 0.5). Raises ZhseqError
+        for a batch size below 1 or a band outside [0, 0.5)."""
+        check_prediction(batch_size=batch_size, neutral_band=neutral_band)
+        labels = self.labels
+        positive = neutral_column(labels, neutral_band)
+        for batch in batched(texts, batch_size):
+            for p in self.predict_proba(batch).tolist():
+                yield sentiment_result(p, labels, positive, neutral_band)
+
+
+class NextWordPredictor(Pretrained):
+    """Prefix → the most likely next words; ``generate`` continues a text word by word."""
+
+    task = "lm"
+
+    def preprocess(self, prefixes: Sequence[str]) -> list[list[int]]:
+        """<bos> and the last 4·bptt words of each prefix (the model was trained on windows of bptt words)."""
+        return [[BOS_ID] + self.encode(p)[-4 * self.head.bptt:] for p in prefixes]
+
+    def _banned(self, words_only: bool) -> list[int]:
+        cache = self.__dict__.setdefault("_banned_cache", {})  # a vocabulary of 30k words takes 10 ms to scan
+        if words_only not in cache:
+            cache[words_only] = banned_ids(self.vocab.itos, words_only)
+        return cache[words_only]
+
+    def predict_next(self, prefix: str | Iterable[str], k: int = default_of(PredictConfig, "k"), *,
+                     words_only: bool = False, batch_size: int = default_of(PredictConfig, "batch_size")):
+        """Top-k next words with their probabilities, for one prefix (a list) or several (a list of lists);
+        never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``; ``words_only``: nor punctuation or symbols
+        (tokens without a letter or digit). Raises ZhseqError for k or a batch size below 1."""
+        check_prediction(k=k, batch_size=batch_size)
+        single = isinstance(prefix, str)
+        banned = self._banned(bool(words_only))
+        results = []
+        for batch in batched([prefix] if single else prefix, batch_size):
+            probs = softmax(self.engine.next_logits(self.preprocess(batch)))
+            probs[:, banned] = 0.0
+            results += top_k(probs, k, self.vocab.itos)
+        return results[0] if single else results
+
+    def generate(self, prefix: str, n: int = default_of(PredictConfig, "n"), *,
+                 temperature: float = default_of(PredictConfig, "temperature"), seed: int | None = None) -> str:
+        """Continue ``prefix`` by up to ``n`` words (stops at a line end); returns the continuation only.
+        ``temperature`` 0 picks the most likely word each step; above 0 samples from the softened
+        distribution with numpy's generator seeded by ``seed``. Raises ZhseqError for n < 0 or a
+        temperature that is negative or not a number."""
+        check_prediction(n=n, temperature=temperature, seed=seed)
+        rng = np.random.default_rng(seed)
+        seq = self.preprocess([prefix])[0]
+        banned = [i for i in SPECIAL_IDS if i != EOS_ID]  # a line end may come: it stops the continuation
+        words = []
+        for _ in range(n):
+            probs = softmax(self.engine.next_logits([seq]))[0].astype(np.float64)
+            probs[banned] = 0.0
+            if temperature > 0:
+                logp = np.log(np.maximum(probs, 1e-30)) / temperature
+                p = np.exp(logp - logp.max())
+                nxt = int(rng.choice(len(p), p=p / p.sum()))
+            else:
+                nxt = int(probs.argmax())
+            if nxt == EOS_ID:
+                break
+            seq.append(nxt)
+            words.append(self.vocab.itos[nxt])
+        return join_tokens(words)
+
+
+TASK_CLASSES = {"sentiment": SentimentClassifier, "lm": NextWordPredictor}
+
+
+def load(path: str | os.PathLike | None = None, *, task: str | None = None, engine: str = "auto"):
+    """A model folder (or a training output folder) → its ``SentimentClassifier`` or ``NextWordPredictor``.
+    ``task`` ("sentiment" or "lm"), when given, must match the folder's; with no ``path`` it picks the
+    default model shipped with zhseq. Raises ZhseqError as ``from_pretrained`` does."""
+    from .checkpoint import read_config, resolve_model_dir
+
+    if path is None:
+        if task is None:
+            raise ZhseqError("give a model folder or a task")
+        return TASK_CLASSES[task].from_pretrained(None, engine=engine)
+    found = read_config(resolve_model_dir(path)).get("task")
+    if task is not None and found != task:
+        raise ZhseqError(f"{path} holds a {found!r} model, not a {task!r} model")
+    if found not in TASK_CLASSES:
+        raise ZhseqError(f"unknown task {found!r} in {path}; choose one of: {', '.join(TASK_CLASSES)}")
+    return TASK_CLASSES[found].from_pretrained(path, engine=engine)
