@@ -16,6 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
+from .config import check_saved_config
 from .errors import ZhseqError
 
 CONFIG_NAME = "config.json"
@@ -66,6 +67,10 @@ def read_config(model_dir: str | os.PathLike) -> dict:
         raise ZhseqError(f"cannot read {d / CONFIG_NAME}: {e}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ZhseqError(f"not a zhseq model folder ({CONFIG_NAME} is not a zhseq config): {d}")
+    try:
+        check_saved_config(config)
+    except ZhseqError as e:
+        raise ZhseqError(f"{d / CONFIG_NAME}: {str(e).removeprefix('config.json: ')}") from None
     for name in (WEIGHTS_NAME, VOCAB_NAME):
         if not (d / name).is_file():
             raise ZhseqError(f"model folder {d} is missing {name}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -35,15 +36,18 @@ class _Check:
         self.kind, self.expected, self.test, self.optional = kind, expected, test, optional
 
     def __call__(self, name: str, value):
-        """``value`` as the field keeps it (floats as float), or ZhseqError naming ``name``."""
+        """``value`` as the field keeps it (floats as float, paths as str), or ZhseqError naming ``name``."""
         if value is None and self.optional:
             return None
+        if self.kind == "path" and isinstance(value, os.PathLike):
+            value = os.fspath(value)
         ok = {
             "int": isinstance(value, int) and not isinstance(value, bool),
             "float": isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value),
             "bool": isinstance(value, bool),
             "str": isinstance(value, str),
+            "path": isinstance(value, str),
         }[self.kind]
         if not ok or not self.test(value):
             raise ZhseqError(f"{name} must be {self.expected}, not {_shown(value)}")
@@ -84,7 +88,7 @@ def choice(options: tuple) -> _Check:
 BOOL = _Check("bool", "true or false")
 NAME = _Check("str", "a non-empty name", lambda v: bool(v.strip()))
 INT = _Check("int", "a whole number")
-OPTIONAL_NAME = _Check("str", "a name (or null)", optional=True)
+OPTIONAL_PATH = _Check("path", "a folder name (or null)", lambda v: bool(v.strip()), optional=True)
 OPTIONAL_BOOL = _Check("bool", "true, false (or null)", optional=True)
 OPTIONAL_POOLING = _Check("str", f"one of: {', '.join(POOLINGS)} (or null)", lambda v: v in POOLINGS, optional=True)
 
@@ -220,6 +224,27 @@ def model_config(task: str, config: dict) -> SentimentConfig | NextWordConfig:
     return HEADS[task].from_json(config)
 
 
+def check_label_names(labels, n: int) -> list[str]:
+    """config.json's "labels" for a classifier with ``n`` outputs: a list of n different strings."""
+    if not (isinstance(labels, list) and len(labels) == n and all(isinstance(x, str) for x in labels)
+            and len(set(labels)) == n):
+        raise ZhseqError(f"labels must be a list of {n} different label names, not {_shown(labels)}")
+    return labels
+
+
+def check_saved_config(config: dict) -> SentimentConfig | NextWordConfig:
+    """Everything a model needs from its folder's config.json, checked: the task, the backbone and head
+    settings, the labels and the tokenizer settings. Returns the head config; raises ZhseqError naming the
+    field and what it expects (``head.max_tokens must be a whole number ≥ 1, not "256"``)."""
+    from .tokenizer import check_settings
+
+    head = model_config(config.get("task"), config)
+    if isinstance(head, SentimentConfig):
+        check_label_names(config.get("labels"), head.num_labels)
+    check_settings(config.get("tokenizer", {}))
+    return head
+
+
 # -- a training run ---------------------------------------------------------------------------------
 @dataclass
 class ModelConfig(_Checked):
@@ -244,7 +269,7 @@ class ModelConfig(_Checked):
     min_freq: int = setting(2, whole(1), "Rarer words become <unk>.")
     max_vocab: int = setting(50000, whole(1), "Vocabulary size cap.")
     hmm: bool = setting(False, BOOL, "Segment with jieba's HMM for unknown words.")
-    init_backbone: str | None = setting(None, OPTIONAL_NAME)
+    init_backbone: str | None = setting(None, OPTIONAL_PATH)  # a str or os.PathLike, kept as str
 
     # which task each head setting belongs to; a setting of the other task is refused by train()
     HEAD_SETTINGS = {"pooling": "sentiment", "max_tokens": "sentiment", "bptt": "lm", "sampled_softmax": "lm"}
@@ -252,13 +277,13 @@ class ModelConfig(_Checked):
 
 @dataclass
 class FitConfig(_Checked):
-    """The training loop (``zhseq.train.loop.fit``) and the n-gram half's fit."""
+    """The training loop (``zhseq.training.loop.fit``) and the n-gram half's fit (``zhseq.training.ngramfit``)."""
 
     epochs: int = setting(5, whole(1))
     max_steps: int | None = setting(None, whole(1, optional=True), "Stop after this many optimizer steps.")
     batch_size: int = setting(64, whole(1))
     lr: float = setting(2e-3, number(0), "Peak learning rate (0: nothing learns).")
-    weight_decay: float = setting(0.01, number(0))  # AdamW's, on weight matrices only
+    weight_decay: float = setting(0.01, number(0))  # AdamW's, on weight matrices (not embeddings, biases, norms)
     clip: float = setting(1.0, number(0, low_open=True))  # gradient norm
     warmup: float = setting(0.05, number(0, 1, high_open=True))  # share of steps warming up, then linear decay
     seed: int = setting(0, INT)
@@ -273,7 +298,7 @@ class FitConfig(_Checked):
                                                              "(larger: fits the data closer).")
     ngram_nb: float = setting(0.5, number(0), "Scale each n-gram by its naive-Bayes log-count ratio to this "
                                               "power before the fit, as NBSVM does (0: plain TF-IDF).")
-    progress: bool = setting(True, BOOL)
+    progress: bool = setting(True, BOOL, "A progress bar and INFO messages (the zhseq loggers) during the run.")
 
 
 @dataclass

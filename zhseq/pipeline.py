@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from . import ngrams
-from .config import PredictConfig, check_prediction, default_of
+from .config import PredictConfig, check_label_names, check_prediction, default_of
 from .data import batched
 from .errors import ZhseqError
 from .pretrained import Pretrained
@@ -110,14 +110,6 @@ def join_tokens(tokens: Iterable[str]) -> str:
     return out
 
 
-def check_labels(labels, n: int) -> list[str]:
-    """config.json's "labels" for a classifier with ``n`` outputs: a list of n different strings."""
-    if not (isinstance(labels, list) and len(labels) == n and all(isinstance(x, str) for x in labels)
-            and len(set(labels)) == n):
-        raise ZhseqError(f"config.json needs \"labels\": a list of {n} different label names, not {labels!r}")
-    return labels
-
-
 # -- the pipelines ------------------------------------------------------------------------------------------
 class SentimentClassifier(Pretrained):
     """Text → {"label", "score"}: a BiLSTM (by default) over jieba words, pooled, a linear layer, and the
@@ -126,7 +118,7 @@ class SentimentClassifier(Pretrained):
     task = "sentiment"
 
     def _check(self) -> None:
-        check_labels(self.config.get("labels"), self.head.num_labels)
+        check_label_names(self.config.get("labels"), self.head.num_labels)
 
     @property
     def labels(self) -> list[str]:

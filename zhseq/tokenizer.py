@@ -174,32 +174,10 @@ class Tokenizer:
 
         The user words are loaded as saved, not folded again: a model saved before zhseq folded them keeps
         the lines it was trained with."""
-        if not isinstance(d, dict):
-            raise ZhseqError(f"config.json: tokenizer must be a JSON object, not {_json(d)}")
-        unknown = sorted(set(d) - set(DEFAULTS))
-        if unknown:
-            raise ZhseqError(
-                f"config.json: unknown tokenizer setting{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(map(_json, unknown))}; known: {', '.join(DEFAULTS)}"
-            )
-        settings = {**DEFAULTS, **d}
-        for key in ("hmm", "nfkc", "t2s"):
-            if not isinstance(settings[key], bool):
-                raise ZhseqError(f"config.json: tokenizer.{key} must be true or false, not {_json(settings[key])}")
-        if settings["backend"] != "jieba" or not isinstance(settings["backend"], str):
-            raise ZhseqError(
-                f'config.json: tokenizer.backend must be "jieba" (the one this zhseq knows), '
-                f"not {_json(settings['backend'])}"
-            )
-        words = settings["user_words"]
-        if not isinstance(words, list):
-            raise ZhseqError(f"config.json: tokenizer.user_words must be a list of strings, not {_json(words)}")
-        for i, w in enumerate(words):
-            if not isinstance(w, str):
-                raise ZhseqError(f"config.json: tokenizer.user_words[{i}] must be a string, not {_json(w)}")
+        settings = check_settings(d)
         tok = cls.__new__(cls)
         tok._setup(hmm=settings["hmm"], nfkc=settings["nfkc"], t2s=settings["t2s"])
-        tok.user_words = [w.strip() for w in words if w.strip()]  # as saved (blank lines dropped, as jieba does)
+        tok.user_words = [w.strip() for w in settings["user_words"] if w.strip()]  # as saved (blank lines dropped, as jieba does)
         tok.engine = tok._choose_engine(engine)
         return tok
 
@@ -291,6 +269,35 @@ class Tokenizer:
     def cut_many(self, texts: Iterable[str]) -> Iterator[list[str]]:
         for text in texts:
             yield self.cut(text)
+
+
+def check_settings(d) -> dict:
+    """A model's saved ``tokenizer`` settings (config.json), checked strictly → all settings, defaults filled in.
+    Raises ZhseqError naming the field (``config.json: tokenizer.hmm must be true or false, not "yes"``)."""
+    if not isinstance(d, dict):
+        raise ZhseqError(f"config.json: tokenizer must be a JSON object, not {_json(d)}")
+    unknown = sorted(set(d) - set(DEFAULTS))
+    if unknown:
+        raise ZhseqError(
+            f"config.json: unknown tokenizer setting{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(_json, unknown))}; known: {', '.join(DEFAULTS)}"
+        )
+    settings = {**DEFAULTS, **d}
+    for key in ("hmm", "nfkc", "t2s"):
+        if not isinstance(settings[key], bool):
+            raise ZhseqError(f"config.json: tokenizer.{key} must be true or false, not {_json(settings[key])}")
+    if settings["backend"] != "jieba" or not isinstance(settings["backend"], str):
+        raise ZhseqError(
+            f'config.json: tokenizer.backend must be "jieba" (the one this zhseq knows), '
+            f"not {_json(settings['backend'])}"
+        )
+    words = settings["user_words"]
+    if not isinstance(words, list):
+        raise ZhseqError(f"config.json: tokenizer.user_words must be a list of strings, not {_json(words)}")
+    for i, w in enumerate(words):
+        if not isinstance(w, str):
+            raise ZhseqError(f"config.json: tokenizer.user_words[{i}] must be a string, not {_json(w)}")
+    return settings
 
 
 def rjieba_installed() -> bool:
