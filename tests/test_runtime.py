@@ -399,8 +399,15 @@ def test_a_rows_logits_do_not_depend_on_its_batch(tmp_path, cell, bidirectional,
 
 
 def test_bfloat16_files_need_the_torch_engine(tmp_path):
+    """zhseq never writes bfloat16 (numpy has no such type), but a file written elsewhere still loads."""
+    from safetensors.torch import save_file as save_torch
+
     net = sentiment_net("lstm", True, 1, "max")
-    folder = save(net, tmp_path / "m", "sentiment", dtype="bfloat16")
+    folder = save(net, tmp_path / "m", "sentiment")
+    with pytest.raises(ZhseqError, match="unknown weights dtype 'bfloat16'; choose one of: float32, float16"):
+        save_model(tmp_path / "b", config={"task": "sentiment", **net.config.to_dict(), "labels": LABELS},
+                   module=net, vocab=VOCAB, dtype="bfloat16")
+    save_torch({k: v.to(torch.bfloat16) for k, v in net.state_dict().items()}, str(folder / WEIGHTS_NAME))
     with pytest.raises(ZhseqError, match='bfloat16 tensors, which numpy cannot read; load it with engine="torch"'):
         numpy_model(folder)
     clf = SentimentClassifier.from_pretrained(folder, engine="torch")

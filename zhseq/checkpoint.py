@@ -133,9 +133,9 @@ def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dty
     import torch
     from safetensors.torch import save_file
 
-    cast = {None: None, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    cast = {None: None, "float32": torch.float32, "float16": torch.float16}  # both readable by numpy
     if dtype not in cast:
-        raise ZhseqError(f"unknown weights dtype {dtype!r}; choose one of: float32, float16, bfloat16")
+        raise ZhseqError(f"unknown weights dtype {dtype!r}; choose one of: float32, float16")
 
     final = Path(model_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
