@@ -99,8 +99,8 @@ def main():
                     help="skip training: package an existing training output of this same recipe")
     args = ap.parse_args()
 
-    from zhseq.api import NextWordPredictor, SentimentClassifier
-    from zhseq.checkpoint import MODELS_DIR, TASK_DIRS
+    from zhseq.pipeline import NextWordPredictor, SentimentClassifier
+    from zhseq.checkpoint import MODELS_DIR
     from zhseq.training import train
 
     recipe = RECIPES[args.task]
@@ -134,7 +134,7 @@ def main():
     if size > 10 * 2**20:
         sys.exit(f"{half / 'model.safetensors'} is {size / 2**20:.1f} MiB: over the 10 MiB a shipped model may weigh")
     if not args.no_install and recipe.get("install", True):
-        dest = MODELS_DIR / TASK_DIRS[recipe["task"]]
+        dest = MODELS_DIR / recipe["task"]
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(half, dest)
         print(f"installed {dest}", file=sys.stderr)

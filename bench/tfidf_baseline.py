@@ -33,7 +33,7 @@ def main():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion
 
-    from zhseq.runtime import NumpySentiment
+    from zhseq.pipeline import SentimentClassifier
     from zhseq.tokenizer import Tokenizer
 
     ap = argparse.ArgumentParser()
@@ -49,7 +49,7 @@ def main():
     words = {name: [" ".join(tok.cut(t)) for t in texts]
              for name, texts in (("train", train), ("dev", dev), ("test", test), ("reviews", reviews))}
 
-    model = NumpySentiment.from_pretrained(args.model)
+    model = SentimentClassifier.from_pretrained(args.model)
     pos = model.labels.index("positive")
     nn = {"dev": model.predict_proba(dev)[:, pos], "test": model.predict_proba(test)[:, pos]}
 

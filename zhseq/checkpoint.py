@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .config import check_saved_config
+from .config import TASKS, check_saved_config
 from .errors import ZhseqError
 
 CONFIG_NAME = "config.json"
@@ -25,13 +25,12 @@ VOCAB_NAME = "vocab.json"
 METRICS_NAME = "metrics.json"
 BEST_DIR, LAST_DIR = "model-best", "model-last"
 FORMAT = "zhseq-model"
-MODELS_DIR = Path(__file__).parent / "models"  # shipped default models: models/sentiment, models/lm
-TASK_DIRS = {"sentiment": "sentiment", "lm": "lm"}
+MODELS_DIR = Path(__file__).parent / "models"  # shipped default models, one folder per task: models/sentiment, models/lm
 
 
 def default_model_dir(task: str) -> Path:
     """The shipped default model for a task, or a ZhseqError saying how to get one."""
-    path = MODELS_DIR / TASK_DIRS[task]
+    path = MODELS_DIR / task
     if not (path / CONFIG_NAME).is_file():
         example = (
             "zhseq train sentiment --data corpora/chnsenticorp/train.tsv.gz --out my-sentiment"
@@ -189,8 +188,8 @@ def info(model_dir: str | os.PathLike | None = None) -> dict:
     Without a folder: the shipped default models, ``{"sentiment": {...} or None, "lm": ...}``."""
     if model_dir is None:
         return {
-            task: info(MODELS_DIR / name) if (MODELS_DIR / name / CONFIG_NAME).is_file() else None
-            for task, name in TASK_DIRS.items()
+            task: info(MODELS_DIR / task) if (MODELS_DIR / task / CONFIG_NAME).is_file() else None
+            for task in TASKS
         }
     from safetensors import safe_open
 
