@@ -75,12 +75,12 @@ def table(rows, *, right=()):
 
 def human_size(n_bytes):
     """``1536`` -> ``"1.5 KiB"``."""
-    size = float(n_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"  # unreachable; keeps linters quiet
+    size, unit = float(n_bytes), "B"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
 
 
 def thousands(n):
