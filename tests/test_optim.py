@@ -1,111 +1,123 @@
-"""zhseq.optim against torch.optim, step by step, and zhseq.kernels.dropout; a training run imports no
-torch._dynamo (which every torch.optim optimizer pulls in)."""
+"""The training loop's optimizer (torch.optim.AdamW in two parameter groups) and schedule (LambdaLR with
+zhseq's warm-up and linear decay), a resumed optimizer continuing exactly, and zhseq.kernels.dropout."""
 
 import copy
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from zhseq import kernels
-from zhseq.optim import AdamW, LambdaSchedule, lbfgs
+from zhseq.config import BackboneConfig, NextWordConfig, SentimentConfig
+from zhseq.modeling import NextWordNet, SentimentNet
+from zhseq.training.loop import parameter_groups, warmup_then_linear
 
 
-def _net(seed=0):
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Embedding(40, 6), torch.nn.Linear(6, 3))
+def _names(net, group):
+    ids = {id(p) for p in group["params"]}
+    return sorted(name for name, p in net.named_parameters() if id(p) in ids)
 
 
-def _factor(s):
-    return min((s + 1) / 3, max(0.0, (12 - s) / 9))
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "lstm-ref"])
+def test_weight_matrices_decay_and_biases_and_embeddings_do_not(cell):
+    net = SentimentNet(SentimentConfig(BackboneConfig(30, 6, 5, cell=cell), num_labels=3, ngram_buckets=64))
+    decay, plain = parameter_groups(net, 0.05)
+    assert decay["weight_decay"] == 0.05 and plain["weight_decay"] == 0.0
+    for name in _names(net, decay):
+        assert "weight" in name and "embedding" not in name and dict(net.named_parameters())[name].dim() >= 2
+    assert "backbone.embedding.weight" in _names(net, plain)
+    assert all("bias" in n or "embedding" in n for n in _names(net, plain)), _names(net, plain)
+    assert any("weight_hh" in n for n in _names(net, decay)) and "classifier.weight" in " ".join(_names(net, decay))
+    # every trainable parameter once; the n-gram table is buffers, never seen by the optimizer
+    assert sorted(_names(net, decay) + _names(net, plain)) == sorted(n for n, _ in net.named_parameters())
 
 
-def test_adamw_and_schedule_equal_torch_to_the_bit():
-    ours, theirs = _net(), _net()
-    o1 = AdamW(ours.parameters(), lr=0.02, weight_decay=0.05)
-    o2 = torch.optim.AdamW(theirs.parameters(), lr=0.02, weight_decay=0.05)
-    s1, s2 = LambdaSchedule(o1, _factor), torch.optim.lr_scheduler.LambdaLR(o2, _factor)
-    gen = torch.Generator().manual_seed(1)
-    for _ in range(12):
-        ids = torch.randint(0, 40, (5, 4), generator=gen)
-        for net, opt, sched in ((ours, o1, s1), (theirs, o2, s2)):
-            opt.zero_grad(set_to_none=True)
-            net(ids).pow(2).mean().backward()
-            opt.step()
-            sched.step()
-        assert s1.get_last_lr() == s2.get_last_lr()
-        for p, q in zip(ours.parameters(), theirs.parameters()):
-            assert torch.equal(p, q)
+def test_a_tied_output_layer_is_its_embedding_and_does_not_decay():
+    net = NextWordNet(NextWordConfig(BackboneConfig(40, 6, 5, bidirectional=False)))
+    groups = parameter_groups(net, 0.01)
+    embedding = net.backbone.embedding.weight
+    owners = [g["weight_decay"] for g in groups for p in g["params"] if p is embedding]
+    assert owners == [0.0]  # once, undecayed, though the output layer shares it
+    assert sum(len(g["params"]) for g in groups) == len(list(net.parameters()))
 
 
-def test_adamw_state_dict_round_trip_continues_identically():
-    a = _net()
-    opt = AdamW(a.parameters(), lr=0.01)
-    sched = LambdaSchedule(opt, _factor)
-    ids = torch.randint(0, 40, (4, 3), generator=torch.Generator().manual_seed(2))
-
-    def step(net, o, s):
-        o.zero_grad()
-        net(ids).sum().backward()
-        o.step()
-        s.step()
-
-    for _ in range(3):
-        step(a, opt, sched)
-    b = copy.deepcopy(a)
-    opt_b = AdamW(b.parameters(), lr=0.01)
-    opt_b.load_state_dict(copy.deepcopy(opt.state_dict()))
-    sched_b = LambdaSchedule(opt_b, _factor)
-    sched_b.load_state_dict(sched.state_dict())
-    assert sched_b.get_last_lr() == sched.get_last_lr()
-    for _ in range(3):
-        step(a, opt, sched)
-        step(b, opt_b, sched_b)
-    for p, q in zip(a.parameters(), b.parameters()):
-        assert torch.equal(p, q)
-    with pytest.raises(ValueError, match="parameters"):
-        AdamW(torch.nn.Linear(2, 2).parameters(), lr=0.1).load_state_dict(opt.state_dict())
-
-
-def test_adamw_skips_parameters_without_gradients():
-    net = _net()
-    frozen = net[1].weight.detach().clone()
-    opt = AdamW(net.parameters(), lr=0.1, weight_decay=0.5)
-    net[0].weight.grad = torch.ones_like(net[0].weight)
+def test_an_adamw_step_leaves_undecayed_parameters_alone_when_their_gradient_is_zero():
+    net = SentimentNet(SentimentConfig(BackboneConfig(30, 6, 5), num_labels=2))
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    opt = torch.optim.AdamW(parameter_groups(net, 0.5), lr=0.1, fused=True)
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)
     opt.step()
-    assert torch.equal(net[1].weight, frozen)
-    assert not torch.equal(net[0].weight, _net()[0].weight)
+    for name, p in net.named_parameters():
+        decays = p.dim() >= 2 and "embedding" not in name
+        assert torch.equal(p, before[name] * (1 - 0.1 * 0.5)) if decays else torch.equal(p, before[name]), name
 
 
-def test_lbfgs_equals_torch_lbfgs():
-    gen = torch.Generator().manual_seed(3)
-    a, y = torch.randn(120, 10, generator=gen, dtype=torch.float64), torch.randint(0, 3, (120,), generator=gen)
+def test_the_schedule_warms_up_then_falls_linearly_to_zero():
+    f = warmup_then_linear(warm=4, total=20)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == 1.0 and f(12) == pytest.approx(0.5) and f(20) == 0.0 and f(25) == 0.0
+    assert all(f(s) >= f(s + 1) for s in range(3, 25))
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(parameter_groups(net, 0.01), lr=0.2)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, f)
+    seen = []
+    for _ in range(6):
+        seen.append(schedule.get_last_lr())
+        opt.step()
+        schedule.step()
+    assert seen == [[0.2 * f(s)] * 2 for s in range(6)]  # both groups follow it
 
-    def loss_of(w):
-        return torch.nn.functional.cross_entropy(a @ w.view(10, 3), y) + 1e-3 * (w * w).sum()
 
-    def fg(w):
-        w = w.detach().requires_grad_(True)
-        loss = loss_of(w)
-        loss.backward()
-        return float(loss.detach()), w.grad
+def _step(net, opt, schedule, ids):
+    opt.zero_grad(set_to_none=True)
+    logits, _ = net(ids, torch.tensor([ids.size(1)] * ids.size(0)))
+    logits.pow(2).mean().backward()
+    opt.step()
+    schedule.step()
 
-    x = torch.zeros(30, dtype=torch.float64)
-    evals = lbfgs(fg, x)
-    p = torch.zeros(30, dtype=torch.float64, requires_grad=True)
-    reference = torch.optim.LBFGS([p], lr=1.0, max_iter=300, history_size=20, tolerance_grad=1e-6,
-                                  tolerance_change=1e-9, line_search_fn="strong_wolfe")
 
-    def closure():
-        reference.zero_grad()
-        loss = loss_of(p)
-        loss.backward()
-        return loss
+def test_a_resumed_optimizer_and_schedule_continue_exactly(tmp_path):
+    """state.py's save/restore (safetensors + JSON, no pickle) of torch's AdamW and LambdaLR."""
+    from zhseq.training.state import load_state, restore, save_state
 
-    reference.step(closure)
-    assert evals == reference.state[p]["func_evals"] > 3
-    torch.testing.assert_close(x, p.detach(), atol=1e-12, rtol=0)
+    def build(net):
+        opt = torch.optim.AdamW(parameter_groups(net, 0.05), lr=0.01, fused=True)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_linear(3, 12))
+
+    torch.manual_seed(0)
+    a = SentimentNet(SentimentConfig(BackboneConfig(30, 6, 5), num_labels=2)).eval()  # no dropout draws
+    b = copy.deepcopy(a)
+    opt_a, sched_a = build(a)
+    ids = torch.randint(4, 30, (4, 5), generator=torch.Generator().manual_seed(2))
+    for _ in range(4):
+        _step(a, opt_a, sched_a, ids)
+    save_state(tmp_path, net=a, optimizer=opt_a, schedule=sched_a, loop={"step": 4})
+    opt_b, sched_b = build(b)  # a fresh run, then the checkpoint put back
+    restore(load_state(tmp_path), net=b, optimizer=opt_b, schedule=sched_b)
+    assert sched_b.get_last_lr() == sched_a.get_last_lr() and sched_b.last_epoch == 4
+    for _ in range(5):
+        _step(a, opt_a, sched_a, ids)
+        _step(b, opt_b, sched_b, ids)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), name
+    assert sorted(p.name for p in (tmp_path / "checkpoint").rglob("*") if p.is_file()) == \
+        ["latest.json", "state.json", "state.safetensors"]  # no pickle
+
+
+def test_a_checkpoint_of_the_earlier_optimizer_is_refused_in_one_line(tmp_path):
+    import json
+
+    from zhseq.errors import ZhseqError
+    from zhseq.training.state import load_state, save_state
+
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(parameter_groups(net, 0.01), lr=0.1)
+    folder = save_state(tmp_path, net=net, optimizer=opt,
+                        schedule=torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0), loop={"step": 1})
+    meta = json.loads((folder / "state.json").read_text())
+    (folder / "state.json").write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(ZhseqError, match="another version of zhseq.*without --resume"):
+        load_state(tmp_path)
 
 
 def test_dropout_drops_the_asked_share_and_keeps_the_expectation():
@@ -132,12 +144,3 @@ def test_dropout_gradient_is_the_mask():
     kept = y.detach() != 0
     assert torch.equal(x.grad, kept.double() * 2.0)
     assert torch.equal(y.detach()[kept], x.detach()[kept] * 2.0)
-
-
-def test_training_does_not_import_dynamo(two_label_tsv, tmp_path):
-    code = ("import sys; from zhseq import training; "
-            f"training.train('sentiment', [{str(two_label_tsv)!r}], out={str(tmp_path / 'run')!r}, epochs=1, "
-            "embedding_size=8, hidden_size=8, max_vocab=200, progress=False); "
-            "print('torch._dynamo' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "False"

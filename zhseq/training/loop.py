@@ -1,7 +1,13 @@
-"""The one training loop, ``fit``: it knows nothing about the task."""
+"""The one training loop, ``fit``: it knows nothing about the task.
+
+    examples → length_batches (seeded) → forward/backward → clip → torch.optim.AdamW → LambdaLR
+        → after each epoch: evaluate, on_best, on_epoch, early stopping; a resumable checkpoint (state.py)
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import random
 import sys
@@ -13,48 +19,75 @@ import torch
 
 from ..config import FitConfig
 from ..errors import ZhseqError
-from ..optim import AdamW, LambdaSchedule
 from . import distributed
 from .tasks import Example, length_batches
 
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+logger = logging.getLogger(__name__)
 
 
-def _quiet(msg: str) -> None:
-    pass
+@contextlib.contextmanager
+def reporting(progress: bool):
+    """Within: the ``zhseq`` logger's level raised to WARNING when ``progress`` is off (so a run says only
+    what goes wrong) and to ERROR in torchrun's processes other than 0 (process 0 alone reports); as it was
+    afterwards. A level the user set higher stays."""
+    root = logging.getLogger("zhseq")
+    floor = logging.ERROR if not distributed.is_main() else logging.NOTSET if progress else logging.WARNING
+    before = root.level
+    if floor > root.getEffectiveLevel():
+        root.setLevel(floor)
+    try:
+        yield
+    finally:
+        root.setLevel(before)
 
 
+def parameter_groups(net: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW's two groups, as nanoGPT and transformers make them: weight matrices (dim ≥ 2) decay by
+    ``weight_decay``; biases, norms (dim 1) and embedding matrices (a tied output layer is its embedding)
+    do not. Empty groups are left out; the order of ``net.parameters()`` is kept within each group."""
+    embeddings = {id(m.weight) for m in net.modules() if isinstance(m, torch.nn.Embedding)}
+    decay, plain = [], []
+    for p in net.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 and id(p) not in embeddings else plain).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
-# -- the loop -------------------------------------------------------------------------------------
-def fit(net: torch.nn.Module, examples: list[Example], *, config: "FitConfig", **kwargs) -> list[dict]:
+
+def warmup_then_linear(warm: int, total: int) -> Callable[[int], float]:
+    """The learning-rate factor of step s (``LambdaLR``'s lambda): (s + 1) / warm over the first ``warm``
+    steps, then down in a straight line to 0 at step ``total``."""
+    return lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+
+
+def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **kwargs) -> list[dict]:
     """Train ``net`` (``forward(ids, lengths, targets) -> (logits, loss)``) on ``examples``.
 
-    AdamW, gradient clipping, linear warm-up and decay, seeded shuffling; after each epoch ``evaluate``
+    ``torch.optim.AdamW`` (fused; ``parameter_groups``), gradient clipping to ``config.clip``, the learning
+    rate of ``warmup_then_linear`` through ``LambdaLR``, seeded shuffling; after each epoch ``evaluate``
     scores the model on dev data, ``on_best`` is called when ``metric`` improves (without ``evaluate``,
     every epoch counts as best), ``on_epoch`` gets the history so far, and training stops early after
     ``patience`` epochs without improvement. Returns the per-epoch history.
 
-    With ``state_dir``, a resumable checkpoint (``zhseq.trainstate``) is written every
+    With ``state_dir``, a resumable checkpoint (``zhseq.training.state``) is written every
     ``config.checkpoint_every`` steps and after every epoch; ``resume`` (a loaded checkpoint) continues
     exactly where it was written: same batches, same random draws, so the same final weights.
 
-    Under torchrun (``zhseq.distributed``) every process calls ``fit`` with the same examples and trains
-    on its share of each epoch's batches through DDP; one step is one synchronised update. Process 0
+    Under torchrun (``zhseq.training.distributed``) every process calls ``fit`` with the same examples and
+    trains on its share of each epoch's batches through DDP; one step is one synchronised update. Process 0
     alone evaluates (its scores are broadcast), shows progress and writes checkpoints; pass the
     callbacks that write files only there.
 
-    ``config.precision`` sets the lstm training kernel's matrix products (``zhseq.kernels``) for this run."""
+    Progress: a tqdm bar on stderr and one INFO line per epoch on the ``zhseq.training.loop`` logger, both
+    only with ``config.progress``. ``config.precision`` sets the lstm training kernel's matrix products
+    (``zhseq.kernels``) for this run."""
     from .. import kernels
 
     before = kernels.get_precision()
+    kernels.set_precision(config.precision)
     try:
-        kernels.set_precision(config.precision)
-    except ValueError as exc:
-        raise ZhseqError(str(exc)) from None
-    try:
-        return _fit(net, examples, config=config, **kwargs)
+        with reporting(config.progress):
+            return _fit(net, examples, config=config, **kwargs)
     finally:
         kernels.set_precision(before)
 
@@ -91,8 +124,8 @@ def _fit(
     if config.max_steps:
         total = min(total, config.max_steps)
     warm = max(1, int(config.warmup * total))
-    optimizer = AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = LambdaSchedule(optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    optimizer = torch.optim.AdamW(parameter_groups(net, config.weight_decay), lr=config.lr, fused=True)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(warm, total))
     lengths = [len(x) for x, _ in examples]
     # what a checkpoint must bring back besides the tensors
     loop = {"step": 0, "epoch": 1, "batches_done": 0, "rng_epoch_start": None, "history": [], "best": None,
@@ -105,7 +138,6 @@ def _fit(
     show = config.progress and main
     bar = tqdm(total=total, initial=loop["step"], disable=not show, file=sys.stderr, unit="step",
                dynamic_ncols=True)
-    say = (lambda msg: bar.write(msg, file=sys.stderr)) if show else _quiet
 
     def checkpoint() -> None:
         if state_dir is None:
@@ -162,11 +194,11 @@ def _fit(
             score = record["dev"][metric]
             best = loop["best"]
             improved = best is None or (score > best if greater_is_better else score < best)
-            say(f"epoch {epoch}: train loss {record['train_loss']:.4f}, dev {metric} {score:.4f}"
-                + (" (best)" if improved else ""))
+            logger.info("epoch %d: train loss %.4f, dev %s %.4f%s", epoch, record["train_loss"], metric, score,
+                        " (best)" if improved else "")
         else:
             improved = True
-            say(f"epoch {epoch}: train loss {record['train_loss']:.4f}")
+            logger.info("epoch %d: train loss %.4f", epoch, record["train_loss"])
         record["best"] = improved
         history.append(record)
         if improved:
@@ -183,7 +215,7 @@ def _fit(
         if not (finished or stop):
             checkpoint()
         if stop:
-            say(f"early stop: no better dev {metric} for {loop['bad_epochs']} epochs")
+            logger.info("early stop: no better dev %s for %d epochs", metric, loop["bad_epochs"])
             break
     bar.close()
     return history
@@ -193,5 +225,3 @@ def _rng_state(saved) -> tuple:
     """random.Random state from its JSON form (lists) back to the tuples ``setstate`` wants."""
     version, internal, gauss = saved
     return (version, tuple(internal), gauss)
-
-

@@ -3,7 +3,12 @@
     OUT/checkpoint/latest.json            {"dir": "step-000500"}: the last complete checkpoint
     OUT/checkpoint/step-000500/state.safetensors   model.*, optim.<param>.<name>, rng.torch (rng.torch.<r>
                                                    for process r > 0 of a multi-process run)
-    OUT/checkpoint/step-000500/state.json          everything else (JSON)
+    OUT/checkpoint/step-000500/state.json          everything else (JSON): the loop's position, the
+                                                   optimizer's param_groups, the schedule's state
+
+The optimizer and schedule are ``torch.optim.AdamW`` and ``LambdaLR``: their ``state_dict`` is split into
+its tensors (``state``, by parameter index: ``step``, ``exp_avg``, ``exp_avg_sq``) and the rest, which is JSON
+(the schedule's lambda is code, rebuilt by the loop, so it is not saved): tensors and JSON only.
 
 A checkpoint folder is written completely (each file fsynced) before ``latest.json`` is replaced by an
 atomic rename, and only then are older folders removed: a process killed at any moment leaves
@@ -24,6 +29,7 @@ from ..errors import ZhseqError
 
 STATE_DIR = "checkpoint"
 FORMAT = "zhseq-train-state"
+VERSION = 2  # 2: torch.optim's AdamW in two parameter groups (1: one group, zhseq's own AdamW)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -65,7 +71,7 @@ def save_state(out: Path, *, net, optimizer, schedule, loop: dict, rng_states: l
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
     write_json(tmp / "state.json", {
         "format": FORMAT,
-        "version": 1,
+        "version": VERSION,
         "loop": loop,
         "optimizer_groups": groups,
         "schedule": {k: v for k, v in schedule.state_dict().items() if k != "lr_lambdas"},
@@ -104,6 +110,9 @@ def load_state(out: Path) -> dict | None:
         raise ZhseqError(f"the checkpoint in {folder} cannot be read ({e}); start again without --resume") from None
     if meta.get("format") != FORMAT:
         raise ZhseqError(f"{folder} is not a zhseq training checkpoint")
+    if meta.get("version") != VERSION:
+        raise ZhseqError(f"the checkpoint in {folder} was written by another version of zhseq (format "
+                         f"{meta.get('version')}, this one reads {VERSION}); start again without --resume")
     return {**meta, "tensors": tensors}
 
 
@@ -119,7 +128,7 @@ def restore(state: dict, *, net, optimizer, schedule, rank: int = 0) -> None:
             opt_state.setdefault(int(index), {})[name] = value
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in state["optimizer_groups"]]
     optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
-    schedule.load_state_dict({**state["schedule"], "lr_lambdas": [None] * len(groups)})
+    schedule.load_state_dict({**state["schedule"], "lr_lambdas": [None] * len(schedule.lr_lambdas)})
     torch.set_rng_state(tensors["rng.torch" if rank == 0 else f"rng.torch.{rank}"])
 
 
