@@ -67,8 +67,8 @@ def zhseq_tokens_per_s(task, examples, vocab_size, steps, warmup, precision):
     torch.manual_seed(0)
     net = NextWordNet(NextWordConfig(BackboneConfig(vocab_size, E, H, bidirectional=False), bptt=BPTT,
                                      sampled_softmax=2048))
-    config = FitConfig(epochs=1, max_steps=warmup + steps, batch_size=BATCH, lr=3e-3, checkpoint_every=0,
-                       precision=precision, progress=False)
+    config = FitConfig(epochs=1, max_steps=warmup + steps, batch_size=BATCH, lr=3e-3, precision=precision,
+                       progress=False)  # no state_dir: no checkpoints
     stamps = []
     orig = net.forward
 

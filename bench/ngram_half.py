@@ -39,7 +39,10 @@ def main():
     from zhseq.api import ngram_logits
     from zhseq.modeling import BackboneConfig, SentimentConfig, SentimentNet
     from zhseq.runtime import NumpySentiment
-    from zhseq.training import NGRAM_NB, NGRAM_WEIGHTS, fit_ngrams
+    from zhseq.config import FitConfig, default_of
+    from zhseq.training import NGRAM_WEIGHTS, fit_ngrams
+
+    NGRAM_NB = default_of(FitConfig, "ngram_nb")
 
     model = NumpySentiment.from_pretrained(None)
     assert model.labels == ["negative", "positive"]

@@ -16,7 +16,7 @@ from zhseq.api import SentimentClassifier
 from zhseq.errors import ZhseqError
 from zhseq.modeling import BackboneConfig, SentimentConfig, SentimentNet
 from zhseq import evaluate, finetune, train
-from zhseq.training import fit_ngrams
+from zhseq.training import fit_ngrams, ngramfit
 
 M = (1 << 64) - 1
 
@@ -100,7 +100,7 @@ def test_the_fit_is_scikit_learns_logistic_regression(nb):
     docs = [list(rng.choice(vocab, size=rng.integers(1, 8))) for _ in range(120)]
     y = [int(("好" in d) + ("喜欢" in d) - ("差" in d) + 1) % 3 for d in docs]  # three labels
     net = SentimentNet(SentimentConfig(BackboneConfig(10, 4, 4), num_labels=3, ngram_buckets=2**12))
-    fit_ngrams(net, docs, y, c=4.0, nb=nb, say=lambda m: None)
+    fit_ngrams(net, docs, y, c=4.0, nb=nb)
     weight, bias, idf = net.ngrams.numpy()
     doc, bucket, value = ngrams.features(docs, idf)
     x = csr_matrix((value, (doc, bucket)), shape=(len(docs), 2**12)).toarray()
@@ -119,6 +119,69 @@ def test_the_fit_is_scikit_learns_logistic_regression(nb):
     # the scaling changes the model (three labels, unequal label shares)
     assert nb == 0.0 or np.abs(scale[idf > 0] - 1).max() > 0.1
     assert np.array_equal(net.ngrams.idf.numpy(), ngrams.fit_idf(ngrams.ngram_counts(docs, 2**12)[1], 120, 2**12))
+
+
+def _docs(n, labels, seed=0):
+    rng = np.random.default_rng(seed)
+    vocab = ["好", "差", "不", "很", "一般", "喜欢", "失望", "还行", "的", "了"]
+    docs = [list(rng.choice(vocab, size=rng.integers(1, 8))) for _ in range(n)]
+    return docs, [int(("好" in d) + ("喜欢" in d) - ("差" in d) + 1) % labels for d in docs]
+
+
+@pytest.mark.parametrize("labels", [2, 3])
+@pytest.mark.parametrize("nb", [0.0, 0.5])
+def test_the_table_gives_scikit_learns_probabilities(labels, nb):
+    """The stored table (weights for plain TF-IDF, the scaling folded in) scores the texts as the fitted
+    LogisticRegression's predict_proba does; for two labels its one vector w is stored as (−w/2, w/2)."""
+    docs, y = _docs(150, labels)
+    net = SentimentNet(SentimentConfig(BackboneConfig(10, 4, 4), num_labels=labels, ngram_buckets=2**12))
+    info = fit_ngrams(net, docs, y, c=4.0, nb=nb)
+    d = ngramfit.design(docs, y, net.config, nb)
+    model = ngramfit.logistic_regression(d.x, y, 4.0)  # the same fit again: deterministic
+    assert model.coef_.shape[0] == (1 if labels == 2 else labels)
+    table = torch.tensor(ngrams.logits(docs, *net.ngrams.numpy())).softmax(-1).numpy()
+    assert np.abs(table - model.predict_proba(d.x)).max() < 1e-5
+    assert info["iterations"] == int(model.n_iter_.max()) and info["c"] == 4.0 and info["nb"] == nb
+
+
+@pytest.mark.parametrize("labels", [2, 3])
+def test_the_table_is_the_multinomial_optimum_whatever_the_label_count(labels):
+    """C means one thing for two labels and for three: the table minimises C·Σ CE + ½‖W‖² with one weight
+    vector per label (for two labels, scikit-learn's binary fit with 2C gives that optimum); checked by the
+    objective's gradient, divided by C·N, being as small as the fit's tolerance (float32 table aside)."""
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    c = 4.0
+    docs, y = _docs(150, labels, seed=1)
+    net = SentimentNet(SentimentConfig(BackboneConfig(10, 4, 4), num_labels=labels, ngram_buckets=2**12))
+    fit_ngrams(net, docs, y, c=c, nb=0.0)
+    weight, bias, idf = (a.astype(np.float64) for a in net.ngrams.numpy())
+    doc, bucket, value = ngrams.features(docs, idf)
+    x = csr_matrix((value.astype(np.float64), (doc, bucket)), shape=(len(docs), 2**12))
+
+    def gradient(weight, bias):  # of the multinomial objective, divided by C·N: the scale the fit's TOL is on
+        z = x @ weight + bias
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        p[np.arange(len(y)), y] -= 1.0
+        return max(np.abs(c * (x.T @ p) + weight).max(), np.abs(c * p.sum(0)).max()) / (c * len(y))
+
+    assert gradient(weight, bias) < 1e-5
+    if labels == 2:  # scikit-learn's binary fit with C itself is another model: its weights held back twice as hard
+        plain = LogisticRegression(C=c, tol=1e-8, max_iter=1000).fit(x, y)
+        w, b = plain.coef_[0] / 2, plain.intercept_[0] / 2
+        assert gradient(np.stack([-w, w], 1), np.array([-b, b])) > 100 * gradient(weight, bias)
+
+
+def test_a_label_the_fit_never_sees_gets_probability_zero():
+    docs, y = _docs(60, 2)
+    net = SentimentNet(SentimentConfig(BackboneConfig(10, 4, 4), num_labels=3, ngram_buckets=2**12))
+    fit_ngrams(net, docs, [2 * t for t in y], c=4.0, nb=0.5)  # labels 0 and 2 only
+    p = torch.tensor(ngrams.logits(docs, *net.ngrams.numpy())).softmax(-1).numpy()
+    assert np.all(p[:, 1] == 0.0) and np.allclose(p.sum(1), 1.0)
+    with pytest.raises(ZhseqError, match="two labels or more"):
+        fit_ngrams(net, docs, [1] * len(docs))
 
 
 def test_mix_averages_probabilities():
@@ -229,7 +292,7 @@ def test_the_ngram_half_can_be_fitted_on_other_data(two_label_tsv, tmp_path):
 def test_the_cli_passes_the_naive_bayes_power_and_refuses_a_negative_one(two_label_tsv, tmp_path):
     from click.testing import CliRunner
 
-    from cli import cli
+    from zhseq.cli import cli
 
     args = ["train", "sentiment", "--data", str(two_label_tsv), "--embedding-size", "8", "--hidden-size", "8",
             "--epochs", "1", "--min-freq", "1", "-q"]
@@ -239,7 +302,7 @@ def test_the_cli_passes_the_naive_bayes_power_and_refuses_a_negative_one(two_lab
     assert config["training"]["ngram_nb"] == 0.0
     result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "bad"), "--ngram-nb", "-1"])
     assert result.exit_code == 2 and "--ngram-nb" in result.output and not (tmp_path / "bad").exists()
-    with pytest.raises(ZhseqError, match="naive-Bayes power"):
+    with pytest.raises(ZhseqError, match="ngram_nb must be a number ≥ 0, not -1.0"):
         train("sentiment", str(two_label_tsv), out=tmp_path / "lib", ngram_nb=-1.0, progress=False)
 
 

@@ -5,6 +5,7 @@ The pictures are checked as files (PNG signature, size); without matplotlib (sim
 """
 
 import json
+import logging
 import struct
 import traceback
 
@@ -14,7 +15,7 @@ from zhseq.cli import cli
 
 from zhseq import plots, training
 from zhseq.errors import ZhseqError
-from zhseq.training import run
+from zhseq.training import outdir
 
 HINT = "pip install 'zhseq[plot]'"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -162,11 +163,13 @@ def test_train_without_matplotlib_saves_the_model_and_gives_the_hint(no_matplotl
     assert quiet.stderr == ""
 
 
-def test_a_failing_plot_does_not_fail_training(monkeypatch, capsys, tmp_path):
+def test_a_failing_plot_does_not_fail_training(monkeypatch, caplog, tmp_path):
     def broken(metrics, path):
         raise RuntimeError("no room on the canvas")
 
     monkeypatch.setattr(plots, "available", lambda: True)
     monkeypatch.setattr(plots, "learning_curves", broken)
-    run._draw_curves({"epochs": []}, tmp_path / "learning_curves.png", say=run._quiet)
-    assert "learning curves not drawn: no room on the canvas" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        outdir.draw_curves({"epochs": []}, tmp_path / "learning_curves.png")
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("zhseq.training.outdir", logging.WARNING, "learning curves not drawn: no room on the canvas")]

@@ -8,7 +8,7 @@ from .config import PredictConfig, check_prediction, default_of
 from .data import batched
 from .errors import ZhseqError
 from .pipeline import load
-from .training.run import _as_list, _check_labels, _read_task_data
+from .training.corpus import as_list, check_known_labels, read_task_data
 from .training.tasks import LMTask, sentiment_metrics
 
 
@@ -28,9 +28,9 @@ def evaluate(
         raise ZhseqError("a model folder is needed")
     check_prediction(batch_size=batch_size)
     model = load(model_dir)
-    texts, labels = _read_task_data(model.task, data, text_column, label_column)
+    texts, labels = read_task_data(model.task, data, text_column, label_column)
     if model.task == "sentiment":
-        _check_labels(labels, model.labels, str(data))
+        check_known_labels(labels, model.labels, str(data))
         index = {label: i for i, label in enumerate(model.labels)}
         predicted = [int(row.argmax()) for chunk in batched(texts, max(batch_size, 4096))
                      for row in model.predict_proba(chunk)]  # argmax: the first label on a tie, as the CLI
@@ -39,4 +39,4 @@ def evaluate(
         tokens = [model.tokenizer.cut(x) for x in texts]
         task = LMTask(model.tokenizer, model.vocab, model.head.bptt)
         result = task.evaluate(model.net, task.examples(tokens), batch_size)
-    return {"task": model.task, "model": str(model.path), "data": _as_list(data), **result}
+    return {"task": model.task, "model": str(model.path), "data": as_list(data), **result}

@@ -1,14 +1,21 @@
-"""``train`` and ``finetune``: data → tokens → vocabulary → model → ``fit`` → the output folder."""
+"""``train`` and ``finetune``: data → tokens → vocabulary → model → ``fit`` → the output folder.
+
+    train(task, data, out, model=ModelConfig(...), fit=FitConfig(...))
+        read (zhseq.data) → dev set (given, or held out) → Tokenizer.cut → Vocab → SentimentNet | NextWordNet
+        → _run: [fit_ngrams] → loop.fit → OUT/model-best, OUT/model-last, OUT/metrics.json (outdir.py)
+    finetune(model_dir, data, out, fit=finetune_config(model_dir, ...)): the same from a saved model
+
+Messages go to the ``zhseq.training`` loggers (INFO: progress; WARNING: what went wrong but did not stop
+the run); ``FitConfig.progress=False`` silences the INFO lines and the progress bar.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import random
-import shutil
-import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -17,7 +24,6 @@ from .. import ngrams as hashed_ngrams
 from ..api import ngram_logits
 from ..checkpoint import (
     BEST_DIR,
-    CONFIG_NAME,
     LAST_DIR,
     METRICS_NAME,
     VOCAB_NAME,
@@ -27,115 +33,246 @@ from ..checkpoint import (
     save_model,
     write_json,
 )
-from ..config import FitConfig
-from ..data import read_labelled, read_lm_texts
-from ..errors import STACKED_BIDIRECTIONAL_LM, ZhseqError
-from ..modeling import (
+from ..config import (
+    FINETUNE_DEFAULTS,
+    FINETUNE_MAX_NEW_WORDS,
+    TASKS,
     BackboneConfig,
+    FitConfig,
+    ModelConfig,
     NextWordConfig,
-    NextWordNet,
     SentimentConfig,
-    SentimentNet,
-    build_model,
+    default_of,
+    replace,
 )
+from ..errors import ZhseqError
+from ..modeling import NextWordNet, SentimentNet, build_model
 from ..tokenizer import Tokenizer
 from ..vocab import Vocab
-from . import distributed
-from .loop import fit
-from .ngramfit import NGRAM_C, NGRAM_NB, choose_ngram_weight, fit_ngrams
+from . import distributed, outdir
+from .corpus import as_list, check_known_labels, label_order, read_parts, read_task_data, recorded
+from .loop import fit as fit_loop
+from .loop import reporting
+from .ngramfit import choose_ngram_weight, fit_ngrams
 from .state import clear_state, load_state
 from .tasks import LMTask, SentimentTask
 
-CURVES_NAME = "learning_curves.png"
+logger = logging.getLogger(__name__)
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _quiet(msg: str) -> None:
-    pass
+_OWNER = {**{f.name: ModelConfig for f in fields(ModelConfig)}, **{f.name: FitConfig for f in fields(FitConfig)}}
 
 
+def split_settings(model: ModelConfig | None = None, fit: FitConfig | None = None, /,
+                   **settings) -> tuple[ModelConfig, FitConfig]:
+    """Flat settings (``hidden_size=8, epochs=1``, as ``train`` took them before the configs) → (ModelConfig,
+    FitConfig): each goes to the config that has a field of its name, on top of ``model`` and ``fit``
+    (default: the defaults). Values are checked as the configs check them (ZhseqError naming the field);
+    a name neither has is a TypeError, as Python's for an unknown keyword argument."""
+    changes: dict = {ModelConfig: {}, FitConfig: {}}
+    for name, value in settings.items():
+        owner = _OWNER.get(name)
+        if owner is None:
+            raise TypeError(f"got an unexpected keyword argument {name!r} (settings are the fields of "
+                            "ModelConfig and FitConfig)")
+        changes[owner][name] = value
+    return (replace(model or ModelConfig(), **changes[ModelConfig]),
+            replace(fit or FitConfig(), **changes[FitConfig]))
 
-# -- train / finetune -----------------------------------------------------------------------------
-def _as_list(data) -> list[str]:
-    return [data] if isinstance(data, (str, os.PathLike)) else [str(d) for d in data]
+
+def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None = None, fit: FitConfig | None = None,
+          dev: str | os.PathLike | None = None, text_column: str | None = None, label_column: str | None = None,
+          ngram_data=(), resume: bool = False, **settings) -> Path:
+    """Train a new ``task`` model ("sentiment" or "lm") on corpus file(s) ``data``; returns ``out/model-best``.
+
+    ``model`` (``zhseq.config.ModelConfig``, default ``ModelConfig()``): what is built; ``fit``
+    (``FitConfig``): how it is trained. These configs are the API; the flat keyword arguments of earlier
+    versions (``train("sentiment", files, out=..., epochs=1, hidden_size=8)``) still work, each going to the
+    config field of its name (``split_settings``), on top of ``model``/``fit`` if given.
+
+    ``dev``: file(s) to pick the best epoch on (and, for sentiment, the n-gram weight); without it 5 % of
+    the training texts (at most 2,000) are held out. ``text_column``/``label_column``: a table's columns
+    (default: detected). ``ngram_data`` (file(s) with the same columns): fit the n-gram half on these
+    instead of the training data. ``resume``: continue a killed run of the same call from its last
+    checkpoint in ``out``.
+
+    Sentiment with ``model.ngrams``: the model also gets a linear half over hashed word and character
+    n-grams (``zhseq.ngrams``), fitted before the network (``fit_ngrams``; ``fit.ngram_c``, ``fit.ngram_nb``)
+    and averaged with it, weighted as the dev set prefers. ``model.init_backbone``: start from the embedding
+    and recurrent weights of a saved model (e.g. the shipped lm): its tokenizer, vocabulary (extended by this
+    corpus's frequent words), cell and sizes are used; a classifier's second direction starts from the
+    saved model's if it has one (a bidirectional lm), else fresh.
+
+    Raises ZhseqError, before any data is read, for an unknown task or cell, a setting of the other task's
+    head (``ModelConfig.HEAD_SETTINGS``), ``ngram_data`` without an n-gram half, a stacked bidirectional
+    lm, an ``out`` that holds something else; and later for data that cannot be read or has fewer than two
+    labels. A failed run leaves ``out`` as it found it."""
+    from ..cells import get_cell
+
+    if task not in TASKS:
+        raise ZhseqError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    model, fit = split_settings(model, fit, **settings)
+    get_cell(model.cell)  # an unknown cell fails here, before any data is read
+    for name, owner in ModelConfig.HEAD_SETTINGS.items():
+        if owner != task and getattr(model, name) != default_of(ModelConfig, name):
+            raise ZhseqError(f"{name} is a setting of {owner} models only")
+    if ngram_data and (task != "sentiment" or not model.ngrams):
+        raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
+    out = Path(out)
+    source = None
+    if model.init_backbone is not None:
+        folder = resolve_model_dir(model.init_backbone)
+        source = (folder, read_config(folder))
+        sb = source[1]["backbone"]
+        model = replace(model, cell=sb["cell"], layers=sb["layers"], embedding_size=sb["embedding_size"],
+                        hidden_size=sb["hidden_size"])
+    _head_config(task, model, vocab_size=1, num_labels=2)  # its checks (a stacked bidirectional lm), now
+
+    def body() -> Path:
+        torch.manual_seed(fit.seed)
+        tokenizer = Tokenizer.from_dict(source[1]["tokenizer"]) if source else Tokenizer(hmm=model.hmm)
+        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed)
+        logger.info("tokenising %d training texts …", len(train_part[0]))
+        train_tokens = distributed.map_split(tokenizer.cut, train_part[0])  # in shares under torchrun
+        if source:
+            vocab = Vocab.load(source[0] / VOCAB_NAME)
+            added = vocab.extend(train_tokens, min_freq=model.min_freq, max_new=max(0, model.max_vocab - len(vocab)))
+            logger.info("vocabulary: %d tokens (%d new beside those of %s)", len(vocab), added, source[0])
+        else:
+            vocab = Vocab.build(train_tokens, min_freq=model.min_freq, max_size=model.max_vocab)
+            logger.info("vocabulary: %d tokens (min_freq %d, max %d)", len(vocab), model.min_freq, model.max_vocab)
+        labels = label_order(train_part[1]) if task == "sentiment" else None
+        if labels and dev_part is not None:
+            check_known_labels(dev_part[1], labels, "the dev set")
+        head = _head_config(task, model, vocab_size=len(vocab), num_labels=len(labels) if labels else 2)
+        net = SentimentNet(head) if task == "sentiment" else NextWordNet(head)
+        recipe = {"command": "train", "data": as_list(data), "dev": recorded(dev), "n_train": len(train_tokens),
+                  "min_freq": model.min_freq, "max_vocab": model.max_vocab, **_public(fit)}
+        ngram_part = None
+        if task == "sentiment" and model.ngrams:
+            recipe["ngram_c"], recipe["ngram_nb"] = fit.ngram_c, fit.ngram_nb
+            if ngram_data:
+                ngram_texts, ngram_labels = read_task_data(task, ngram_data, text_column, label_column)
+                check_known_labels(ngram_labels, labels, "--ngram-data")
+                ngram_part = (distributed.map_split(tokenizer.cut, ngram_texts), ngram_labels)
+                recipe["ngram_data"] = as_list(ngram_data)
+        if source:
+            copied = _copy_backbone(net.backbone, source)
+            recipe["init_backbone"] = str(source[0])
+            logger.info("backbone started from %s (%d tensors)", source[0], copied)
+        return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=labels,
+                    train_data=(train_tokens, train_part[1]), dev_part=dev_part, out=out, fit_config=fit,
+                    recipe=recipe, resume=resume, ngram_data=ngram_part)
+
+    with reporting(fit.progress):
+        return outdir.guarded(out, body, resume)
 
 
-def _label_order(labels: list[str]) -> list[str]:
-    found = sorted(set(labels))
-    if len(found) < 2:
-        raise ZhseqError(f"a classifier needs at least two labels; the training data has only {found}")
-    return found
+def finetune_config(model_dir: str | os.PathLike, **changes) -> FitConfig:
+    """The ``FitConfig`` that ``finetune`` uses for the saved model in ``model_dir`` when given none:
+    ``FINETUNE_DEFAULTS`` (fewer epochs, a lower learning rate), the batch size and n-gram C the model was
+    trained with, then ``changes`` (FitConfig fields; None for ``batch_size``/``ngram_c`` keeps the base
+    model's). Raises ZhseqError for a folder without a model, TypeError for an unknown field."""
+    recipe = read_config(resolve_model_dir(model_dir)).get("training", {})
+    base = FitConfig(**FINETUNE_DEFAULTS, batch_size=recipe.get("batch_size", default_of(FitConfig, "batch_size")),
+                     ngram_c=recipe.get("ngram_c", default_of(FitConfig, "ngram_c")))
+    kept = {k: v for k, v in changes.items() if not (v is None and k in ("batch_size", "ngram_c"))}
+    model_settings = sorted(set(kept) - {f.name for f in fields(FitConfig)})
+    if model_settings:
+        raise TypeError(f"got an unexpected keyword argument {model_settings[0]!r} (a fine-tuned model keeps "
+                        "its base's settings; fine-tuning takes the fields of FitConfig)")
+    return replace(base, **kept)
 
 
-def _read_task_data(task: str, paths, text_column, label_column):
-    """→ (texts, labels or None)."""
+def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit: FitConfig | None = None,
+             dev: str | os.PathLike | None = None, text_column: str | None = None, label_column: str | None = None,
+             min_freq: int = default_of(ModelConfig, "min_freq"), max_new_words: int = FINETUNE_MAX_NEW_WORDS,
+             resume: bool = False, **settings) -> Path:
+    """Continue training the saved model in ``model_dir`` on new data; returns ``out/model-best``.
+
+    ``fit``: how (default ``finetune_config(model_dir)``: ``FINETUNE_DEFAULTS`` with the base model's batch
+    size and n-gram C); flat FitConfig fields (``epochs=1``) change that default, as ``train``'s do.
+
+    The vocabulary grows by the new corpus's words seen at least ``min_freq`` times, ``max_new_words`` at
+    most (new embedding rows, old ids unchanged). A sentiment model keeps its labels when the new data uses
+    only those; otherwise the output layer is rebuilt for the new label set. A sentiment model with an n-gram
+    half has it fitted again on the new data (``fit.ngram_c``; naive-Bayes scaling as the base model had)
+    and its mixing weight chosen again on dev. Raises ZhseqError as ``train`` does, and when ``out`` is the
+    base model's folder."""
+    src = resolve_model_dir(model_dir)
+    config = read_config(src)
+    task = config.get("task")
+    out = Path(out)
+    if out.resolve() == src.resolve() or src.resolve().is_relative_to(out.resolve()):
+        raise ZhseqError("--out must be a new folder, not the model being fine-tuned")
+    recipe_old = config.get("training", {})
+    fit = replace(fit, **settings) if fit is not None else finetune_config(src, **settings)
+
+    def body() -> Path:
+        torch.manual_seed(fit.seed)
+        net = build_model(task, config)
+        load_weights(net, src)
+        vocab = Vocab.load(src / VOCAB_NAME)
+        tokenizer = Tokenizer.from_dict(config.get("tokenizer", {}))
+        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed)
+        train_tokens = distributed.map_split(tokenizer.cut, train_part[0])
+        added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max_new_words)
+        if added:
+            (net.resize_vocab if task == "lm" else net.backbone.resize_embedding)(len(vocab))
+        logger.info("vocabulary: %d tokens (%d new from this corpus)", len(vocab), added)
+        labels = None
+        if task == "sentiment":
+            old = list(config["labels"])
+            new = label_order(train_part[1])
+            if set(new) <= set(old):
+                labels = old
+            else:
+                labels = new
+                net.reset_labels(len(new))
+                logger.info("new label set %s (was %s): the output layer starts afresh", new, old)
+            if dev_part is not None:
+                check_known_labels(dev_part[1], labels, "the dev set")
+        recipe = {"command": "finetune", "base_model": str(src), "base_training": recipe_old,
+                  "data": as_list(data), "dev": recorded(dev), "n_train": len(train_tokens), "new_words": added,
+                  **_public(fit)}
+        if task == "sentiment" and net.ngrams is not None:
+            recipe["ngram_c"] = fit.ngram_c
+            recipe["ngram_nb"] = recipe_old.get("ngram_nb", 0.0)  # absent: fitted before the scaling existed
+        return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=labels,
+                    train_data=(train_tokens, train_part[1]), dev_part=dev_part, out=out, fit_config=fit,
+                    recipe=recipe, resume=resume)
+
+    with reporting(fit.progress):
+        return outdir.guarded(out, body, resume)
+
+
+# -- shared by train and finetune ----------------------------------------------------------------
+def _head_config(task: str, model: ModelConfig, *, vocab_size: int, num_labels: int):
+    """The saved model's config (checked as it is built): ModelConfig's sizes and the head settings it sets."""
+    bidirectional = task == "sentiment" if model.bidirectional is None else model.bidirectional
+    backbone = BackboneConfig(vocab_size=vocab_size, embedding_size=model.embedding_size,
+                              hidden_size=model.hidden_size, cell=model.cell, layers=model.layers,
+                              bidirectional=bidirectional, dropout=model.dropout)
+    head = {name: getattr(model, name) for name, owner in ModelConfig.HEAD_SETTINGS.items()
+            if owner == task and getattr(model, name) is not None}
     if task == "sentiment":
-        d = read_labelled(_as_list(paths), text_column=text_column, label_column=label_column, require_labels=True)
-        return d["texts"], d["labels"]
-    return read_lm_texts(_as_list(paths), text_column=text_column), None
+        return SentimentConfig(backbone, num_labels=num_labels, **head,
+                               ngram_buckets=hashed_ngrams.BUCKETS if model.ngrams else 0)
+    return NextWordConfig(backbone, **head)
 
 
-def _holdout(texts, labels, seed: int, say=log):
-    """No --dev given: keep back 5% (at most 2,000 texts) as dev, chosen with the seed."""
-    n = len(texts)
-    k = min(2000, n // 20)
-    if k < 10:
-        return (texts, labels), None
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    dev, train = sorted(order[:k]), sorted(order[k:])
-    pick = lambda xs, idx: None if xs is None else [xs[i] for i in idx]  # noqa: E731
-    say(f"no --dev given: holding out {k} of {n} training texts as the dev set")
-    return (pick(texts, train), pick(labels, train)), (pick(texts, dev), pick(labels, dev))
-
-
-def _prepare_out(out: Path, resume: bool = False, say=log) -> bool:
-    """Refuse to mix a new run into a folder that holds something else; True if this run created it.
-    With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is."""
-    from .state import STATE_DIR
-
-    if resume and out.is_dir():
-        if (out / STATE_DIR / "latest.json").is_file():
-            return False
-        if (out / LAST_DIR).exists():
-            raise ZhseqError(f"--out {out} holds a finished run: nothing to resume")
-        leftovers = [p for p in out.iterdir() if p.name in (BEST_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR)]
-        if leftovers:
-            say(f"no checkpoint to resume in {out}: starting from the beginning")
-            for p in leftovers:
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-    if out.exists():
-        if not out.is_dir():
-            raise ZhseqError(f"--out {out} is a file")
-        if (out / CONFIG_NAME).exists():
-            raise ZhseqError(f"--out {out} already holds a model; choose another folder")
-        if (out / BEST_DIR).exists() or (out / LAST_DIR).exists():
-            # a failed run cleans up what it wrote, so an earlier run's models here would be lost
-            raise ZhseqError(f"--out {out} already holds a trained model ({BEST_DIR}/); choose another folder")
-        strays = [p.name for p in out.iterdir()]
-        if strays:
-            raise ZhseqError(f"--out {out} is not empty ({strays[0]} …); choose a new or empty folder")
-        return False
-    out.mkdir(parents=True)
-    return True
-
-
-def _run(
-    *, task, net, vocab, tokenizer, labels, train_data, dev_data, out, fit_config: FitConfig, recipe: dict, say=log,
-    resume: bool = False, ngram_data=None,
-) -> Path:
-    """Shared by train and finetune: examples → fit → model-best / model-last / metrics.json (+ its plot).
-    ``ngram_data`` (tokens, labels): what a sentiment model's n-gram half is fitted on, if not the training data.
-    In a multi-process run only process 0 writes; the others return once it has."""
+def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_config: FitConfig, recipe: dict,
+         resume: bool = False, ngram_data=None) -> Path:
+    """Examples → fit → model-best / model-last / metrics.json (+ its plot). ``dev_part``: (texts, labels or
+    None) or None. ``ngram_data`` (tokens, labels): what a sentiment model's n-gram half is fitted on, if not
+    the training data. In a multi-process run only process 0 writes; the others return once it has."""
     if task == "sentiment":
         t = SentimentTask(tokenizer, vocab, labels, net.config.max_tokens)
     else:
         t = LMTask(tokenizer, vocab, net.config.bptt)
     train_tokens = train_data[0]
     examples = t.examples(train_tokens, train_data[1])
-    dev_examples = t.examples(*dev_data) if dev_data is not None else None
+    dev_tokens = None if dev_part is None else distributed.map_split(tokenizer.cut, dev_part[0])
+    dev_examples = t.examples(dev_tokens, dev_part[1]) if dev_part is not None else None
     config = {
         "zhseq_version": __version__,
         "task": task,
@@ -157,9 +294,8 @@ def _run(
         else:
             index = {label: i for i, label in enumerate(labels)}
             ngram_tokens, ngram_targets = ngram_data[0], [index[y] for y in ngram_data[1]]
-        # train and finetune put both settings in the recipe (finetune: the base model's)
-        ngram_info = fit_ngrams(net, ngram_tokens, ngram_targets, c=recipe["ngram_c"], nb=recipe["ngram_nb"],
-                                say=say)
+        # train and finetune put both settings in the recipe (finetune: the base model's power)
+        ngram_info = fit_ngrams(net, ngram_tokens, ngram_targets, c=recipe["ngram_c"], nb=recipe["ngram_nb"])
 
     def metrics(history: list[dict]) -> dict:
         return {"task": task, "metric": t.metric, "epochs": history,
@@ -176,7 +312,7 @@ def _run(
         if changed:
             raise ZhseqError(f"the checkpoint in {out} was written by a different run ({', '.join(changed)} "
                              "differ); rerun the same command, or start afresh in a new --out")
-        say(f"resuming from the checkpoint at step {state['loop']['step']} (epoch {state['loop']['epoch']})")
+        logger.info("resuming from the checkpoint at step %d (epoch %d)", state["loop"]["step"], state["loop"]["epoch"])
 
     dev_probs: dict = {}  # sentiment: the network's dev probabilities, last epoch and best, for the n-gram mix
 
@@ -190,7 +326,7 @@ def _run(
         dev_probs["best"] = dev_probs.get("last")
         save(BEST_DIR, record)
 
-    history = fit(
+    history = fit_loop(
         net,
         examples,
         collate=t.collate,
@@ -207,214 +343,17 @@ def _run(
     if main:
         save(LAST_DIR, history[-1])
         if ngram_info is not None:
-            z = ngram_logits(net, dev_data[0]) if dev_examples else None
+            z = ngram_logits(net, dev_tokens) if dev_examples else None
             # after a resume, the epochs before it left no probabilities: those models are run again
             for folder, key in ((BEST_DIR, "best"), (LAST_DIR, "last")):
-                ngram_info[folder] = choose_ngram_weight(out / folder, t, dev_examples, z, dev_probs.get(key), say)
+                ngram_info[folder] = choose_ngram_weight(out / folder, t, dev_examples, z, dev_probs.get(key))
             write_json(out / METRICS_NAME, metrics(history))
         clear_state(out)  # the run is complete: its models replace the checkpoint
-        _draw_curves(metrics(history), out / CURVES_NAME, say)
+        outdir.draw_curves(metrics(history), out / outdir.CURVES_NAME)
         best = [h for h in history if h["best"]][-1]
-        say(f"best model (epoch {best['epoch']}) saved to {out / BEST_DIR}")
+        logger.info("best model (epoch %d) saved to %s", best["epoch"], out / BEST_DIR)
     distributed.barrier()  # every process returns a finished model
     return out / BEST_DIR
-
-
-def _draw_curves(metrics: dict, path: Path, say=log) -> None:
-    from .. import plots
-
-    if not plots.available():
-        say(f"learning curves not drawn: {plots.INSTALL_HINT}")
-        return
-    try:
-        plots.learning_curves(metrics, path)
-    except Exception as exc:  # the trained model is saved; a failed picture must not discard it
-        log(f"learning curves not drawn: {exc}")
-    else:
-        say(f"learning curves drawn to {path}")
-
-
-def _guarded(out: Path, body: Callable[[], Path], resume: bool = False, say=log) -> Path:
-    """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
-    interruption (Ctrl-C) and any failure of a resumed run, so ``--resume`` can still continue it.
-    Under torchrun, this is where every process joins the run, and process 0 alone owns ``out``."""
-    from .state import STATE_DIR
-
-    distributed.setup()
-    created = distributed.on_main(lambda: _prepare_out(out, resume, say))
-    pointer = out / STATE_DIR / "latest.json"
-    resuming = pointer.is_file()
-    try:
-        return body()
-    except BaseException as exc:
-        if not distributed.is_main():
-            raise  # process 0 owns the folder
-        # with several processes, a failure here is most often another process's end (killed, out of
-        # memory, a machine lost), so the checkpoint is kept for --resume as after Ctrl-C
-        if pointer.is_file() and (resuming or isinstance(exc, KeyboardInterrupt) or distributed.world() > 1):
-            log(f"stopped: continue with the same command plus --resume (checkpoint in {out / STATE_DIR})")
-        else:
-            _clean(out, created)
-        raise
-
-
-def _clean(out: Path, created: bool) -> None:
-    clear_state(out)
-    if created:
-        shutil.rmtree(out, ignore_errors=True)
-    else:
-        for name in (BEST_DIR, LAST_DIR, METRICS_NAME, CURVES_NAME):
-            p = out / name
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-
-
-HEAD_SETTINGS = {"pooling": "sentiment", "max_tokens": "sentiment", "bptt": "lm"}  # train()'s head settings
-
-
-def train(
-    task: str,
-    data,
-    *,
-    out: str | os.PathLike,
-    dev: str | None = None,
-    cell: str = "lstm",
-    bidirectional: bool | None = None,
-    layers: int = 1,
-    embedding_size: int = 128,
-    hidden_size: int = 128,
-    dropout: float = 0.2,
-    epochs: int = 5,
-    max_steps: int | None = None,
-    batch_size: int = 64,
-    lr: float = 2e-3,
-    seed: int = 0,
-    text_column: str | None = None,
-    label_column: str | None = None,
-    min_freq: int = 2,
-    max_vocab: int = 50000,
-    hmm: bool = False,
-    pooling: str | None = None,
-    max_tokens: int | None = None,
-    bptt: int | None = None,
-    sampled_softmax: int = 0,
-    patience: int = 2,
-    checkpoint_every: int = 500,
-    resume: bool = False,
-    init_backbone: str | os.PathLike | None = None,
-    precision: str = "fp32",
-    ngrams: bool = True,
-    ngram_c: float = NGRAM_C,
-    ngram_nb: float = NGRAM_NB,
-    ngram_data=(),
-    progress: bool = True,
-) -> Path:
-    """Train a new model from corpus file(s); returns ``out/model-best``.
-
-    ``ngrams`` (sentiment only): the model also gets a linear half over hashed word and character
-    n-grams (``zhseq.ngrams``), fitted on the same texts before the network (logistic regression, inverse
-    regularisation ``ngram_c``, naive-Bayes scaling power ``ngram_nb``: ``fit_ngrams``); its probabilities
-    are averaged with the network's, weighted as the dev set prefers. ``ngram_data`` (file(s) with the
-    same columns): fit the n-gram half on these instead of the training data (for instance the in-domain
-    part of a mixed corpus).
-
-    ``init_backbone``: start from the embedding and recurrent weights of a saved model (for example the
-    shipped language model, ``zhseq/models/lm``): its tokenizer, vocabulary (extended by this corpus's
-    frequent words), cell and sizes are used. A classifier's second direction starts from the saved model's
-    if it has one (a bidirectional language model: ``train("lm", ..., bidirectional=True)``), else fresh.
-
-    ``pooling`` and ``max_tokens`` (sentiment only) and ``bptt`` (lm only) go to the model's config; None
-    keeps its default (max pooling, 256 tokens, a 64-token window).
-
-    ``sampled_softmax`` (lm only): train the output layer against that many sampled words per batch
-    instead of the whole vocabulary — several times faster for large vocabularies; 0 = full softmax.
-    A resumable checkpoint is written every ``checkpoint_every`` steps and after each epoch; ``resume``
-    continues a killed run of the same command from its last checkpoint. ``precision="bf16"`` runs the
-    lstm kernel's matrix products in bfloat16 (faster on CPUs with AMX or AVX512-BF16)."""
-    from ..cells import get_cell
-
-    if task not in ("sentiment", "lm"):
-        raise ZhseqError(f"unknown task {task!r}; choose one of: sentiment, lm")
-    get_cell(cell)  # an unknown cell fails here, before any data is read
-    if bidirectional is None:
-        bidirectional = task == "sentiment"
-    if ngram_data and (task != "sentiment" or not ngrams):
-        raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
-    if ngram_c <= 0 or ngram_nb < 0:
-        raise ZhseqError(f"the n-gram fit needs C > 0 and a naive-Bayes power ≥ 0 (got {ngram_c}, {ngram_nb})")
-    for name, value in (("layers", layers), ("embedding size", embedding_size), ("hidden size", hidden_size),
-                        ("epochs", epochs), ("batch size", batch_size), ("max tokens", max_tokens),
-                        ("bptt", bptt), ("patience", patience)):
-        if value is not None and value < 1:
-            raise ZhseqError(f"{name} must be at least 1 (got {value})")
-    # the head's settings: None is the model's default (SentimentConfig, NextWordConfig)
-    head = {k: v for k, v in (("pooling", pooling), ("max_tokens", max_tokens), ("bptt", bptt)) if v is not None}
-    for name in head:
-        if HEAD_SETTINGS[name] != task:
-            raise ZhseqError(f"{name} is a setting of {HEAD_SETTINGS[name]} models only")
-    out = Path(out)
-    fit_config = FitConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
-                           patience=patience, checkpoint_every=checkpoint_every, precision=precision,
-                           progress=progress)
-
-    say = log if progress and distributed.is_main() else _quiet
-
-    source = None
-    if init_backbone is not None:
-        folder = resolve_model_dir(init_backbone)
-        source = (folder, read_config(folder))
-        sb = source[1]["backbone"]
-        cell, layers, embedding_size, hidden_size = sb["cell"], sb["layers"], sb["embedding_size"], sb["hidden_size"]
-    if task == "lm" and bidirectional and layers > 1:
-        raise ZhseqError(STACKED_BIDIRECTIONAL_LM)
-
-    def body() -> Path:
-        torch.manual_seed(seed)
-        tokenizer = Tokenizer.from_dict(source[1]["tokenizer"]) if source else Tokenizer(hmm=hmm)
-        texts, labels = _read_task_data(task, data, text_column, label_column)
-        if dev is not None:
-            dev_texts, dev_labels = _read_task_data(task, dev, text_column, label_column)
-            train_part, dev_part = (texts, labels), (dev_texts, dev_labels)
-        else:
-            train_part, dev_part = _holdout(texts, labels, seed, say)
-        say(f"tokenising {len(train_part[0])} training texts …")
-        train_tokens = distributed.map_split(tokenizer.cut, train_part[0])  # in shares under torchrun
-        if source:
-            vocab = Vocab.load(source[0] / VOCAB_NAME)
-            added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max(0, max_vocab - len(vocab)))
-            say(f"vocabulary: {len(vocab)} tokens ({added} new beside those of {source[0]})")
-        else:
-            vocab = Vocab.build(train_tokens, min_freq=min_freq, max_size=max_vocab)
-            say(f"vocabulary: {len(vocab)} tokens (min_freq {min_freq}, max {max_vocab})")
-        backbone = BackboneConfig(vocab_size=len(vocab), embedding_size=embedding_size, hidden_size=hidden_size,
-                                  cell=cell, layers=layers, bidirectional=bidirectional, dropout=dropout)
-        label_list = _label_order(train_part[1]) if task == "sentiment" else None
-        if task == "sentiment":
-            if dev_part is not None:
-                _check_labels(dev_part[1], label_list, "the dev set")
-            net = SentimentNet(SentimentConfig(backbone, num_labels=len(label_list), **head,
-                                               ngram_buckets=hashed_ngrams.BUCKETS if ngrams else 0))
-        else:
-            net = NextWordNet(NextWordConfig(backbone, **head, sampled_softmax=sampled_softmax))
-        recipe = {"command": "train", "data": _as_list(data), "dev": dev, "n_train": len(train_tokens),
-                  "min_freq": min_freq, "max_vocab": max_vocab, **_public(fit_config)}
-        ngram_part = None
-        if task == "sentiment" and ngrams:
-            recipe["ngram_c"], recipe["ngram_nb"] = ngram_c, ngram_nb
-            if ngram_data:
-                ngram_texts, ngram_labels = _read_task_data(task, ngram_data, text_column, label_column)
-                _check_labels(ngram_labels, label_list, "--ngram-data")
-                ngram_part = (distributed.map_split(tokenizer.cut, ngram_texts), ngram_labels)
-                recipe["ngram_data"] = _as_list(ngram_data)
-        if source:
-            copied = _copy_backbone(net.backbone, source)
-            recipe["init_backbone"] = str(source[0])
-            say(f"backbone started from {source[0]} ({copied} tensors)")
-        dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
-        return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
-                    train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
-                    fit_config=fit_config, recipe=recipe, say=say, resume=resume, ngram_data=ngram_part)
-
-    return _guarded(out, body, resume, say)
 
 
 def _copy_backbone(backbone, source) -> int:
@@ -435,106 +374,12 @@ def _copy_backbone(backbone, source) -> int:
     return copied
 
 
-def _public(fit_config: FitConfig) -> dict:
-    d = dict(fit_config.__dict__)
-    d.pop("progress")
-    d.pop("checkpoint_every")  # how often a run saves itself does not change the run
-    d.pop("ngram_c"), d.pop("ngram_nb")  # the recipe holds them only for a model with an n-gram half
+def _public(fit: FitConfig) -> dict:
+    """The fit settings a model's recipe records (and a checkpoint's fingerprint compares)."""
+    d = fit.to_dict()
+    for name in ("progress", "checkpoint_every",  # how a run reports and saves itself does not change it
+                 "ngram_c", "ngram_nb"):  # the recipe holds them only for a model with an n-gram half
+        d.pop(name)
     if distributed.world() > 1:  # the batches each step sees, and so the run, depend on it
         d["processes"] = distributed.world()
     return d
-
-
-def _check_labels(labels: list[str], known: list[str], where: str) -> None:
-    unknown = sorted(set(labels) - set(known))
-    if unknown:
-        raise ZhseqError(f"{where} has labels the model does not know: {', '.join(unknown)} "
-                         f"(model labels: {', '.join(known)})")
-
-
-def finetune(
-    model_dir: str | os.PathLike,
-    data,
-    *,
-    out: str | os.PathLike,
-    dev: str | None = None,
-    epochs: int = 3,
-    lr: float = 5e-4,
-    max_steps: int | None = None,
-    batch_size: int | None = None,
-    seed: int = 0,
-    text_column: str | None = None,
-    label_column: str | None = None,
-    min_freq: int = 2,
-    max_new_words: int = 20000,
-    patience: int = 2,
-    checkpoint_every: int = 500,
-    resume: bool = False,
-    precision: str = "fp32",
-    ngram_c: float | None = None,
-    progress: bool = True,
-) -> Path:
-    """Continue training a saved model on new data.
-
-    A sentiment model with an n-gram half (``zhseq.ngrams``) has it fitted again on the new data (inverse
-    regularisation ``ngram_c``, by default the base model's; naive-Bayes scaling as the base model had)
-    and its mixing weight chosen again on dev.
-
-    The vocabulary grows by the new corpus's words seen at least ``min_freq`` times (new embedding rows,
-    old ids unchanged). A sentiment model keeps its labels when the new data uses only those; otherwise
-    the output layer is rebuilt for the new label set."""
-    src = resolve_model_dir(model_dir)
-    config = read_config(src)
-    task = config.get("task")
-    out = Path(out)
-    if out.resolve() == src.resolve() or src.resolve().is_relative_to(out.resolve()):
-        raise ZhseqError("--out must be a new folder, not the model being fine-tuned")
-    recipe_old = config.get("training", {})
-    fit_config = FitConfig(epochs=epochs, max_steps=max_steps, lr=lr, seed=seed, patience=patience,
-                           batch_size=batch_size or recipe_old.get("batch_size", 64),
-                           checkpoint_every=checkpoint_every, precision=precision, progress=progress)
-
-    say = log if progress and distributed.is_main() else _quiet
-
-    def body() -> Path:
-        torch.manual_seed(seed)
-        net = build_model(task, config)
-        load_weights(net, src)
-        vocab = Vocab.load(src / VOCAB_NAME)
-        tokenizer = Tokenizer.from_dict(config.get("tokenizer", {}))
-        texts, labels = _read_task_data(task, data, text_column, label_column)
-        if dev is not None:
-            train_part, dev_part = (texts, labels), _read_task_data(task, dev, text_column, label_column)
-        else:
-            train_part, dev_part = _holdout(texts, labels, seed, say)
-        train_tokens = distributed.map_split(tokenizer.cut, train_part[0])
-        added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max_new_words)
-        if added:
-            (net.resize_vocab if task == "lm" else net.backbone.resize_embedding)(len(vocab))
-        say(f"vocabulary: {len(vocab)} tokens ({added} new from this corpus)")
-        label_list = None
-        if task == "sentiment":
-            old = list(config["labels"])
-            new = _label_order(train_part[1])
-            if set(new) <= set(old):
-                label_list = old
-            else:
-                label_list = new
-                net.reset_labels(len(new))
-                say(f"new label set {new} (was {old}): the output layer starts afresh")
-            if dev_part is not None:
-                _check_labels(dev_part[1], label_list, "the dev set")
-        recipe = {"command": "finetune", "base_model": str(src), "base_training": recipe_old,
-                  "data": _as_list(data), "dev": dev, "n_train": len(train_tokens), "new_words": added,
-                  **_public(fit_config)}
-        if task == "sentiment" and net.ngrams is not None:
-            recipe["ngram_c"] = ngram_c if ngram_c is not None else recipe_old.get("ngram_c", NGRAM_C)
-            recipe["ngram_nb"] = recipe_old.get("ngram_nb", 0.0)  # absent: fitted before the scaling existed
-        dev_tokens = None if dev_part is None else (distributed.map_split(tokenizer.cut, dev_part[0]), dev_part[1])
-        return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=label_list,
-                    train_data=(train_tokens, train_part[1]), dev_data=dev_tokens, out=out,
-                    fit_config=fit_config, recipe=recipe, say=say, resume=resume)
-
-    return _guarded(out, body, resume, say)
-
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from typing import Sequence
 
 import numpy as np
@@ -17,14 +16,6 @@ from ..tokenizer import Tokenizer
 from ..vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 
 Example = tuple  # (ids: list[int], target) — target is a label index or a list of next-token ids
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _quiet(msg: str) -> None:
-    pass
-
 
 
 # -- tasks: examples, batches, dev scores ---------------------------------------------------------
@@ -120,30 +111,25 @@ class LMTask:
 
 
 def sentiment_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict:
-    """Accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix (rows: true labels).
-    The same numbers as scikit-learn's metrics (a test checks), without its second of import time."""
-    k = len(labels)
-    confusion = [[0] * k for _ in range(k)]
-    for t, p in zip(y_true, y_pred):
-        confusion[t][p] += 1
-    per_label, f1s = {}, []
-    for i, lab in enumerate(labels):
-        tp = confusion[i][i]
-        predicted = sum(row[i] for row in confusion)
-        support = sum(confusion[i])
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[lab] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
-        f1s.append(f1)
-    n = len(y_true)
+    """Accuracy, macro-F1, per-label precision/recall/F1/support and the confusion matrix (rows: true labels,
+    columns: predicted) of label indices into ``labels``, by ``sklearn.metrics`` (a label never predicted
+    or never present scores 0, not a warning). Plain Python numbers, ready for JSON."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    index = list(range(len(labels)))
+    if not y_true:  # scikit-learn refuses empty input
+        zero = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+        return {"n": 0, "accuracy": 0.0, "macro_f1": 0.0, "labels": list(labels),
+                "per_label": {lab: dict(zero) for lab in labels}, "confusion_matrix": [[0] * len(index) for _ in index]}
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=index, zero_division=0)
     return {
-        "n": n,
-        "accuracy": sum(confusion[i][i] for i in range(k)) / n if n else 0.0,
-        "macro_f1": sum(f1s) / k,
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=index, average="macro", zero_division=0)),
         "labels": list(labels),
-        "per_label": per_label,
-        "confusion_matrix": confusion,
+        "per_label": {lab: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                            "support": int(support[i])} for i, lab in enumerate(labels)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=index).tolist(),
     }
 
 

@@ -1,0 +1,101 @@
+"""The output folder's life: refused if it holds something else, cleaned if a run fails, kept for --resume
+if it was interrupted, and the learning curves drawn beside metrics.json at the end.
+
+    OUT/model-best/  OUT/model-last/  OUT/metrics.json  OUT/learning_curves.png  (OUT/checkpoint/ while running)
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from ..checkpoint import BEST_DIR, CONFIG_NAME, LAST_DIR, METRICS_NAME
+from ..errors import ZhseqError
+from . import distributed
+from .state import STATE_DIR, clear_state
+
+logger = logging.getLogger(__name__)
+
+CURVES_NAME = "learning_curves.png"
+
+
+def prepare(out: Path, resume: bool = False) -> bool:
+    """Refuse to mix a new run into a folder that holds something else (ZhseqError naming it); True if this
+    run created the folder. With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is."""
+    if resume and out.is_dir():
+        if (out / STATE_DIR / "latest.json").is_file():
+            return False
+        if (out / LAST_DIR).exists():
+            raise ZhseqError(f"--out {out} holds a finished run: nothing to resume")
+        leftovers = [p for p in out.iterdir() if p.name in (BEST_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR)]
+        if leftovers:
+            logger.info("no checkpoint to resume in %s: starting from the beginning", out)
+            for p in leftovers:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    if out.exists():
+        if not out.is_dir():
+            raise ZhseqError(f"--out {out} is a file")
+        if (out / CONFIG_NAME).exists():
+            raise ZhseqError(f"--out {out} already holds a model; choose another folder")
+        if (out / BEST_DIR).exists() or (out / LAST_DIR).exists():
+            # a failed run cleans up what it wrote, so an earlier run's models here would be lost
+            raise ZhseqError(f"--out {out} already holds a trained model ({BEST_DIR}/); choose another folder")
+        strays = [p.name for p in out.iterdir()]
+        if strays:
+            raise ZhseqError(f"--out {out} is not empty ({strays[0]} …); choose a new or empty folder")
+        return False
+    out.mkdir(parents=True)
+    return True
+
+
+def guarded(out: Path, body: Callable[[], Path], resume: bool = False) -> Path:
+    """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
+    interruption (Ctrl-C) and any failure of a resumed run, so ``--resume`` can still continue it (a
+    WARNING says so). Under torchrun, this is where every process joins the run, and process 0 alone owns
+    ``out``."""
+    distributed.setup()
+    created = distributed.on_main(lambda: prepare(out, resume))
+    pointer = out / STATE_DIR / "latest.json"
+    resuming = pointer.is_file()
+    try:
+        return body()
+    except BaseException as exc:
+        if not distributed.is_main():
+            raise  # process 0 owns the folder
+        # with several processes, a failure here is most often another process's end (killed, out of
+        # memory, a machine lost), so the checkpoint is kept for --resume as after Ctrl-C
+        if pointer.is_file() and (resuming or isinstance(exc, KeyboardInterrupt) or distributed.world() > 1):
+            logger.warning("stopped: continue with the same command plus --resume (checkpoint in %s)",
+                           out / STATE_DIR)
+        else:
+            clean(out, created)
+        raise
+
+
+def clean(out: Path, created: bool) -> None:
+    """Remove what a failed run wrote: the whole folder if it made it, else its files in it."""
+    clear_state(out)
+    if created:
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        for name in (BEST_DIR, LAST_DIR, METRICS_NAME, CURVES_NAME):
+            p = out / name
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def draw_curves(metrics: dict, path: Path) -> None:
+    """The learning curves of metrics.json as a PNG (``zhseq.plots``, the optional ``plot`` extra). Without
+    matplotlib an INFO line says how to get it; a failed drawing is a WARNING, never the run's failure."""
+    from .. import plots
+
+    if not plots.available():
+        logger.info("learning curves not drawn: %s", plots.INSTALL_HINT)
+        return
+    try:
+        plots.learning_curves(metrics, path)
+    except Exception as exc:  # the trained model is saved; a failed picture must not discard it
+        logger.warning("learning curves not drawn: %s", exc)
+    else:
+        logger.info("learning curves drawn to %s", path)
