@@ -9,6 +9,7 @@ The commands live by group: ``predict`` (segment, sentiment, predict-next, gener
 finetune), ``inspection`` (evaluate, info); ``options`` holds what several of them share.
 """
 
+import logging
 import os
 import sys
 
@@ -49,6 +50,35 @@ def _silence_stdout():
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # not a real file, e.g. under CliRunner
         pass
+
+
+class StderrLines(logging.Handler):
+    """The ``zhseq`` loggers' records on stderr, one line each ("%(message)s"), as the commands printed them
+    before logging: written to the ``sys.stderr`` of the moment (CliRunner replaces it) and, while a tqdm
+    progress bar is drawn, above it (``tqdm.write``)."""
+
+    def emit(self, record):
+        try:
+            line = self.format(record)
+            tqdm = sys.modules.get("tqdm")  # a bar can only be on screen once tqdm is imported
+            if tqdm is not None:
+                tqdm.tqdm.write(line, file=sys.stderr)
+            else:
+                sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def log_to_stderr():
+    """Every command: the ``zhseq`` logger prints INFO and up on stderr (``--quiet``: WARNING and up); under
+    torchrun, processes other than 0 print only errors. Records still propagate to the root logger."""
+    logger = logging.getLogger("zhseq")
+    if not any(isinstance(h, StderrLines) for h in logger.handlers):
+        handler = StderrLines()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO if distributed.is_main() else logging.ERROR)
 
 
 class ZhseqGroup(click.Group):
@@ -103,6 +133,7 @@ def cli():
       zhseq train sentiment --data reviews.tsv --out runs/reviews
       zhseq sentiment --model runs/reviews --input comments.txt --format jsonl
     """
+    log_to_stderr()
 
 
 def main():

@@ -1,6 +1,7 @@
 """Options and input handling shared by several commands."""
 
 import itertools
+import logging
 import os
 import sys
 
@@ -185,18 +186,36 @@ def _column_options(func):
     return func
 
 
-_quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def setting_option(cls, name, *flags, **extra):
+    """A training option for field ``name`` of ``cls`` (``zhseq.config.ModelConfig``/``FitConfig``): its
+    parameter name is the field's, so the command hands it on by name (``split_settings``); its default, and
+    its help unless given, are the field's."""
+    from dataclasses import fields
+
+    field = next(f for f in fields(cls) if f.name == name)
+    extra.setdefault("default", field.default)
+    extra.setdefault("show_default", field.default is not None)
+    if field.metadata.get("help"):
+        extra.setdefault("help", field.metadata["help"])
+    return click.option(*(flags or (f"--{name.replace('_', '-')}",)), name, **extra)
+
+
+def _quiet(ctx, param, quiet):
+    if quiet:  # the group set the zhseq logger to INFO (ERROR outside torchrun's process 0)
+        logger = logging.getLogger("zhseq")
+        logger.setLevel(max(logging.WARNING, logger.level))
+    return quiet
+
+
+_quiet_option = click.option("--quiet", "-q", is_flag=True, callback=_quiet,
+                             help="No progress on stderr: only warnings and errors.")
 
 
 def _resume_options(func):
-    func = click.option(
-        "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-        help="Matrix products of the lstm training kernel: bf16 is faster on CPUs with AMX or AVX512-BF16.",
-    )(func)
-    func = click.option(
-        "--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, metavar="N",
-        help="Write a resumable checkpoint every N steps (and after every epoch).",
-    )(func)
+    from zhseq.config import PRECISIONS, FitConfig
+
+    func = setting_option(FitConfig, "precision", type=click.Choice(PRECISIONS))(func)
+    func = setting_option(FitConfig, "checkpoint_every", type=click.IntRange(min=1), metavar="N")(func)
     return click.option(
         "--resume", is_flag=True,
         help="Continue a killed or interrupted run of this same command from its last checkpoint in --out.",

@@ -4,7 +4,6 @@ One tiny sentiment model and one tiny language model are trained through the CLI
 shared by the prediction, evaluation and fine-tuning tests.
 """
 
-import inspect
 import itertools
 import json
 import re
@@ -125,20 +124,25 @@ def test_every_command_help_has_an_example():
         assert f"zhseq {command}" in result.output.split("Example", 1)[1]
 
 
-def test_option_defaults_match_the_library():
-    from zhseq import training
+def test_training_option_defaults_are_the_configs():
+    """Every train/finetune option named after a ModelConfig/FitConfig field takes its default from it
+    (finetune: FINETUNE_DEFAULTS, and None for what the base model decides); cli/train.py writes no number."""
+    from dataclasses import fields
 
-    for command, function, required in (
-        ("train", training.train, ["lm"]),
-        ("finetune", training.finetune, ["model"]),
+    from zhseq.config import FINETUNE_DEFAULTS, FitConfig, ModelConfig, default_of
+
+    owner = {f.name: cls for cls in (ModelConfig, FitConfig) for f in fields(cls)}
+    for command, required, expected in (
+        ("train", ["lm"], {}),
+        ("finetune", ["model"], {**FINETUNE_DEFAULTS, "batch_size": None, "ngram_c": None}),
     ):
-        library = {
-            name: p.default for name, p in inspect.signature(function).parameters.items()
-            if p.kind is p.KEYWORD_ONLY
-        }
         ctx = cli.commands[command].make_context(command, required + ["--data", "d", "--out", "o"])
-        given = {name: value for name, value in ctx.params.items() if name in library and name != "out"}
-        assert given and all(value == library[name] for name, value in given.items()), (command, given)
+        given = {name: value for name, value in ctx.params.items() if name in owner}
+        assert len(given) >= (24 if command == "train" else 8), sorted(given)
+        for name, value in given.items():
+            assert value == expected.get(name, default_of(owner[name], name)), (command, name, value)
+    source = (Path(__file__).parent.parent / "cli" / "train.py").read_text(encoding="utf-8")
+    assert not re.search(r"default=[-\d.]", source) and not re.search(r"default: \d", source)
 
 
 def test_segment_text_and_jsonl():
@@ -274,9 +278,22 @@ def test_train_head_and_stopping_options(files):
     from zhseq.errors import ZhseqError
     from zhseq.training import train
 
-    for name, value in (("max tokens", {"max_tokens": 0}), ("bptt", {"bptt": 0}), ("patience", {"patience": 0})):
-        with pytest.raises(ZhseqError, match=f"{name} must be at least 1"):
-            train("sentiment", [str(files / "sent.tsv")], out=files / "lib-zero", progress=False, **value)
+    for name in ("max_tokens", "bptt", "patience"):
+        with pytest.raises(ZhseqError, match=f"{name} must be a whole number ≥ 1"):
+            train("sentiment", [str(files / "sent.tsv")], out=files / "lib-zero", progress=False, **{name: 0})
+    assert not (files / "lib-zero").exists()
+
+
+def test_train_reports_its_progress_on_stderr_and_quiet_silences_it(files):
+    loud = ok("train", "sentiment", "--data", files / "sent.tsv", "--dev", files / "sent.tsv", "--out", files / "loud",
+              "--epochs", "2", *[a for a in TINY if a != "--quiet"])
+    lines = loud.stderr.replace("\r", "\n").splitlines()
+    for start in ("tokenising ", "vocabulary: ", "n-grams: logistic regression over ",
+                  "epoch 1: train loss ", "epoch 2: train loss ", "model-best: n-gram weight ", "best model (epoch "):
+        assert sum(line.startswith(start) for line in lines) == 1, (start, loud.stderr)
+    assert loud.stdout == f"{files / 'loud' / 'model-best'}\n"  # stdout: only the path
+    quiet = ok("train", "sentiment", "--data", files / "sent.tsv", "--out", files / "quiet", "--epochs", "2", *TINY)
+    assert quiet.stderr == "" and quiet.stdout == f"{files / 'quiet' / 'model-best'}\n"
 
 
 def test_finetune_same_and_new_labels(files, sentiment_model, lm_model):
