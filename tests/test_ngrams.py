@@ -167,11 +167,11 @@ def test_the_table_is_the_multinomial_optimum_whatever_the_label_count(labels):
         p[np.arange(len(y)), y] -= 1.0
         return max(np.abs(c * (x.T @ p) + weight).max(), np.abs(c * p.sum(0)).max()) / (c * len(y))
 
-    assert gradient(weight, bias) < 1e-5
+    assert gradient(weight, bias) < 10 * ngramfit.TOL
     if labels == 2:  # scikit-learn's binary fit with C itself is another model: its weights held back twice as hard
         plain = LogisticRegression(C=c, tol=1e-8, max_iter=1000).fit(x, y)
         w, b = plain.coef_[0] / 2, plain.intercept_[0] / 2
-        assert gradient(np.stack([-w, w], 1), np.array([-b, b])) > 100 * gradient(weight, bias)
+        assert gradient(np.stack([-w, w], 1), np.array([-b, b])) > 100 * ngramfit.TOL
 
 
 def test_a_label_the_fit_never_sees_gets_probability_zero():
