@@ -34,9 +34,9 @@ def _model_option(kind):
     return click.option(
         "--model",
         "-m",
-        metavar="DIR",
-        help=f"{kind} model folder, or a training output folder (its model-best is used). "
-        "Default: the model shipped with zhseq.",
+        metavar="DIR|NAME",
+        help=f"{kind} model folder, a training output folder (its model-best is used), or the name of a "
+        "model shipped with zhseq (sentiment, lm). Default: the shipped one.",
     )
 
 

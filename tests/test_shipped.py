@@ -46,3 +46,20 @@ def test_default_lm_from_python_and_cli():
     result = CliRunner().invoke(cli, ["predict-next", "-k", "3", "--format", "jsonl", "今天天气"])
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.output)["predictions"]) == 3
+
+
+def test_shipped_models_by_name_from_any_folder(tmp_path, monkeypatch):
+    from zhseq import NextWordPredictor, SentimentClassifier
+
+    monkeypatch.chdir(tmp_path)  # not the repository: the names still find the installed models
+    assert SentimentClassifier.from_pretrained("sentiment").path == MODELS_DIR / "sentiment"
+    assert NextWordPredictor.from_pretrained("lm").path == MODELS_DIR / "lm"
+    result = CliRunner().invoke(cli, ["sentiment", "--model", "sentiment", "这家餐厅的菜很好吃"])
+    assert result.exit_code == 0 and result.stdout.startswith("positive\t")
+    assert CliRunner().invoke(cli, ["info", "lm"]).exit_code == 0
+    (tmp_path / "sentiment").mkdir()  # a folder of that name here wins, and is not a model
+    result = CliRunner().invoke(cli, ["sentiment", "--model", "sentiment", "很好"])
+    assert result.exit_code == 1 and "not a zhseq model folder" in result.stderr
+    result = CliRunner().invoke(cli, ["sentiment", "--model", "sentimnet", "很好"])
+    assert result.stderr.strip() == ("Error: model folder not found: sentimnet "
+                                     "(the shipped models are named sentiment and lm)")

@@ -45,10 +45,13 @@ def default_model_dir(task: str) -> Path:
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
-    """A model folder, or a training output folder (→ its ``model-best``)."""
+    """A model folder, a training output folder (→ its ``model-best``), or the name of a shipped model
+    (``"sentiment"``, ``"lm"``) when no folder of that name exists here. Raises ZhseqError otherwise."""
     p = Path(path)
+    if not p.exists() and str(path) in TASKS:
+        return default_model_dir(str(path))
     if not p.exists():
-        raise ZhseqError(f"model folder not found: {p}")
+        raise ZhseqError(f"model folder not found: {p} (the shipped models are named {' and '.join(TASKS)})")
     if not p.is_dir():
         raise ZhseqError(f"not a model folder (it is a file): {p}")
     if (p / CONFIG_NAME).is_file():
