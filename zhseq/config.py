@@ -256,9 +256,12 @@ class ModelConfig(_Checked):
                                                                    "registered with zhseq.register_cell.")
     bidirectional: bool | None = setting(None, OPTIONAL_BOOL)  # None: sentiment both ways, lm one way
     layers: int = setting(default_of(BackboneConfig, "layers"), whole(1), "Stacked recurrent layers.")
-    embedding_size: int = setting(default_of(BackboneConfig, "embedding_size"), whole(1))
-    hidden_size: int = setting(default_of(BackboneConfig, "hidden_size"), whole(1))
-    dropout: float = setting(default_of(BackboneConfig, "dropout"), number(0, 1, high_open=True))
+    embedding_size: int = setting(default_of(BackboneConfig, "embedding_size"), whole(1),
+                                  "Width of the word embeddings.")
+    hidden_size: int = setting(default_of(BackboneConfig, "hidden_size"), whole(1),
+                               "Width of each direction's recurrent state.")
+    dropout: float = setting(default_of(BackboneConfig, "dropout"), number(0, 1, high_open=True),
+                             "Dropout between recurrent layers and on the recurrent outputs (0: none).")
     pooling: str | None = setting(None, OPTIONAL_POOLING)
     max_tokens: int | None = setting(None, whole(1, optional=True))
     bptt: int | None = setting(None, whole(1, optional=True))
@@ -279,14 +282,15 @@ class ModelConfig(_Checked):
 class FitConfig(_Checked):
     """The training loop (``zhseq.training.loop.fit``) and the n-gram half's fit (``zhseq.training.ngramfit``)."""
 
-    epochs: int = setting(5, whole(1))
+    epochs: int = setting(5, whole(1), "Passes over the training data (fewer if the dev score stops improving).")
     max_steps: int | None = setting(None, whole(1, optional=True), "Stop after this many optimizer steps.")
-    batch_size: int = setting(64, whole(1))
+    batch_size: int = setting(64, whole(1), "Texts (sentiment) or windows (lm) per optimizer step.")
     lr: float = setting(2e-3, number(0), "Peak learning rate (0: nothing learns).")
     weight_decay: float = setting(0.01, number(0))  # AdamW's, on weight matrices (not embeddings, biases, norms)
     clip: float = setting(1.0, number(0, low_open=True))  # gradient norm
     warmup: float = setting(0.05, number(0, 1, high_open=True))  # share of steps warming up, then linear decay
-    seed: int = setting(0, INT)
+    seed: int = setting(0, INT, "Seed of the initial weights, the shuffling and dropout: the same seed, data "
+                                "and settings give the same model, byte for byte.")
     patience: int = setting(2, whole(1), "Stop after N epochs without a better dev score.")
     checkpoint_every: int = setting(500, whole(1), "Write a resumable checkpoint every N steps (and after "
                                                    "every epoch).")
