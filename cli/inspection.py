@@ -75,6 +75,8 @@ def _sentiment_report(m):
             ["accuracy", f"{m['accuracy']:.4f}"],
             ["macro-F1", f"{m['macro_f1']:.4f}"],
         ]
+        + ([["no label", f"{output.thousands(m['no_label'])} (texts without content, counted as errors)"]]
+           if m.get("no_label") else [])
     )
     per_label = [["label", "precision", "recall", "F1", "support"]]
     for label in labels:

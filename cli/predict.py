@@ -96,7 +96,8 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, n
         if fmt == "jsonl":
             write(output.json_line({"text": text, "label": result["label"], "score": result["score"]}))
         else:
-            write(f"{result['label']}\t{output.score(result['score'])}\t{output.one_line(text)}")
+            label, score = (result["label"], output.score(result["score"])) if result["label"] is not None else ("-", "-")
+            write(f"{label}\t{score}\t{output.one_line(text)}")
 
 
 @cli.command("predict-next")

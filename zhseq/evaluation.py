@@ -22,7 +22,7 @@ def evaluate(
 ) -> dict:
     """Score a saved model on a labelled table (sentiment: accuracy, macro-F1, per-label scores and the
     confusion matrix of the labels the prediction pipeline gives, so exactly what ``zhseq sentiment``
-    prints) or a text corpus (lm: perplexity, top-1 and top-5 over the next words, with the torch model).
+    prints; a text without content gets no label, counts as an error and in ``no_label``) or a text corpus (lm: perplexity, top-1 and top-5 over the next words, with the torch model).
     Raises ZhseqError for unreadable data and for labels the model does not know."""
     if model_dir is None:
         raise ZhseqError("a model folder is needed")
@@ -32,9 +32,12 @@ def evaluate(
     if model.task == "sentiment":
         check_known_labels(labels, model.labels, str(data))
         index = {label: i for i, label in enumerate(model.labels)}
-        predicted = [int(row.argmax()) for chunk in batched(texts, max(batch_size, 4096))
-                     for row in model.predict_proba(chunk)]  # argmax: the first label on a tie, as the CLI
+        predicted = []  # argmax: the first label on a tie, as the CLI; -1: no label (a text without content)
+        for chunk in batched(texts, max(batch_size, 4096)):
+            probs, content = model.predict_proba(chunk, content=True)
+            predicted += [int(p.argmax()) if c else -1 for p, c in zip(probs, content)]
         result = sentiment_metrics([index[y] for y in labels], predicted, model.labels)
+        result["no_label"] = predicted.count(-1)  # counted as errors
     else:
         tokens = [model.tokenizer.cut(x) for x in texts]
         task = LMTask(model.tokenizer, model.vocab, model.head.bptt)

@@ -133,12 +133,15 @@ def features(docs: list[list[str]], idf: np.ndarray, words: int = WORDS, chars: 
 
 
 def logits(docs: list[list[str]], weight: np.ndarray, bias: np.ndarray, idf: np.ndarray,
-           words: int = WORDS, chars: int = CHARS) -> np.ndarray:
-    """Token lists → (N, C) float32 logits of the linear model (``weight`` (buckets, C), ``bias`` (C,))."""
+           words: int = WORDS, chars: int = CHARS, *, support: bool = False):
+    """Token lists → (N, C) float32 logits of the linear model (``weight`` (buckets, C), ``bias`` (C,)).
+    With ``support``, also (N,) bool: whether the text has any feature with an idf (seen in training)."""
     doc, bucket, value = features(docs, idf, words, chars)
     out = np.empty((len(docs), weight.shape[1]), np.float32)
     for c in range(weight.shape[1]):
         out[:, c] = np.bincount(doc, weights=value * weight[bucket, c], minlength=len(docs)) + bias[c]
+    if support:
+        return out, np.bincount(doc[value != 0], minlength=len(docs)) > 0
     return out
 
 

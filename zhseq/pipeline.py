@@ -50,15 +50,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
-def sentiment_probabilities(logits: np.ndarray, tokens: Sequence[list[str]], head, tables) -> np.ndarray:
+def sentiment_probabilities(logits: np.ndarray, tokens: Sequence[list[str]], head, tables,
+                            known: np.ndarray | None = None):
     """The network's logits (N, C) and the texts' tokens → (N, C) probabilities: the network's softmax,
     mixed with the n-gram half's as (1 − w) · p_network + w · p_ngrams (w = ``head.ngram_weight``) when the
-    model has one (``tables``: its (weight, bias, idf), or None)."""
+    model has one (``tables``: its (weight, bias, idf), or None).
+
+    With ``known`` ((N,) bool: whether each text has a word of the vocabulary), returns
+    ``(probabilities, content)``: ``content`` (N,) is ``known`` or, where the n-gram half takes part, any
+    of the text's n-grams seen in training. A text without content gets no label (``sentiment_result``)."""
     probs = softmax(np.asarray(logits, np.float32))
+    content = known
     if tables is not None and head.ngram_weight > 0:
-        z = ngrams.logits(list(tokens), *tables, head.ngram_words, head.ngram_chars)
+        z, seen = ngrams.logits(list(tokens), *tables, head.ngram_words, head.ngram_chars, support=True)
         probs = ngrams.mix(probs, z, head.ngram_weight)
-    return probs
+        content = None if known is None else known | seen
+    return probs if known is None else (probs, content)
 
 
 def neutral_column(labels: Sequence[str], band: float) -> int | None:
@@ -70,9 +77,16 @@ def neutral_column(labels: Sequence[str], band: float) -> int | None:
     return list(labels).index("positive")
 
 
-def sentiment_result(probs: Sequence[float], labels: Sequence[str], positive: int | None, band: float) -> dict:
+NO_LABEL = {"label": None, "score": None}  # a text with nothing the model knows: empty, blank, unknown words
+
+
+def sentiment_result(probs: Sequence[float], labels: Sequence[str], positive: int | None, band: float,
+                     content: bool = True) -> dict:
     """One row of probabilities → {"label", "score"}: the most likely label (the first on a tie) and its
-    probability; or, within 0.5 ± band of ``positive``, ``neutral`` scored 1 − |2·p − 1| (1 at p = 0.5)."""
+    probability; or, within 0.5 ± band of ``positive``, ``neutral`` scored 1 − |2·p − 1| (1 at p = 0.5);
+    or, for a text without content, ``NO_LABEL`` (label and score None)."""
+    if not content:
+        return dict(NO_LABEL)
     if positive is not None and abs(probs[positive] - 0.5) <= band:
         return {"label": "neutral", "score": round(1.0 - abs(2.0 * probs[positive] - 1.0), 6)}
     best = max(range(len(probs)), key=probs.__getitem__)
@@ -129,11 +143,16 @@ class SentimentClassifier(Pretrained):
         tokens = [self.tokenizer.cut(t) for t in texts]
         return tokens, [truncate(self.vocab.encode(t), self.head.max_tokens) for t in tokens]
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """(N, C) float32 probabilities, columns in ``self.labels`` order."""
+    def predict_proba(self, texts: Sequence[str], *, content: bool = False):
+        """(N, C) float32 probabilities, columns in ``self.labels`` order. With ``content``, also (N,) bool:
+        whether each text holds anything the model knows (a word of its vocabulary, or an n-gram its n-gram
+        half saw in training); one that does not (empty, blank, only unknown words) gets no label."""
         tokens, ids = self.preprocess(list(texts))
         engine = self.engine
-        return sentiment_probabilities(engine.sentiment_logits(ids), tokens, self.head, engine.ngram_tables())
+        known = np.fromiter((any(i >= len(SPECIALS) for i in x) for x in ids), bool, len(ids))
+        probs, has = sentiment_probabilities(engine.sentiment_logits(ids), tokens, self.head, engine.ngram_tables(),
+                                             known)
+        return (probs, has) if content else probs
 
     def __call__(self, texts: str | Iterable[str], batch_size: int = default_of(PredictConfig, "batch_size"), *,
                  neutral_band: float = default_of(PredictConfig, "neutral_band")):
@@ -144,7 +163,8 @@ class SentimentClassifier(Pretrained):
 
     def predict_stream(self, texts: Iterable[str], batch_size: int = default_of(PredictConfig, "batch_size"), *,
                        neutral_band: float = default_of(PredictConfig, "neutral_band")) -> Iterator[dict]:
-        """One result per text, in order, reading ``texts`` lazily (flat memory for huge inputs).
+        """One result per text, in order, reading ``texts`` lazily (flat memory for huge inputs): {"label",
+        "score"}, or {"label": None, "score": None} for a text without content (``predict_proba``).
 
         ``neutral_band`` (a negative/positive model only): when the positive probability lies within
         0.5 ± band, the label is ``neutral`` and the score is 1 − |2·p − 1| (1 at p = 0.5). Raises ZhseqError
@@ -153,8 +173,9 @@ class SentimentClassifier(Pretrained):
         labels = self.labels
         positive = neutral_column(labels, neutral_band)
         for batch in batched(texts, batch_size):
-            for p in self.predict_proba(batch).tolist():
-                yield sentiment_result(p, labels, positive, neutral_band)
+            probs, content = self.predict_proba(batch, content=True)
+            for p, c in zip(probs.tolist(), content.tolist()):
+                yield sentiment_result(p, labels, positive, neutral_band, c)
 
 
 class NextWordPredictor(Pretrained):

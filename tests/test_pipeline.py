@@ -1,0 +1,81 @@
+"""The prediction pipeline as users meet it: a text without content gets no label (the same in Python, every
+CLI format and evaluate), and the shipped models' answers do not depend on the batch size, the worker
+processes or the order of the input."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from zhseq.cli import cli
+from zhseq.pipeline import NO_LABEL, SentimentClassifier, load
+
+NOTHING = ["", "   ", "\t", "\u3000"]  # empty, spaces, a tab, an ideographic space
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A small model that knows a few words, so that other words are unknown to it."""
+    from zhseq import train
+
+    root = tmp_path_factory.mktemp("tiny")
+    rows = [("房间很好", "positive"), ("服务很差", "negative")] * 30
+    (root / "t.tsv").write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+    best = train("sentiment", str(root / "t.tsv"), out=root / "run", embedding_size=8, hidden_size=8, epochs=1,
+                 min_freq=1, progress=False)
+    return best, root
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_text_without_content_gets_no_label(tiny, engine):
+    best, _ = tiny
+    clf = SentimentClassifier.from_pretrained(best, engine=engine)
+    unknown = "𠀀𠀁"  # words the model never saw, and characters none of its n-grams hold
+    results = clf(NOTHING + [unknown, "房间很好"])
+    assert results[:-1] == [NO_LABEL] * (len(NOTHING) + 1)
+    assert results[-1]["label"] in clf.labels and results[-1]["score"] > 0.5
+    assert clf("") == {"label": None, "score": None}
+    assert clf("", neutral_band=0.2) == NO_LABEL  # not "neutral": there is nothing to weigh
+    probs, content = clf.predict_proba(["", "房间很好"], content=True)
+    assert probs.shape == (2, 2) and content.tolist() == [False, True]
+
+
+def test_every_cli_format_says_no_label_alike(tiny):
+    best, _ = tiny
+    args = ["sentiment", "--model", str(best), "", "房间很好"]
+    text = CliRunner().invoke(cli, args).stdout.splitlines()
+    assert text[0] == "-\t-\t" and text[1].split("\t")[0] in ("negative", "positive")
+    tsv = CliRunner().invoke(cli, args + ["--format", "tsv"]).stdout.splitlines()
+    assert tsv[1] == "-\t-\t"
+    first = json.loads(CliRunner().invoke(cli, args + ["--format", "jsonl"]).stdout.splitlines()[0])
+    assert first == {"text": "", "label": None, "score": None}
+
+
+def test_evaluate_counts_a_text_without_content_as_an_error(tiny):
+    from zhseq import evaluate
+
+    best, root = tiny
+    (root / "e.tsv").write_text("text\tlabel\n房间很好\tpositive\n\tnegative\n𠀀\tpositive\n", encoding="utf-8")
+    result = evaluate(best, str(root / "e.tsv"))
+    assert result["no_label"] == 2 and result["n"] == 3 and result["accuracy"] <= 1 / 3
+    report = CliRunner().invoke(cli, ["evaluate", str(best), "--data", str(root / "e.tsv")]).stdout
+    assert "no label  2 (texts without content, counted as errors)" in report
+
+
+def test_the_shipped_models_answer_alike_whatever_the_batch(tmp_path):
+    import gzip
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parent.parent / "corpora" / "chnsenticorp" / "dev.tsv.gz"
+    with gzip.open(corpus, "rt", encoding="utf-8") as f:
+        texts = [line.rstrip("\n").split("\t")[-1] for line in f][1:301]
+    texts += ["", "很好", "a", "很好" * 200]
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    for command, extra in (("sentiment", ["--format", "jsonl"]), ("predict-next", ["--format", "jsonl", "-k", "3"])):
+        runs = [CliRunner().invoke(cli, [command, "--input", str(path), *extra, *options]).stdout
+                for options in (["--batch-size", "256", "--workers", "1"], ["--batch-size", "1", "--workers", "1"],
+                                ["--batch-size", "7", "--workers", "2"])]
+        assert runs[0].count("\n") == len(texts) and runs[0] == runs[1] == runs[2], command
+    clf = load("sentiment")
+    assert clf(texts[::-1], batch_size=13)[::-1] == clf(texts)  # the order of the input changes nothing
