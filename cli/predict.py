@@ -150,8 +150,11 @@ def predict_next(prefixes, input_path, text_column, model, k, words_only, fmt, b
 @_model_option("Language")
 @predict_option("n", "-n", "--words")
 @predict_option("temperature", "--temperature")
+@predict_option("top_p", "--top-p")
+@predict_option("repetition_penalty", "--repetition-penalty")
+@predict_option("no_repeat_ngram", "--no-repeat-ngram")
 @predict_option("seed", "--seed")
-def generate(prefix, model, n, temperature, seed):
+def generate(prefix, model, n, temperature, top_p, repetition_penalty, no_repeat_ngram, seed):
     """Continue a prefix with generated words.
 
     Prints the text generated after PREFIX, N words long.
@@ -164,6 +167,7 @@ def generate(prefix, model, n, temperature, seed):
     from zhseq.pipeline import load
 
     predictor = load(model, task="lm")
-    click.echo(predictor.generate(prefix, n=n, temperature=temperature, seed=seed))
+    click.echo(predictor.generate(prefix, n=n, temperature=temperature, top_p=top_p,
+                                  repetition_penalty=repetition_penalty, no_repeat_ngram=no_repeat_ngram, seed=seed))
 
 

@@ -148,10 +148,13 @@ def test_sentiment_train_load_predict_save_reload(models, name, tmp_path):
     preds = clf(SENTIMENT_TEXTS)
     assert len(preds) == len(SENTIMENT_TEXTS)
     for p in preds:
-        assert set(p) == {"label", "score"} and p["label"] in clf.labels
-        assert 0.5 <= p["score"] <= 1.0  # the probability of the winning label of two
+        assert set(p) == {"label", "score"}
+        if p["label"] is not None:  # None: a text without content (nothing the model knows)
+            assert p["label"] in clf.labels and 0.5 <= p["score"] <= 1.0  # the winning label's probability
     empty = clf("")
-    assert empty == preds[SENTIMENT_TEXTS.index("")] and empty["label"] in clf.labels
+    assert empty == preds[SENTIMENT_TEXTS.index("")] == {"label": None, "score": None}
+    assert preds[SENTIMENT_TEXTS.index("   ")] == empty  # blank
+    assert all(p["label"] is not None for p in preds[:4])  # texts of the training words
     # other batches, other padding: the same answers, to the last digit
     assert list(clf.predict_stream(iter(SENTIMENT_TEXTS), batch_size=2)) == preds
     assert [clf(text) for text in SENTIMENT_TEXTS] == preds
@@ -248,7 +251,8 @@ def test_lm_train_load_predict_save_reload(models, name, tmp_path):
     for k in (1, 3, 5, 1000):
         for prefix in LM_PREFIXES:
             top = lm.predict_next(prefix, k=k)
-            assert len(top) == min(k, vocab_words)
+            # next words, and the rest of the words that extend the last one: never fewer than the words
+            assert min(k, vocab_words) <= len(top) <= k
             assert not specials & {t["token"] for t in top}
             scores = [t["score"] for t in top]
             assert scores == sorted(scores, reverse=True)
@@ -341,8 +345,8 @@ def test_finetune_new_label_set_rebuilds_the_head(models, tmp_path):
     assert config["labels"] == new_labels and config["head"]["num_labels"] == 3
     texts = SENTIMENT_TEXTS + [t for t, _ in sentiment_rows(30, seed=10, classes=classes)]
     preds = tuned(texts)
-    assert {p["label"] for p in preds} <= set(new_labels)
-    assert all(1 / 3 <= p["score"] <= 1.0 for p in preds)
+    assert {p["label"] for p in preds} <= set(new_labels) | {None}
+    assert all(1 / 3 <= p["score"] <= 1.0 for p in preds if p["label"] is not None)
     assert tuned.predict_proba(["很好"]).shape == (1, 3)
     result = evaluate(path, str(data))
     assert result["labels"] == new_labels and len(result["confusion_matrix"]) == 3
@@ -440,16 +444,20 @@ def test_failed_rerun_keeps_an_earlier_training_run(models, tmp_path):
 def test_neutral_band_labels_uncertain_texts_neutral(models):
     clf = SentimentClassifier.from_pretrained(models.sentiment("lstm-bi"))
     texts = [t for t, _ in models.heldout_rows] + ["", "一般"]
-    probs = clf.predict_proba(texts)[:, clf.labels.index("positive")].tolist()
+    probs, content = clf.predict_proba(texts, content=True)
+    probs = probs[:, clf.labels.index("positive")].tolist()
     plain = clf(texts)
-    banded = clf(texts, neutral_band=0.1)
     assert clf(texts, neutral_band=0.0) == plain  # off by default
-    for p, a, b in zip(probs, plain, banded):
-        if abs(p - 0.5) <= 0.1:
-            assert b["label"] == "neutral" and b["score"] == pytest.approx(1 - abs(2 * p - 1), abs=1e-5)
-        else:
-            assert b == a
-    assert any(b["label"] == "neutral" for b in banded)  # the empty text at least sits near 0.5
+    for band in (0.1, 0.49):
+        banded = clf(texts, neutral_band=band)
+        for p, c, a, b in zip(probs, content, plain, banded):
+            if not c:
+                assert a == b == {"label": None, "score": None}  # the empty text: nothing to weigh
+            elif abs(p - 0.5) <= band:
+                assert b["label"] == "neutral" and b["score"] == pytest.approx(1 - abs(2 * p - 1), abs=1e-5)
+            else:
+                assert b == a
+    assert any(b["label"] == "neutral" for b in banded)
     assert clf(texts[-2], neutral_band=0.1) == banded[-2]  # a single text agrees with the batch
 
 

@@ -290,7 +290,8 @@ def test_sentiment_end_to_end_matches_the_torch_api(trained):
     for band in (0.0, 0.04):  # 0.04: some texts neutral, some not
         want, got = clf(TEXTS, neutral_band=band), fast(TEXTS, batch_size=3, neutral_band=band)
         assert [g["label"] for g in got] == [w["label"] for w in want]
-        assert np.allclose([g["score"] for g in got], [w["score"] for w in want], rtol=0, atol=TOL)
+        score = lambda r: -1.0 if r["score"] is None else r["score"]  # noqa: E731 — None: no label
+        assert np.allclose([score(g) for g in got], [score(w) for w in want], rtol=0, atol=TOL)
     assert fast(TEXTS[0])["label"] == clf(TEXTS[0])["label"]
     for band in (0.5, -0.1):
         with pytest.raises(ZhseqError, match=r"neutral_band must be a number in \[0, 0.5\)"):
@@ -320,14 +321,15 @@ def test_words_only_drops_exactly_the_tokens_without_a_letter_or_digit(trained):
     non_words = {itos[i] for i in banned[len(SPECIALS):]}
     assert non_words and all(not any(c.isalnum() for c in t) for t in non_words)  # "，" "。" and the like
     assert all(any(c.isalnum() for c in t) for i, t in enumerate(itos) if i not in set(banned))
-    everything = len(itos)
+    everything = 10**6
     for model in (torch_lm, fast):
         for prefix in PREFIXES:
             full = model.predict_next(prefix, k=everything)
             words = model.predict_next(prefix, k=everything, words_only=True)
-            # the same ranking with the non-words taken out, and as many as there are words
-            assert [x["token"] for x in words] == [x["token"] for x in full if x["token"] not in non_words]
-            assert len(words) == everything - len(banned)
+            # the same ranking with the non-words taken out, and at least every word of the vocabulary
+            assert [x["token"] for x in words] == [x["token"] for x in full if any(c.isalnum() for c in x["token"])]
+            assert not {x["token"] for x in words} & non_words
+            assert len(words) >= len(itos) - len(banned)
             assert model.predict_next(prefix, k=3, words_only=True) == words[:3]
     got = fast.predict_next(PREFIXES, k=5, words_only=True)
     want = torch_lm.predict_next(PREFIXES, k=5, words_only=True)

@@ -320,6 +320,12 @@ class PredictConfig(_Checked):
                                                  "sample more freely.")
     seed: int | None = setting(None, _Check("int", "a whole number (or null)", optional=True),
                                "Seed for sampling, for repeatable output.")
+    top_p: float = setting(0.9, number(0, 1, low_open=True),
+                           "Nucleus sampling (Holtzman et al., 2020): sample among the most likely words that "
+                           "together hold this share of the probability (with --temperature above 0).")
+    repetition_penalty: float = setting(1.2, number(1), "Divide the scores of words already in the text by this "
+                                                        "(CTRL, Keskar et al., 2019); 1 = off.")
+    no_repeat_ngram: int = setting(3, whole(0), "Never repeat a sequence of this many words (0 = off).")
 
 
 _PREDICT_CHECKS = {f.name: f.metadata["check"] for f in fields(PredictConfig)}

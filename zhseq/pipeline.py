@@ -183,9 +183,37 @@ class NextWordPredictor(Pretrained):
 
     task = "lm"
 
+    def words(self, prefix: str) -> list[str]:
+        """The prefix cut by the tokenizer, each word outside the vocabulary cut again into vocabulary words
+        (the longest that matches from the left, else one character), so that ``今天天气`` is read as
+        ``今天 天气`` rather than as one unknown word."""
+        vocab, out = self.vocab, []
+        for word in self.tokenizer.cut(prefix):
+            if word in vocab:
+                out.append(word)
+                continue
+            i = 0
+            while i < len(word):
+                for j in range(min(len(word), i + self._longest), i, -1):  # ends at j = i + 1: one character
+                    if word[i:j] in vocab:
+                        break
+                out.append(word[i:j])
+                i = j
+        return out
+
+    @property
+    def _longest(self) -> int:
+        if "_longest_word" not in self.__dict__:
+            self._longest_word = max(map(len, self.vocab.itos[len(SPECIALS):]), default=1)
+        return self._longest_word
+
+    def _ids(self, words: list[str]) -> list[int]:
+        # the model was trained on windows of bptt words after <bos>: older context adds little
+        return [BOS_ID] + self.vocab.encode(words)[-4 * self.head.bptt:]
+
     def preprocess(self, prefixes: Sequence[str]) -> list[list[int]]:
-        """<bos> and the last 4·bptt words of each prefix (the model was trained on windows of bptt words)."""
-        return [[BOS_ID] + self.encode(p)[-4 * self.head.bptt:] for p in prefixes]
+        """<bos> and the ids of the last 4·bptt words of each prefix (``words``)."""
+        return [self._ids(self.words(p)) for p in prefixes]
 
     def _banned(self, words_only: bool) -> list[int]:
         cache = self.__dict__.setdefault("_banned_cache", {})  # a vocabulary of 30k words takes 10 ms to scan
@@ -193,46 +221,132 @@ class NextWordPredictor(Pretrained):
             cache[words_only] = banned_ids(self.vocab.itos, words_only)
         return cache[words_only]
 
+    def extensions(self, stem: str) -> list[int]:
+        """Ids of the vocabulary words that begin with ``stem`` and are longer (at most 1,000, by id: the
+        most frequent first)."""
+        import bisect
+
+        if "_sorted_words" not in self.__dict__:
+            self._sorted_words = sorted((w, i) for i, w in enumerate(self.vocab.itos) if i >= len(SPECIALS))
+        table = self._sorted_words
+        found, at = [], bisect.bisect_left(table, (stem, -1))
+        while at < len(table) and table[at][0].startswith(stem):
+            if len(table[at][0]) > len(stem):
+                found.append(table[at][1])
+            at += 1
+        return sorted(found)[:1000]
+
     def predict_next(self, prefix: str | Iterable[str], k: int = default_of(PredictConfig, "k"), *,
                      words_only: bool = False, batch_size: int = default_of(PredictConfig, "batch_size")):
-        """Top-k next words with their probabilities, for one prefix (a list) or several (a list of lists);
-        never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``; ``words_only``: nor punctuation or symbols
-        (tokens without a letter or digit). Raises ZhseqError for k or a batch size below 1."""
+        """What to append to each prefix, most likely first, with its probability: a next word, or the rest of
+        the word being typed. A list of {"token", "score"} for one prefix, a list of such lists for several.
+
+        The last word of a prefix that does not end in a space or punctuation may be unfinished: the
+        vocabulary words that begin with it (``extensions``) compete with the words that would follow it,
+        each scored by the model given the words before it. With p(w) that probability for the last word as
+        typed and p(v) for each extension v, the rest of v scores p(v) / Z and a next word x scores
+        p(w) / Z · p(x | prefix), Z = p(w) + Σ p(v); answers that append the same characters add up.
+        Never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``; ``words_only``: nor punctuation or symbols (tokens
+        without a letter or digit). Raises ZhseqError for k or a batch size below 1."""
         check_prediction(k=k, batch_size=batch_size)
         single = isinstance(prefix, str)
         banned = self._banned(bool(words_only))
         results = []
         for batch in batched([prefix] if single else prefix, batch_size):
-            probs = softmax(self.engine.next_logits(self.preprocess(batch)))
-            probs[:, banned] = 0.0
-            results += top_k(probs, k, self.vocab.itos)
+            words = [self.words(p) for p in batch]
+            typing = [bool(w) and bool(p) and p[-1].isalnum() and any(c.isalnum() for c in w[-1])
+                      for p, w in zip(batch, words)]
+            seqs = [self._ids(w) for w in words] + [self._ids(w[:-1]) for w, t in zip(words, typing) if t]
+            probs = softmax(self.engine.next_logits(seqs))
+            before = iter(probs[len(batch):])
+            for row, w, t in zip(probs[: len(batch)], words, typing):
+                extra = self._completions(row, w[-1], next(before)) if t else {}
+                row[banned] = 0.0
+                results.append(self._top(row, extra, k, words_only))
         return results[0] if single else results
 
+    def _completions(self, row: np.ndarray, stem: str, before: np.ndarray) -> dict:
+        """Mix the rest of the words that extend ``stem`` into ``row`` (the next words' probabilities, scaled
+        in place); returns the completions that are no vocabulary word: {characters: probability}."""
+        last = self.vocab.stoi.get(stem)
+        ext = self.extensions(stem)
+        p_done = float(before[last]) if last is not None else 0.0
+        z = p_done + float(before[ext].sum())
+        if z <= 0.0:
+            return {}
+        row *= p_done / z
+        extra: dict = {}
+        for i in ext:
+            rest, p = self.vocab.itos[i][len(stem):], float(before[i]) / z
+            j = self.vocab.stoi.get(rest)
+            if j is not None and j >= len(SPECIALS):
+                row[j] += p
+            else:
+                extra[rest] = extra.get(rest, 0.0) + p
+        return extra
+
+    def _top(self, row: np.ndarray, extra: dict, k: int, words_only: bool) -> list[dict]:
+        """The k best of a row of probabilities over the vocabulary and of ``extra`` {characters: probability}."""
+        best = top_k(row[None, :], k, self.vocab.itos)[0]
+        if words_only:
+            extra = {t: p for t, p in extra.items() if any(ch.isalnum() for ch in t)}
+        if not extra:
+            return best
+        best += [{"token": t, "score": round(p, 6)} for t, p in extra.items() if p > 0]
+        return sorted(best, key=lambda x: -x["score"])[:k]
+
     def generate(self, prefix: str, n: int = default_of(PredictConfig, "n"), *,
-                 temperature: float = default_of(PredictConfig, "temperature"), seed: int | None = None) -> str:
+                 temperature: float = default_of(PredictConfig, "temperature"),
+                 top_p: float = default_of(PredictConfig, "top_p"),
+                 repetition_penalty: float = default_of(PredictConfig, "repetition_penalty"),
+                 no_repeat_ngram: int = default_of(PredictConfig, "no_repeat_ngram"),
+                 seed: int | None = None) -> str:
         """Continue ``prefix`` by up to ``n`` words (stops at a line end); returns the continuation only.
-        ``temperature`` 0 picks the most likely word each step; above 0 samples from the softened
-        distribution with numpy's generator seeded by ``seed``. Raises ZhseqError for n < 0 or a
-        temperature that is negative or not a number."""
-        check_prediction(n=n, temperature=temperature, seed=seed)
+
+        Each step scores the next word given the text so far; words already in the text have their logits
+        divided by ``repetition_penalty`` (multiplied when negative; CTRL, Keskar et al., 2019); a word that
+        would repeat a sequence of ``no_repeat_ngram`` words already in the text is never taken. Then
+        ``temperature`` 0 takes the most likely word; above 0, the logits are divided by it and a word is
+        sampled among the most likely ones that together hold ``top_p`` of the probability (nucleus
+        sampling, Holtzman et al., 2020) with numpy's generator seeded by ``seed``. Raises ZhseqError for
+        settings out of range (n < 0, a temperature that is negative or not a number, top_p outside (0, 1],
+        a penalty below 1)."""
+        check_prediction(n=n, temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
+                         no_repeat_ngram=no_repeat_ngram, seed=seed)
         rng = np.random.default_rng(seed)
         seq = self.preprocess([prefix])[0]
-        banned = [i for i in SPECIAL_IDS if i != EOS_ID]  # a line end may come: it stops the continuation
+        never = [i for i in SPECIAL_IDS if i != EOS_ID]  # a line end may come: it stops the continuation
         words = []
         for _ in range(n):
-            probs = softmax(self.engine.next_logits([seq]))[0].astype(np.float64)
-            probs[banned] = 0.0
+            z = self.engine.next_logits([seq])[0].astype(np.float64)
+            seen = np.unique(seq[1:])
+            if repetition_penalty != 1.0 and len(seen):
+                z[seen] = np.where(z[seen] > 0, z[seen] / repetition_penalty, z[seen] * repetition_penalty)
+            z[never] = -np.inf
+            z[repeating(seq[1:], no_repeat_ngram)] = -np.inf
             if temperature > 0:
-                logp = np.log(np.maximum(probs, 1e-30)) / temperature
-                p = np.exp(logp - logp.max())
-                nxt = int(rng.choice(len(p), p=p / p.sum()))
+                p = softmax(z / temperature)
+                order = np.argsort(-p, kind="stable")
+                keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]  # the nucleus
+                nxt = int(rng.choice(keep, p=p[keep] / p[keep].sum()))
             else:
-                nxt = int(probs.argmax())
-            if nxt == EOS_ID:
+                nxt = int(z.argmax())
+            if nxt == EOS_ID or not np.isfinite(z[nxt]):
                 break
             seq.append(nxt)
             words.append(self.vocab.itos[nxt])
         return join_tokens(words)
+
+
+def repeating(ids: Sequence[int], n: int) -> list[int]:
+    """The ids that would end a repeat of an n-gram already in ``ids`` (after its last n − 1 ids); none for
+    n < 1, or while ``ids`` is shorter than n − 1 (Hugging Face's ``no_repeat_ngram_size``)."""
+    if n < 1 or len(ids) < n - 1:
+        return []
+    if n == 1:
+        return list(set(ids))
+    tail = tuple(ids[len(ids) - (n - 1):])
+    return [ids[i + n - 1] for i in range(len(ids) - n + 1) if tuple(ids[i:i + n - 1]) == tail]
 
 
 TASK_CLASSES = {"sentiment": SentimentClassifier, "lm": NextWordPredictor}

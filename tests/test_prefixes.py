@@ -1,0 +1,87 @@
+"""predict-next answers what to append to a prefix: a next word, or the rest of the word being typed; words
+outside the vocabulary are re-cut into vocabulary words; generate does not loop. On the shipped next-word
+model, and on both engines."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from zhseq.cli import cli
+from zhseq.pipeline import NextWordPredictor, repeating
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return NextWordPredictor.from_pretrained("lm")
+
+
+def tokens(answers):
+    return [a["token"] for a in answers]
+
+
+def test_a_word_outside_the_vocabulary_is_re_cut_into_vocabulary_words(lm):
+    assert lm.tokenizer.cut("今天天气") == ["今天天气"] and "今天天气" not in lm.vocab
+    assert lm.words("今天天气") == ["今天", "天气"]
+    assert all(w in lm.vocab or len(w) == 1 for w in lm.words("xyzzy今天天气真好"))
+    assert tokens(lm.predict_next("今天天气")) != tokens(lm.predict_next("xyzzy"))
+    assert lm.generate("今天天气", n=10) != ""  # the example of `generate --help`
+
+
+def test_the_last_word_may_be_unfinished(lm):
+    # jieba keeps 生日快乐 as one word, so 快乐 can only come as the rest of the word being typed
+    assert "快乐" in tokens(lm.predict_next("祝你生日", k=3))
+    # after a space or punctuation the last word is finished: next words only
+    assert "快乐" not in tokens(lm.predict_next("祝你生日，", k=5))
+    stem = "生日"
+    assert {lm.vocab.itos[i] for i in lm.extensions(stem)} >= {"生日快乐"}
+    assert all(lm.vocab.itos[i].startswith(stem) and lm.vocab.itos[i] != stem for i in lm.extensions(stem))
+
+
+def test_scores_are_a_distribution_over_what_to_append(lm):
+    everything = lm.predict_next("祝你生日", k=100000)
+    scores = [a["score"] for a in everything]
+    # what is left out of 1 is the probability of <unk> and <eos>, which are never proposed
+    assert scores == sorted(scores, reverse=True) and 0.95 < sum(scores) <= 1.0 + 1e-4
+    assert len({a["token"] for a in everything}) == len(everything)  # the same characters are added up
+    assert not {"<unk>", "<pad>", "<bos>", "<eos>"} & set(tokens(everything))
+    words = lm.predict_next("祝你生日", k=50, words_only=True)
+    assert all(any(c.isalnum() for c in a["token"]) for a in words)
+
+
+def test_batches_and_engines_agree(lm):
+    prefixes = ["祝你生日", "今天天气", "", "这家酒店的服务", "很好" * 300, "经济"]
+    assert lm.predict_next(prefixes, k=5) == [lm.predict_next(p, k=5) for p in prefixes]
+    torch_lm = NextWordPredictor.from_pretrained("lm", engine="torch")
+    for a, b in zip(lm.predict_next(prefixes, k=5), torch_lm.predict_next(prefixes, k=5)):
+        assert np.allclose([x["score"] for x in a], [x["score"] for x in b], atol=1e-5)
+    assert lm.generate("请问这个", n=12) == torch_lm.generate("请问这个", n=12)
+
+
+def test_generate_does_not_loop(lm):
+    for prefix in ("请问这个", "这本书", "我们要", "很好很好很好"):
+        ids = lm.vocab.encode(lm.words(lm.generate(prefix, n=30)))
+        trigrams = [tuple(ids[i:i + 3]) for i in range(len(ids) - 2)]
+        assert len(trigrams) == len(set(trigrams)), prefix
+    # without the defaults the shipped model loops: the case the defaults are for
+    assert "假货,假货,假货" in lm.generate("请问这个", n=12, repetition_penalty=1.0, no_repeat_ngram=0)
+
+
+def test_sampling_is_seeded_and_nucleus_narrows_it(lm):
+    a = lm.generate("这本书", n=10, temperature=0.8, seed=1)
+    assert a == lm.generate("这本书", n=10, temperature=0.8, seed=1)
+    # a tiny nucleus holds only the most likely word: sampling becomes greedy
+    assert lm.generate("这本书", n=10, temperature=5.0, top_p=1e-9, seed=3) == lm.generate("这本书", n=10)
+
+
+def test_repeating_is_huggingfaces_no_repeat_ngram():
+    assert repeating([1, 2, 3, 1, 2], 3) == [3]
+    assert repeating([1, 2, 1, 2, 1], 2) == [2, 2]
+    assert repeating([5, 6], 1) in ([5, 6], [6, 5]) and repeating([5], 0) == [] and repeating([], 3) == []
+
+
+def test_the_cli_takes_the_generation_settings():
+    out = CliRunner().invoke(cli, ["generate", "-n", "12", "--repetition-penalty", "1", "--no-repeat-ngram", "0",
+                                   "请问这个"])
+    assert out.exit_code == 0 and "假货,假货" in out.stdout
+    bad = CliRunner().invoke(cli, ["generate", "--top-p", "0", "x"])
+    assert bad.exit_code == 2 and "top_p must be a number in (0, 1], not 0.0" in bad.stderr
