@@ -21,12 +21,19 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zhseq' has no attribute {name!r}")
+def lazy_attributes(package: str, names: dict, namespace: dict):
+    """A module ``__getattr__`` (PEP 562) that imports ``names[name]`` (a module path) the first time
+    ``name`` is asked for and keeps the value in ``namespace``; shared by zhseq's packages."""
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name):
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = namespace[name] = getattr(importlib.import_module(module), name)
+        return value
+
+    return __getattr__
+
+
+__getattr__ = lazy_attributes("zhseq", _LAZY, globals())

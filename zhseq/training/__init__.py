@@ -18,6 +18,8 @@ only process 0 reports.
 Names are imported when first used, so ``zhseq.training.distributed`` (which the CLI reads) costs no torch.
 """
 
+from .. import lazy_attributes
+
 _LAZY = {
     "FitConfig": "zhseq.config",
     "ModelConfig": "zhseq.config",
@@ -38,12 +40,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zhseq.training' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("zhseq.training", _LAZY, globals())
