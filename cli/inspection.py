@@ -26,7 +26,7 @@ from zhseq.cli.options import (
     help="Also draw the confusion matrix (sentiment) to FILE, a .png, .svg or .pdf. "
     "Needs matplotlib: pip install 'zhseq[plot]'.",
 )
-def evaluate_command(model_dir, data, fmt, text_column, label_column, batch_size, plot_path):
+def evaluate_command(model_dir, data, fmt, text_column, label_column, encoding, batch_size, plot_path):
     """Score a model on held-out data.
 
     Sentiment: accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix.
@@ -43,7 +43,7 @@ def evaluate_command(model_dir, data, fmt, text_column, label_column, batch_size
     if plot_path is not None:
         plots.check_path(plot_path)  # a bad file name fails now, not after the evaluation
     metrics = evaluation.evaluate(
-        model_dir, data, text_column=text_column, label_column=label_column, batch_size=batch_size
+        model_dir, data, text_column=text_column, label_column=label_column, encoding=encoding, batch_size=batch_size
     )
     if fmt == "json":
         click.echo(output.json_document(metrics))

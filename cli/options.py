@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from zhseq.data import LABEL_COLUMNS, TEXT_COLUMNS
 from zhseq.training import distributed
 
 # ---------------------------------------------------------------------------------------------
@@ -14,10 +15,11 @@ from zhseq.training import distributed
 
 
 def _input_options(func):
+    func = _encoding_option(func)
     func = click.option(
         "--text-column",
         metavar="NAME",
-        help="Column holding the text when --input is a CSV/TSV/JSONL table.",
+        help=f"Column holding the text when --input is a CSV/TSV/JSONL table. {_detected(TEXT_COLUMNS)}",
     )(func)
     func = click.option(
         "--input",
@@ -130,7 +132,7 @@ def _plan_workers(workers, items, batch_size):
     return (cores if len(head) > look else 1), itertools.chain(head, items)
 
 
-def _read_texts(texts, input_path, text_column):
+def _read_texts(texts, input_path, text_column, encoding=None):
     """The texts to process: positional arguments, else --input, else stdin; streamed, not loaded whole."""
     if texts and input_path is not None:
         raise click.UsageError("give TEXT arguments or --input, not both")
@@ -142,7 +144,7 @@ def _read_texts(texts, input_path, text_column):
     if source == "-" and sys.stdin.isatty():
         click.echo("zhseq: reading texts from stdin, one per line; end with Ctrl-D", err=True)
     # read_texts opens the source now (a bad file or column fails before a model loads), reads lazily.
-    return read_texts(source, text_column=text_column)
+    return read_texts(source, text_column=text_column, encoding=encoding)
 
 
 def _paired(texts, results):
@@ -181,9 +183,25 @@ def _data_options(func):
 
 
 def _column_options(func):
-    func = click.option("--label-column", metavar="NAME", help="Label column of a table (default: detected).")(func)
-    func = click.option("--text-column", metavar="NAME", help="Text column of a table (default: detected).")(func)
+    """--text-column, --label-column and --encoding: how a command's data files are read."""
+    func = _encoding_option(func)
+    func = click.option("--label-column", metavar="NAME",
+                        help=f"Label column of a table. {_detected(LABEL_COLUMNS)}")(func)
+    func = click.option("--text-column", metavar="NAME",
+                        help=f"Text column of a table. {_detected(TEXT_COLUMNS)}")(func)
     return func
+
+
+def _detected(names):
+    return (f"Default: the first found of {', '.join(names)} (case, surrounding spaces and traditional "
+            "characters aside).")
+
+
+_encoding_option = click.option(
+    "--encoding", metavar="NAME",
+    help="Character encoding of the input files: gb18030 (also for GBK and GB2312), big5, utf-16, … (Python's "
+         "codec names). Default: a byte-order mark's, else UTF-8, else detected from the start of each file "
+         "(one line on stderr says which).")
 
 
 def setting_option(cls, name, *flags, **extra):

@@ -27,7 +27,7 @@ from zhseq.cli.options import (
 @_format_option("text", "jsonl")
 @click.option("--hmm/--no-hmm", default=False, show_default=True, help="Let jieba's HMM join unknown words.")
 @click.option("--user-dict", "user_dicts", multiple=True, metavar="FILE", help="jieba user dictionary (repeatable).")
-def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
+def segment(texts, input_path, text_column, encoding, fmt, hmm, user_dicts):
     """Split Chinese text into words.
 
     Prints one line per text: its words separated by single spaces.
@@ -40,7 +40,7 @@ def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
     """
     from zhseq.tokenizer import Tokenizer
 
-    items = _read_texts(texts, input_path, text_column)
+    items = _read_texts(texts, input_path, text_column, encoding)
     tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts))
     write = output.LineWriter(every=256)
     shown, fed = itertools.tee(items)
@@ -59,7 +59,7 @@ def segment(texts, input_path, text_column, fmt, hmm, user_dicts):
 @_batch_size_option()
 @_workers_option
 @predict_option("neutral_band", "--neutral-band", metavar="X")
-def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, neutral_band):
+def sentiment(texts, input_path, text_column, encoding, model, fmt, batch_size, workers, neutral_band):
     """Label the sentiment of each text.
 
     Prints one line per text: label, score (the probability of that label) and the text.
@@ -78,7 +78,7 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, n
     from zhseq.parallel import predict_in_processes
     from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path
 
-    items = _read_texts(texts, input_path, text_column)
+    items = _read_texts(texts, input_path, text_column, encoding)
     classifier = load(model, task="sentiment")
     workers, items = _plan_workers(workers, items, batch_size)
     write = output.LineWriter(every=batch_size)
@@ -110,7 +110,7 @@ def sentiment(texts, input_path, text_column, model, fmt, batch_size, workers, n
 @_format_option("text", "jsonl")
 @_batch_size_option()
 @_workers_option
-def predict_next(prefixes, input_path, text_column, model, k, words_only, fmt, batch_size, workers):
+def predict_next(prefixes, input_path, text_column, encoding, model, k, words_only, fmt, batch_size, workers):
     """Show the most likely next words after each prefix.
 
     Prints one line per prefix: the prefix, a tab, then K words with their probabilities.
@@ -125,7 +125,7 @@ def predict_next(prefixes, input_path, text_column, model, k, words_only, fmt, b
     from zhseq.parallel import predict_in_processes
     from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path
 
-    items = _read_texts(prefixes, input_path, text_column)
+    items = _read_texts(prefixes, input_path, text_column, encoding)
     predictor = load(model, task="lm")
     workers, items = _plan_workers(workers, items, batch_size)
     write = output.LineWriter(every=batch_size)

@@ -74,7 +74,7 @@ from zhseq.config import (
                    "of a mixed corpus. May be repeated.")
 @_resume_options
 @_quiet_option
-def train_command(task, data, dev, out, text_column, label_column, ngram_data, resume, quiet, **settings):
+def train_command(task, data, dev, out, text_column, label_column, encoding, ngram_data, resume, quiet, **settings):
     """Train a sentiment or next-word (lm) model from scratch.
 
     Sentiment data is a table with a text and a label column (any label names, two or more);
@@ -92,7 +92,7 @@ def train_command(task, data, dev, out, text_column, label_column, ngram_data, r
 
     model, fit = split_settings(**settings, progress=not quiet)
     path = train(task, list(data), out, model=model, fit=fit, dev=dev, text_column=text_column,
-                 label_column=label_column, ngram_data=list(ngram_data), resume=resume)
+                 label_column=label_column, encoding=encoding, ngram_data=list(ngram_data), resume=resume)
     _report_saved(path)
 
 
@@ -114,7 +114,8 @@ def train_command(task, data, dev, out, text_column, label_column, ngram_data, r
                      "base model's).")
 @_resume_options
 @_quiet_option
-def finetune_command(model_dir, data, dev, out, text_column, label_column, min_freq, resume, quiet, **settings):
+def finetune_command(model_dir, data, dev, out, text_column, label_column, encoding, min_freq, resume, quiet,
+                     **settings):
     """Continue training a model on new data.
 
     Starts from MODEL_DIR, keeps its vocabulary (adding frequent new words) and trains at a
@@ -132,5 +133,5 @@ def finetune_command(model_dir, data, dev, out, text_column, label_column, min_f
 
     fit = finetune_config(model_dir, **settings, progress=not quiet)  # batch size, n-gram C: None → the base's
     path = finetune(model_dir, list(data), out, fit=fit, dev=dev, text_column=text_column, label_column=label_column,
-                    min_freq=min_freq, resume=resume)
+                    encoding=encoding, min_freq=min_freq, resume=resume)
     _report_saved(path)

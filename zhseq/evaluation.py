@@ -18,17 +18,19 @@ def evaluate(
     *,
     text_column: str | None = None,
     label_column: str | None = None,
+    encoding: str | None = None,
     batch_size: int = default_of(PredictConfig, "batch_size"),
 ) -> dict:
     """Score a saved model on a labelled table (sentiment: accuracy, macro-F1, per-label scores and the
     confusion matrix of the labels the prediction pipeline gives, so exactly what ``zhseq sentiment``
     prints; a text without content gets no label, counts as an error and in ``no_label``) or a text corpus (lm: perplexity, top-1 and top-5 over the next words, with the torch model).
-    Raises ZhseqError for unreadable data and for labels the model does not know."""
+    ``encoding``: the data's character encoding (default: UTF-8, else detected; see ``zhseq.data.read_rows``).
+    Raises ZhseqError for unreadable data (an unknown ``encoding`` too) and for labels the model does not know."""
     if model_dir is None:
         raise ZhseqError("a model folder is needed")
     check_prediction(batch_size=batch_size)
     model = load(model_dir)
-    texts, labels = read_task_data(model.task, data, text_column, label_column)
+    texts, labels = read_task_data(model.task, data, text_column, label_column, encoding=encoding)
     if model.task == "sentiment":
         check_known_labels(labels, model.labels, str(data))
         index = {label: i for i, label in enumerate(model.labels)}

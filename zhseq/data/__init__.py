@@ -1,21 +1,26 @@
 """zhseq.data: every way zhseq reads user files, through one streaming reader, :func:`read_rows`, for every command.
 
-A local file (or standard input, ``-``) is read one row at a time with the standard library only: prediction
+A local file (or standard input, ``-``) is read one row at a time with the standard library only (and
+charset-normalizer, imported only to detect the encoding of a file that is not UTF-8): prediction
 takes the texts as they come (``read_texts``), training and evaluation collect texts and labels
 (``read_labelled``, ``read_lm_texts``). The same file gives the same rows everywhere. Only a Hugging Face Hub
 dataset name (``user/name``, not a local path) goes through `datasets`.
 
 Formats go by extension, optionally followed by ``.gz``: ``.txt`` (or anything else, and stdin) is one text per
 line; ``.csv`` and ``.tsv`` have a header row (``.tsv`` has no quoting, so texts may contain ``"``); ``.jsonl`` is
-one JSON object per line. Files are UTF-8, a byte-order mark is dropped, and undecodable bytes become U+FFFD
-with one warning per file on the ``zhseq.data`` logger (every module of the package warns there).
+one JSON object per line. Files are read in the ``encoding`` given, else a byte-order mark's (UTF-8, UTF-16,
+UTF-32; dropped), else UTF-8 when their start is valid UTF-8, else the encoding charset-normalizer detects on
+their first 64 KiB (GBK and GB2312 read as GB18030), said in one warning; undecodable bytes become U+FFFD with
+one warning per file, and a file that is mostly undecodable is refused. Every module of the package warns on
+the ``zhseq.data`` logger.
 
 The modules, one job each:
 
 - :mod:`.rows`: :class:`Row`, :class:`Rows` (the rows of one open source) and :func:`batched`;
-- :mod:`.files`: opening a path or stdin, gzip, the binary-data check, UTF-8 decoding, format by extension;
+- :mod:`.files`: opening a path or stdin, gzip, the binary-data check, the encoding (given, byte-order mark,
+  UTF-8 or detected) and decoding, format by extension;
 - :mod:`.tables`: ``.csv``/``.tsv``/``.jsonl`` rows, cells as text, and the column rules (:func:`find_column`,
-  ``TEXT_COLUMNS``, ``LABEL_COLUMNS``);
+  ``TEXT_COLUMNS``, ``LABEL_COLUMNS``: English names, then Chinese ones);
 - :mod:`.reader`: :func:`read_rows` and :func:`read_texts`;
 - :mod:`.corpus`: :func:`read_labelled`, :func:`read_lm_texts` and Hugging Face Hub datasets.
 

@@ -14,19 +14,20 @@ from zhseq.errors import ZhseqError
 
 from .reader import read_rows
 from .rows import Row, Rows
-from .tables import _cell, _find_label_column, _require_text_column
+from .tables import _cell, _find_columns
 
 # `user/name` or `name`: what a Hugging Face Hub dataset id looks like (a missing local path with no extension).
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
 def read_labelled(paths: list[str] | str, *, text_column: str | None = None, label_column: str | None = None,
-                  require_labels: bool) -> dict:
+                  require_labels: bool, encoding: str | None = None) -> dict:
     """Read texts and labels from files (or Hub dataset names), concatenated in order, through :func:`read_rows`.
 
     Returns ``{"texts": list[str], "labels": list[str] | None}``; labels are None when no file has a label
     column (and ``require_labels`` is false). Labels are stripped strings; when they are all ``0``/``1`` they
-    become ``negative``/``positive``. Raises ZhseqError for no paths, everything :func:`read_rows` raises
+    become ``negative``/``positive``. ``encoding``: the files' character encoding, as for :func:`read_rows`
+    (default: UTF-8 or detected, per file). Raises ZhseqError for no paths, everything :func:`read_rows` raises
     for, rows with an empty label, a file with no rows or no non-empty text, labelled and unlabelled files
     mixed, and a Hub name that cannot be loaded.
     """
@@ -34,7 +35,7 @@ def read_labelled(paths: list[str] | str, *, text_column: str | None = None, lab
     texts: list[str] = []
     labels: list[str] = []
     sources_with_labels, sources_without = [], []
-    for rows in _sources(paths, text_column, label_column, mode):
+    for rows in _sources(paths, text_column, label_column, mode, encoding):
         with rows:
             file_rows = list(rows)
         file_texts = [row.text for row in file_rows]
@@ -59,14 +60,16 @@ def read_labelled(paths: list[str] | str, *, text_column: str | None = None, lab
     return {"texts": texts, "labels": labels}
 
 
-def read_lm_texts(paths: list[str] | str, *, text_column: str | None = None) -> list[str]:
+def read_lm_texts(paths: list[str] | str, *, text_column: str | None = None,
+                  encoding: str | None = None) -> list[str]:
     """Texts for language-model training: the non-empty texts of :func:`read_rows` (the non-empty lines of a
     ``.txt``, one paragraph a line, or the non-empty cells of a table's text column), files in order.
+    ``encoding``: the files' character encoding, as for :func:`read_rows` (default: UTF-8 or detected).
 
     Raises ZhseqError for no paths, everything :func:`read_rows` raises for, and a file with nothing to
     train on."""
     texts: list[str] = []
-    for rows in _sources(paths, text_column, None, "none"):
+    for rows in _sources(paths, text_column, None, "none", encoding):
         with rows:
             file_texts = [row.text for row in rows]
         _check_not_empty(rows.name, file_texts)
@@ -79,7 +82,7 @@ def _check_not_empty(name: str, texts: list[str]) -> None:
         raise ZhseqError(f"{name} is empty: it has no rows with text" if texts else f"{name} is empty: no rows")
 
 
-def _sources(paths, text_column, label_column, labels) -> Iterator[Rows]:
+def _sources(paths, text_column, label_column, labels, encoding=None) -> Iterator[Rows]:
     """The rows of each path in turn: local files through read_rows, Hub dataset names through `datasets`."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -87,7 +90,8 @@ def _sources(paths, text_column, label_column, labels) -> Iterator[Rows]:
         raise ZhseqError("no data files given")
     for path in map(os.fspath, paths):
         if path == "-" or os.path.exists(path) or not _looks_like_hub_name(path):
-            yield read_rows(path, text_column=text_column, label_column=label_column, labels=labels)
+            yield read_rows(path, text_column=text_column, label_column=label_column, labels=labels,
+                            encoding=encoding)
         else:
             yield _hub_rows(path, text_column, label_column, labels)
 
@@ -102,8 +106,7 @@ def _looks_like_hub_name(path: str) -> bool:
 def _hub_rows(name: str, text_column, label_column, labels) -> Rows:
     """A Hub dataset's ``train`` split as rows, by the same column rules; class labels become their names."""
     table = _load_hub(name)
-    text = _require_text_column(name, table, text_column)
-    label = _find_label_column(name, list(table), label_column, labels)
+    text, label = _find_columns(name, list(table), text_column, label_column, labels)
     label_values = table[label] if label is not None else itertools.repeat(None)
     rows = (Row(_cell(t), None if label is None else _cell(lb).strip(), i)
             for i, (t, lb) in enumerate(zip(table[text], label_values), 1))

@@ -1,6 +1,9 @@
 """Opening a source and reading its lines: a path (optionally ``.gz``) or standard input, checked for binary
-data, decoded as UTF-8 (byte-order mark dropped, undecodable bytes replaced with one warning per file on the
-``zhseq.data`` logger), and its format told from the extension. Standard library only.
+data, decoded (the encoding given, else a byte-order mark's, else UTF-8 when the start of the stream is valid
+UTF-8, else detected by charset-normalizer on a sample of the start; byte-order mark dropped; undecodable bytes
+replaced with one warning per file on the ``zhseq.data`` logger, a stream that is mostly undecodable refused),
+and its format told from the extension. Standard library only, but for charset-normalizer, imported only to
+detect the encoding of a stream that is not UTF-8.
 """
 
 from __future__ import annotations
@@ -8,9 +11,12 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import itertools
 import logging
 import os
+import re
 import sys
+import threading
 import zlib
 from collections.abc import Iterator
 
@@ -18,7 +24,22 @@ from zhseq.errors import ZhseqError
 
 logger = logging.getLogger("zhseq.data")
 
-_SNIFF_BYTES = 8192
+_SNIFF_BYTES = 8192  # read to check for binary data and UTF-8 (then on to the end of that line)
+_SAMPLE_BYTES = 65536  # at most this much (cut at a line end) to detect an encoding on
+_MOSTLY_BAD = 0.2  # a stream more undecodable than this (U+FFFD among the non-space characters) is refused
+
+# Byte-order marks, UTF-32 first: its little-endian mark begins with UTF-16's.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_LAST_SAFE_BYTE = re.compile(rb"[\x00-\x2f][^\x00-\x2f]*\Z")
+_GB_CODECS = ("gb2312", "gbk", "gb18030")  # each a subset of the next; all read as GB18030
+# Without a byte-order mark, UTF-16 and UTF-32 text has NUL bytes (refused as binary), so a stream without them
+# that reads as UTF-16 is a chance; UTF-7 is never used for files.
+_NEVER_DETECTED = ["utf_16", "utf_16_be", "utf_16_le", "utf_32", "utf_32_be", "utf_32_le", "utf_7"]
+_COMMON_ENOUGH = 0.8  # the share of common characters (_common_hanzi) that says "Chinese text"
+_PREFERRED = ("gb18030", "big5", "cp950", "big5hkscs")  # the order among equally good guesses
+_SHOWN = {"gb18030": "GB18030", "big5": "Big5", "big5hkscs": "Big5-HKSCS", "utf-16": "UTF-16", "utf-32": "UTF-32",
+          "shift_jis": "Shift_JIS", "euc_jp": "EUC-JP", "euc_kr": "EUC-KR", "utf-8": "UTF-8"}
 
 
 def _format_of(path: str) -> str:
@@ -30,11 +51,14 @@ def _format_of(path: str) -> str:
     return {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}.get(ext, "txt")
 
 
-def _open_lines(source: str):
+def _open_lines(source: str, encoding: str | None = None):
     """Open ``source`` and check it looks like text; returns (display name, decoded lines, close).
 
-    The lines keep their line endings (the csv module needs them for quoted newlines).
+    The lines keep their line endings (the csv module needs them for quoted newlines). The encoding:
+    ``encoding`` if given (no detection), else a byte-order mark (UTF-8, UTF-16, UTF-32), else UTF-8 when the
+    start of the stream is valid UTF-8, else detected (see :func:`_choose`).
     """
+    codec = None if encoding is None else _codec(encoding)  # an unknown name fails before anything is opened
     if source == "-":
         name, stream, close = "<stdin>", sys.stdin.buffer, lambda: None
     else:
@@ -52,14 +76,195 @@ def _open_lines(source: str):
         close = stream.close
     try:
         head = _guarded(name, stream.read, _SNIFF_BYTES)
-        if b"\0" in head:
-            raise ZhseqError(f"{name} looks like a binary file (it has NUL bytes); give UTF-8 text")
+        how = "the encoding given"
+        if codec is None and (bom := _bom_codec(head)):
+            codec, how = bom, "its byte-order mark's"
+        # UTF-16 and UTF-32 text has NUL bytes: the check is for the encodings that have none
+        if b"\0" in head and not (codec and b"\0" in _encoded_newline(codec)):
+            raise ZhseqError(f"{name} looks like a binary file (it has NUL bytes); give a text file "
+                             "(UTF-8, or its encoding with --encoding)")
         # The sniffed bytes go back in front of the stream; readline() completes a line cut at the boundary.
         head += _guarded(name, stream.readline)
+        if codec is None:
+            # An ASCII start says nothing about the encoding: read on (up to _SAMPLE_BYTES) to a non-ASCII byte.
+            while head.isascii() and len(head) < _SAMPLE_BYTES and (line := _guarded(name, stream.readline)):
+                head += line
+            try:
+                head.decode("utf-8")  # the start is valid UTF-8: read as UTF-8, no detection (the fast path)
+                codec = "utf-8"
+            except UnicodeDecodeError:
+                head += _guarded(name, stream.read, max(0, _SAMPLE_BYTES - len(head)))
+                head += _guarded(name, stream.readline)
+                sample = head if len(head) <= _SAMPLE_BYTES else _cut(head[:_SAMPLE_BYTES])
+                codec = _choose(name, sample)
+                if codec != "utf-8":
+                    logger.warning("%s: not UTF-8; read as %s (detected; --encoding sets it)", name, _shown(codec))
+        else:
+            _check_decodes(name, head, codec, how)
     except BaseException:
         close()
         raise
-    return name, _decode_lines(name, _byte_lines(name, head, stream)), close
+    byte_lines = _byte_lines(name, head, stream)
+    lines = _decode_lines(name, byte_lines) if codec == "utf-8" else _decode_codec_lines(name, codec, byte_lines)
+    return name, lines, close
+
+
+# -- encodings: given, byte-order marks, detection
+
+
+def _codec(encoding: str) -> str:
+    """The Python codec for a user's encoding name; GBK and GB2312 are read as their superset GB18030.
+    ZhseqError for an unknown name or a codec that is not a text encoding (base64, rot13, …)."""
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError):
+        raise ZhseqError(f"unknown encoding {encoding!r}; give a codec name such as utf-8, gb18030, big5 or "
+                         "utf-16") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise ZhseqError(f"{encoding!r} is not a text encoding; give one such as utf-8, gb18030, big5 or utf-16")
+    return _canonical(info.name)
+
+
+def _canonical(codec: str) -> str:
+    codec = codecs.lookup(codec).name
+    if codec in _GB_CODECS:
+        return "gb18030"
+    return "utf-8" if codec == "utf-8-sig" else codec
+
+
+def _bom_codec(head: bytes) -> str | None:
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec
+    return None
+
+
+def _encoded_newline(codec: str) -> bytes:
+    try:
+        return "\n".encode(codec)
+    except (UnicodeError, LookupError):
+        return b"\n"
+
+
+def _cut(sample: bytes) -> bytes:
+    """``sample`` up to its last newline byte; in a longer line, up to its last byte below ``0``, which no
+    ASCII-compatible encoding has inside a character (GB18030's four-byte ones hold digits)."""
+    end = sample.rfind(b"\n")
+    if end < 0:
+        found = _LAST_SAFE_BYTE.search(sample)
+        end = found.start() if found else len(sample) - 1
+    return sample[:end + 1]
+
+
+def _non_space(text: str) -> int:
+    return len(text) - sum(map(text.count, " \t\r\n\u3000"))
+
+
+def _undecodable_share(text: str) -> float:
+    """The share of U+FFFD among the characters of ``text`` that are not spaces."""
+    n = _non_space(text)
+    return text.count("\ufffd") / n if n else 0.0
+
+
+def _choose(name: str, sample: bytes) -> str:
+    """The codec for a stream whose start is not valid UTF-8, from ``sample`` (its start, cut at a line end).
+
+    UTF-8 still, when the sample is UTF-8 with a few bad bytes: the undecodable characters are at most
+    ``_MOSTLY_BAD`` of it, and either far fewer than the valid non-ASCII ones (GBK or Big5 read as UTF-8 gives
+    more bad than valid ones) or no multi-byte encoding fits better. Else the encoding :func:`_detect` finds.
+    ZhseqError when neither fits: nothing detected, or the guess leaves the sample mostly undecodable too.
+    """
+    as_utf8 = sample.decode("utf-8", errors="replace")
+    bad = as_utf8.count("\ufffd")
+    valid = len(as_utf8) - len(as_utf8.encode("ascii", errors="ignore")) - bad  # non-ASCII characters
+    utf8_fits = _undecodable_share(as_utf8) <= _MOSTLY_BAD
+    if utf8_fits and valid >= 4 * bad:
+        return "utf-8"
+    guess, multi_byte = _detect(sample)
+    if guess is None or guess == "utf-8" or (utf8_fits and not multi_byte):
+        if utf8_fits:
+            return "utf-8"
+        raise ZhseqError(f"{name} is not UTF-8 and its encoding could not be detected; give it with --encoding "
+                         "NAME (for example gb18030, big5, utf-16)")
+    if utf8_fits and _undecodable_share(_decoded(sample, guess, "replace")) > _MOSTLY_BAD:
+        return "utf-8"
+    _check_decodes(name, sample, guess, "the encoding detected")
+    return guess
+
+
+def _detect(sample: bytes) -> tuple[str | None, bool]:
+    """(codec, whether it is a multi-byte encoding) for ``sample``, or (None, False): what charset-normalizer
+    finds (never UTF-16, UTF-32 or UTF-7: ``_NEVER_DETECTED``). Of equally good guesses, the one whose Chinese
+    characters are most often common ones wins, then GB18030, then Big5 (a few GBK characters also decode as
+    Big5 or Korean, a few Big5 ones as GBK). GB18030 or Big5 instead, when the sample decodes in it to common
+    Chinese characters and charset-normalizer finds no multi-byte encoding (it rejects Chinese text with
+    English words inside, ``Recover和HP_TOOLS``) or one that reads rare ones (a short GBK text read as
+    Korean). charset-normalizer is imported here only, when a stream is not UTF-8.
+    """
+    from charset_normalizer import from_bytes
+    from charset_normalizer.utils import is_multi_byte_encoding
+
+    codec, multi_byte, common = None, False, None
+    matches = list(from_bytes(sample, cp_exclusion=_NEVER_DETECTED))
+    if matches:
+        best = matches[0]
+        tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+        candidates = [(-(_common_hanzi(str(m)) or 0.0), _preference(_canonical(c)), i, _canonical(c))
+                      for i, m in enumerate(tied) for c in m.could_be_from_charset]
+        *_, i, codec = min(candidates)
+        common = _common_hanzi(str(tied[i]))
+        multi_byte = is_multi_byte_encoding(codecs.lookup(codec).name.replace("-", "_"))
+    if not multi_byte or (codec not in _PREFERRED and common is not None and common < _COMMON_ENOUGH):
+        chinese = [(-share, _preference(c), c) for c in ("gb18030", "big5")
+                   if (share := _common_hanzi(_decoded(sample, c)) or 0.0) >= _COMMON_ENOUGH]
+        if chinese:
+            return min(chinese)[-1], True
+    return codec, multi_byte
+
+
+def _decoded(sample: bytes, codec: str, errors: str = "strict") -> str:
+    """``sample`` decoded (a character cut at its end left out); strictly: "" where it does not decode."""
+    try:
+        return codecs.getincrementaldecoder(codec)(errors).decode(sample, final=False)
+    except UnicodeDecodeError:
+        return ""
+
+
+def _preference(codec: str) -> int:
+    return _PREFERRED.index(codec) if codec in _PREFERRED else len(_PREFERRED)
+
+
+def _common_hanzi(text: str) -> float | None:
+    """The share of the CJK characters of ``text`` that are common ones: GB2312's level 1 (the 3,755 most
+    used simplified characters) or Big5's (5,401 traditional ones); None without CJK characters. Chinese text
+    is nearly all common ones; bytes read in the wrong encoding give a quarter of them."""
+    hanzi = [c for c in text if "\u4e00" <= c <= "\u9fff"]
+    return sum(map(_is_common, hanzi)) / len(hanzi) if hanzi else None
+
+
+def _is_common(c: str) -> bool:
+    try:
+        if 0xB0 <= c.encode("gb2312")[0] <= 0xD7:
+            return True
+    except UnicodeEncodeError:
+        pass
+    try:
+        return 0xA440 <= int.from_bytes(c.encode("big5"), "big") <= 0xC67E
+    except UnicodeEncodeError:
+        return False
+
+
+def _check_decodes(name: str, sample: bytes, codec: str, how: str) -> None:
+    """ZhseqError when ``sample`` read as ``codec`` is mostly U+FFFD (more than ``_MOSTLY_BAD``): not text in it."""
+    share = _undecodable_share(_decoded(sample, codec, "replace"))
+    if share > _MOSTLY_BAD:
+        raise ZhseqError(f"{name}: {share:.0%} of the characters at its start cannot be read as {_shown(codec)} "
+                         f"({how}); give its encoding with --encoding NAME (for example gb18030, big5, utf-16)")
+
+
+def _shown(codec: str) -> str:
+    """A codec as users know it: GB18030, Big5, UTF-16, …"""
+    return _SHOWN.get(codec, codec.upper().replace("_", "-"))
 
 
 def _guarded(name: str, read, *args):
@@ -92,6 +297,45 @@ def _decode_lines(name: str, byte_lines: Iterator[bytes]) -> Iterator[str]:
                                name, number)
                 warned = True
             yield raw.decode("utf-8", errors="replace")
+
+
+def _decode_codec_lines(name: str, codec: str, byte_lines: Iterator[bytes]) -> Iterator[str]:
+    """Lines decoded incrementally in any codec (UTF-16 splits characters across newline bytes), split at
+    ``\\n`` as UTF-8 lines are, a leading U+FEFF dropped; bad bytes become U+FFFD with one warning naming the
+    line where the first ones are."""
+    decoder = codecs.getincrementaldecoder(codec)(errors=_REPLACE)
+    done, pending, warned = 0, "", False
+    for raw in itertools.chain(byte_lines, [None]):
+        _replaced.count = 0
+        text = pending + (decoder.decode(b"", final=True) if raw is None else decoder.decode(raw))
+        if _replaced.count and not warned:
+            logger.warning("%s: line %d is not valid %s; undecodable bytes were replaced with U+FFFD",
+                           name, done + 1, _shown(codec))
+            warned = True
+        *lines, pending = text.split("\n")
+        lines = [line + "\n" for line in lines]
+        if raw is None and pending:
+            lines.append(pending)
+        for line in lines:
+            if done == 0 and line.startswith("\ufeff"):
+                line = line[1:]
+            done += 1
+            yield line
+
+
+class _Replaced(threading.local):
+    count = 0  # bad byte sequences replaced by the last decode() of this thread
+
+
+def _replace_counted(error: UnicodeDecodeError):
+    """The errors handler of _decode_codec_lines: U+FFFD where "replace" puts it, counted."""
+    _replaced.count += 1
+    return "\ufffd", error.end
+
+
+_replaced = _Replaced()
+_REPLACE = "zhseq.data.replace"
+codecs.register_error(_REPLACE, _replace_counted)
 
 
 def _strip_newline(line: str) -> str:

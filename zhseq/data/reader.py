@@ -16,7 +16,7 @@ LABEL_MODES = ("none", "optional", "required")
 
 
 def read_rows(source: str, *, text_column: str | None = None, label_column: str | None = None,
-              labels: str = "optional") -> Rows:
+              labels: str = "optional", encoding: str | None = None) -> Rows:
     """Open ``source`` (a path, or ``"-"`` for standard input read as ``.txt``) and return its rows, read lazily.
 
     Rows: ``.txt``, every line, empty ones included (never a label). ``.csv``/``.tsv``, every record after the
@@ -30,15 +30,25 @@ def read_rows(source: str, *, text_column: str | None = None, label_column: str 
     ``"required"`` needs one. ``text_column``/``label_column`` name the columns (else found by name, see
     ``TEXT_COLUMNS``/``LABEL_COLUMNS``).
 
-    Raises ZhseqError here for what the start of the file shows: a missing file, a directory, no permission,
-    binary data (NUL bytes), a damaged ``.gz``, no text column, no label column when one is required or named,
-    labels required from a ``.txt``. Raises ZhseqError while iterating for what comes later: a line that is
-    not a JSON object, a quoted CSV field never closed (naming the line it opens on), a damaged ``.gz``.
+    ``encoding``: the file's character encoding, a Python codec name (``gb18030``, ``big5``, ``utf-16``, …;
+    ``gbk`` and ``gb2312`` are read as their superset ``gb18030``); bad bytes become U+FFFD with one warning.
+    None (the default): a byte-order mark's (UTF-8, UTF-16, UTF-32), else UTF-8 when the start of the file is
+    valid UTF-8 (bad bytes further on become U+FFFD with one warning naming the first bad line, as do a few
+    bad bytes in a file that is otherwise UTF-8), else the encoding charset-normalizer detects on the first
+    64 KiB (GBK and GB2312 read as GB18030), said in one warning on the ``zhseq.data`` logger.
+
+    Raises ZhseqError here for what the start of the file shows: an unknown ``encoding``, a missing file, a
+    directory, no permission, binary data (NUL bytes, unless the encoding is UTF-16 or UTF-32), an encoding
+    that cannot be detected, a start that is mostly undecodable in the encoding used (more than 20 % of its
+    non-space characters U+FFFD), a damaged ``.gz``, no text column, no label column when one is required or
+    named (both missing: one error naming both), labels required from a ``.txt``. Raises ZhseqError while
+    iterating for what comes later: a line that is not a JSON object, a quoted CSV field never closed (naming
+    the line it opens on), a damaged ``.gz``.
     Raises ValueError for an unknown ``labels``.
     """
     if labels not in LABEL_MODES:
         raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}; got {labels!r}")
-    name, lines, close = _open_lines(source)
+    name, lines, close = _open_lines(source, encoding)
     try:
         fmt = "txt" if source == "-" else _format_of(source)
         if fmt in ("csv", "tsv"):
@@ -54,15 +64,16 @@ def read_rows(source: str, *, text_column: str | None = None, label_column: str 
         raise
 
 
-def read_texts(source: str, *, text_column: str | None = None) -> Iterator[str]:
+def read_texts(source: str, *, text_column: str | None = None, encoding: str | None = None) -> Iterator[str]:
     """Yield the texts of ``source`` one at a time, in file order; ``"-"`` reads standard input as ``.txt``.
 
     The texts of :func:`read_rows` (without labels): every line of a ``.txt``, empty ones included; the text
     column of each ``.csv``/``.tsv`` row; the text of each ``.jsonl`` object, a blank line being an empty text.
-    Opening problems (missing file, a directory, binary data, a missing text column) raise ZhseqError here;
+    ``encoding`` as for :func:`read_rows`. Opening problems (an unknown encoding, a missing file, a directory,
+    binary data, a file that is not text in its encoding, a missing text column) raise ZhseqError here;
     problems further into the file raise ZhseqError while iterating.
     """
-    rows = read_rows(source, text_column=text_column, labels="none")
+    rows = read_rows(source, text_column=text_column, labels="none", encoding=encoding)
     return _texts(rows)
 
 

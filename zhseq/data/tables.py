@@ -17,8 +17,11 @@ from .rows import Row, Rows
 
 logger = logging.getLogger("zhseq.data")
 
-TEXT_COLUMNS = ("text", "text_a", "review", "sentence", "content")
-LABEL_COLUMNS = ("label", "labels", "sentiment", "polarity")
+# The columns looked for, in this order: the English names, then the Chinese names of spreadsheet exports.
+TEXT_COLUMNS = ("text", "text_a", "review", "sentence", "content", "评论", "评论内容", "内容", "文本", "句子",
+                "评价内容", "评价", "正文", "微博", "微博内容", "留言", "回复", "标题")
+LABEL_COLUMNS = ("label", "labels", "sentiment", "polarity", "标签", "情感", "情感标签", "情感倾向", "情感极性",
+                 "极性", "倾向", "情绪", "类别", "分类")
 
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.DOTALL)  # the place after a CR not followed by LF
 
@@ -26,17 +29,26 @@ _LONE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.DOTALL)  # the place after a CR 
 def find_column(columns: Iterable[str], preferred: str | None, candidates: tuple[str, ...]) -> str | None:
     """The column to use: ``preferred`` if given, else the first of ``candidates`` present.
 
-    Exact names win; otherwise the match ignores case and surrounding spaces (headers like ``Text ``).
-    Returns the column's actual name, or None when nothing matches.
+    Exact names win; otherwise the match ignores case, surrounding spaces (headers like ``Text ``) and the
+    traditional forms of the Chinese names looked for (``評論`` is ``评论``). Returns the column's actual
+    name, or None when nothing matches.
     """
     columns = list(columns)
     wanted = (preferred,) if preferred is not None else candidates
     for exact in (True, False):
         for name in wanted:
             for column in columns:
-                if column == name if exact else column.strip().casefold() == name.strip().casefold():
+                if column == name if exact else _folded(column) == _folded(name):
                     return column
     return None
+
+
+# The traditional characters of the Chinese column names, to their simplified forms (headers only).
+_SIMPLIFIED = str.maketrans("評論內價覆復標題籤簽傾極緒類別", "评论内价复复标题签签倾极绪类别")
+
+
+def _folded(name: str) -> str:
+    return name.strip().casefold().translate(_SIMPLIFIED)
 
 
 # -- .csv / .tsv
@@ -61,8 +73,7 @@ def _table_rows(name, lines, close, fmt, text_column, label_column, labels) -> R
     _, header = next(records, (0, None))
     if header is None:  # an empty file: no columns, no rows
         return Rows(name, iter(()), close)
-    text = _require_text_column(name, header, text_column)
-    label = _find_label_column(name, header, label_column, labels)
+    text, label = _find_columns(name, header, text_column, label_column, labels)
     return Rows(name, _table_records(name, records, header, text, label), close,
                 columns=header, text_column=text, label_column=label)
 
@@ -126,8 +137,7 @@ def _jsonl_rows(name, lines, close, text_column, label_column, labels) -> Rows:
         columns, text, label = [], None, None
     else:
         columns = list(first[1])
-        text = _require_text_column(name, columns, text_column)
-        label = _find_label_column(name, columns, label_column, labels)
+        text, label = _find_columns(name, columns, text_column, label_column, labels)
     return Rows(name, _jsonl_records(name, lines, blank, first, text, label), close,
                 columns=columns, text_column=text, label_column=label)
 
@@ -180,26 +190,28 @@ def _cell(value) -> str:
 # -- columns
 
 
-def _require_text_column(name: str, columns: Iterable[str], text_column: str | None) -> str:
+def _find_columns(name: str, columns: list[str], text_column: str | None, label_column: str | None,
+                  labels: str) -> tuple[str, str | None]:
+    """(text column, label column or None) by the column rules; one ZhseqError naming every column missing:
+    the text column, and the label column when ``labels`` is "required" or ``label_column`` is named."""
     columns = list(columns)
-    column = find_column(columns, text_column, TEXT_COLUMNS)
-    if column is None:
-        raise ZhseqError(_missing_column(name, columns, "text", text_column, TEXT_COLUMNS, "--text-column"))
-    return column
+    text = find_column(columns, text_column, TEXT_COLUMNS)
+    label = None if labels == "none" else find_column(columns, label_column, LABEL_COLUMNS)
+    missing = []  # (what, the name given, the names looked for, the option)
+    if text is None:
+        missing.append(("text", text_column, TEXT_COLUMNS, "--text-column"))
+    if label is None and labels != "none" and (labels == "required" or label_column is not None):
+        missing.append(("label", label_column, LABEL_COLUMNS, "--label-column"))
+    if missing:
+        raise ZhseqError(_missing_columns(name, columns, missing))
+    return text, label
 
 
-def _find_label_column(name: str, columns: list[str], label_column: str | None, labels: str) -> str | None:
-    if labels == "none":
-        return None
-    column = find_column(columns, label_column, LABEL_COLUMNS)
-    if column is None and (labels == "required" or label_column is not None):
-        raise ZhseqError(_missing_column(name, columns, "label", label_column, LABEL_COLUMNS, "--label-column"))
-    return column
-
-
-def _missing_column(name, columns, what, preferred, candidates, option) -> str:
+def _missing_columns(name, columns, missing) -> str:
     available = ", ".join(map(repr, columns)) or "none"
-    if preferred is not None:
-        return f"{name} has no column {preferred!r}; columns: {available}"
-    return (f"{name} has no {what} column (looked for {', '.join(candidates)}); columns: {available}; "
-            f"choose one with {option}")
+    said = " and ".join(f"no column {given!r}" if given is not None
+                        else f"no {what} column (looked for {', '.join(candidates)})"
+                        for what, given, candidates, _ in missing)
+    options = [option for _, given, _, option in missing if given is None]
+    choose = f"; choose {'one' if len(options) == 1 else 'them'} with {' and '.join(options)}" if options else ""
+    return f"{name} has {said}; columns: {available}{choose}"

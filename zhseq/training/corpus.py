@@ -38,19 +38,21 @@ def check_known_labels(labels: list[str], known: list[str], where: str) -> None:
                          f"(model labels: {', '.join(known)})")
 
 
-def read_task_data(task: str, paths, text_column, label_column):
-    """File(s) → (texts, labels) for sentiment (a table; ZhseqError without labels), (texts, None) for lm."""
+def read_task_data(task: str, paths, text_column, label_column, *, encoding=None):
+    """File(s) → (texts, labels) for sentiment (a table; ZhseqError without labels), (texts, None) for lm.
+    ``encoding``: the files' character encoding (None: UTF-8 or detected, see ``zhseq.data.read_rows``)."""
     if task == "sentiment":
-        d = read_labelled(as_list(paths), text_column=text_column, label_column=label_column, require_labels=True)
+        d = read_labelled(as_list(paths), text_column=text_column, label_column=label_column, require_labels=True,
+                          encoding=encoding)
         return d["texts"], d["labels"]
-    return read_lm_texts(as_list(paths), text_column=text_column), None
+    return read_lm_texts(as_list(paths), text_column=text_column, encoding=encoding), None
 
 
-def read_parts(task: str, data, dev, text_column, label_column, seed: int):
+def read_parts(task: str, data, dev, text_column, label_column, seed: int, *, encoding=None):
     """→ ((texts, labels), dev (texts, labels) or None): ``dev`` read, or held out of ``data``."""
-    texts, labels = read_task_data(task, data, text_column, label_column)
+    texts, labels = read_task_data(task, data, text_column, label_column, encoding=encoding)
     if dev is not None:
-        return (texts, labels), read_task_data(task, dev, text_column, label_column)
+        return (texts, labels), read_task_data(task, dev, text_column, label_column, encoding=encoding)
     return holdout(texts, labels, seed)
 
 

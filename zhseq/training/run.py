@@ -81,7 +81,7 @@ def split_settings(model: ModelConfig | None = None, fit: FitConfig | None = Non
 
 def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None = None, fit: FitConfig | None = None,
           dev: str | os.PathLike | None = None, text_column: str | None = None, label_column: str | None = None,
-          ngram_data=(), resume: bool = False, **settings) -> Path:
+          encoding: str | None = None, ngram_data=(), resume: bool = False, **settings) -> Path:
     """Train a new ``task`` model ("sentiment" or "lm") on corpus file(s) ``data``; returns ``out/model-best``.
 
     ``model`` (``zhseq.config.ModelConfig``, default ``ModelConfig()``): what is built; ``fit``
@@ -91,7 +91,9 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
 
     ``dev``: file(s) to pick the best epoch on (and, for sentiment, the n-gram weight); without it 5 % of
     the training texts (at most 2,000) are held out. ``text_column``/``label_column``: a table's columns
-    (default: detected). ``ngram_data`` (file(s) with the same columns): fit the n-gram half on these
+    (default: detected). ``encoding``: the character encoding of every data file (``gb18030``, ``big5``, …;
+    default: UTF-8, else detected per file, see ``zhseq.data.read_rows``). ``ngram_data`` (file(s) with the
+    same columns): fit the n-gram half on these
     instead of the training data. ``resume``: continue a killed run of the same call from its last
     checkpoint in ``out``.
 
@@ -130,7 +132,7 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
     def body() -> Path:
         torch.manual_seed(fit.seed)
         tokenizer = Tokenizer.from_dict(source[1]["tokenizer"]) if source else Tokenizer(hmm=model.hmm)
-        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed)
+        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed, encoding=encoding)
         logger.info("tokenising %d training texts …", len(train_part[0]))
         train_tokens = distributed.map_split(tokenizer.cut, train_part[0])  # in shares under torchrun
         if source:
@@ -151,7 +153,8 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         if task == "sentiment" and model.ngrams:
             recipe["ngram_c"], recipe["ngram_nb"] = fit.ngram_c, fit.ngram_nb
             if ngram_data:
-                ngram_texts, ngram_labels = read_task_data(task, ngram_data, text_column, label_column)
+                ngram_texts, ngram_labels = read_task_data(task, ngram_data, text_column, label_column,
+                                                           encoding=encoding)
                 check_known_labels(ngram_labels, labels, "--ngram-data")
                 ngram_part = (distributed.map_split(tokenizer.cut, ngram_texts), ngram_labels)
                 recipe["ngram_data"] = as_list(ngram_data)
@@ -185,12 +188,14 @@ def finetune_config(model_dir: str | os.PathLike, **changes) -> FitConfig:
 
 def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit: FitConfig | None = None,
              dev: str | os.PathLike | None = None, text_column: str | None = None, label_column: str | None = None,
-             min_freq: int = default_of(ModelConfig, "min_freq"), max_new_words: int = FINETUNE_MAX_NEW_WORDS,
+             encoding: str | None = None, min_freq: int = default_of(ModelConfig, "min_freq"),
+             max_new_words: int = FINETUNE_MAX_NEW_WORDS,
              resume: bool = False, **settings) -> Path:
     """Continue training the saved model in ``model_dir`` on new data; returns ``out/model-best``.
 
     ``fit``: how (default ``finetune_config(model_dir)``: ``FINETUNE_DEFAULTS`` with the base model's batch
     size and n-gram C); flat FitConfig fields (``epochs=1``) change that default, as ``train``'s do.
+    ``dev``, ``text_column``, ``label_column``, ``encoding``: the data files, as for ``train``.
 
     The vocabulary grows by the new corpus's words seen at least ``min_freq`` times, ``max_new_words`` at
     most (new embedding rows, old ids unchanged). A sentiment model keeps its labels when the new data uses
@@ -213,7 +218,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
         load_weights(net, src)
         vocab = Vocab.load(src / VOCAB_NAME)
         tokenizer = Tokenizer.from_dict(config.get("tokenizer", {}))
-        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed)
+        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed, encoding=encoding)
         train_tokens = distributed.map_split(tokenizer.cut, train_part[0])
         added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max_new_words)
         if added:
