@@ -204,7 +204,9 @@ def test_sentiment_formats(sentiment_model, files):
     texts = ["这家餐厅很好，喜欢", "", "酒店很差，失望"]
     rows = [json.loads(line) for line in ok("sentiment", "-m", sentiment_model, "--format", "jsonl", *texts).stdout.splitlines()]
     assert [r["text"] for r in rows] == texts
-    assert all(set(r) == {"text", "label", "score"} and 0 <= r["score"] <= 1 for r in rows)
+    assert all(set(r) == {"text", "label", "score"} for r in rows)
+    assert rows[1]["label"] is None and rows[1]["score"] is None  # an empty text: no label
+    assert all(0 <= r["score"] <= 1 for r in rows if r["text"])
 
     tsv = ok("sentiment", "-m", sentiment_model, "--format", "tsv", "a\tb", "c\nd").stdout.splitlines()
     assert tsv[0] == "label\tscore\ttext"
