@@ -38,13 +38,13 @@ def main():
     from zhseq import ngrams
     from zhseq.api import ngram_logits
     from zhseq.modeling import BackboneConfig, SentimentConfig, SentimentNet
-    from zhseq.runtime import NumpySentiment
     from zhseq.config import FitConfig, default_of
+    from zhseq.pipeline import SentimentClassifier
     from zhseq.training import NGRAM_WEIGHTS, fit_ngrams
 
     NGRAM_NB = default_of(FitConfig, "ngram_nb")
 
-    model = NumpySentiment.from_pretrained(None)
+    model = SentimentClassifier.from_pretrained(None)  # the numpy engine
     assert model.labels == ["negative", "positive"]
     data = {name: read(C / path) for name, path in (("train", "chnsenticorp/train.tsv.gz"),
                                                     ("dev", "chnsenticorp/dev.tsv.gz"),
@@ -57,7 +57,7 @@ def main():
     unseen = np.array([t not in train_texts for t in data["test"][0]])
     tokens = {name: [model.tokenizer.cut(t) for t in texts] for name, (texts, _) in data.items()}
     scored = ("dev", "test", "held_out_reviews")
-    model.settings["ngram_weight"] = 0.0  # the network alone
+    model.head.ngram_weight = 0.0  # the network alone
     network = {name: model.predict_proba(data[name][0]) for name in scored}
 
     def scores(probs):

@@ -7,7 +7,8 @@ that it reaches, counting 1.57 MFLOP per token for a BiLSTM 128/128 with embeddi
 (2 directions x 2·4H·(E+H) multiply-adds forward, about 3x that with the backward pass).
 
 The machine's speed drifts by ±10 % between runs of a minute, so the three commands run interleaved,
-``--repeat`` rounds (default 3), and each figure is the median of its rounds.
+``--repeat`` rounds (default 3), and each figure is the median of its rounds. ``cpu_s`` (user + system time
+of the process) is also recorded: on a machine that other jobs share, it moves less than the wall time.
 
 Usage: python bench/train_speed.py [--skip-naive] [--repeat N]     (writes bench/results/train_speed.json)
 """
@@ -19,6 +20,7 @@ import os
 import platform
 import statistics
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -30,12 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def timed(cmd):
-    t0 = time.perf_counter()
+    """→ (wall seconds, CPU seconds of the process and its children, stdout)."""
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    wall, c1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return wall, proc.stdout
+    return wall, (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime), proc.stdout
 
 
 FLOP_PER_TOKEN = 3 * 2 * 2 * 4 * 128 * (128 + 128)  # 1.57e6
@@ -81,22 +84,23 @@ def main():
         runs: dict[str, list] = {}
         for _ in range(args.repeat):
             if not args.skip_naive:
-                nwall, nout = timed([sys.executable, str(ROOT / "bench/naive_sentiment.py"), str(data)])
+                nwall, ncpu, nout = timed([sys.executable, str(ROOT / "bench/naive_sentiment.py"), str(data)])
                 m = re.search(r"tok_per_s (\d+)", nout)
-                runs.setdefault("naive", []).append({"wall_s": nwall, "tokens_per_s": int(m.group(1))})
+                runs.setdefault("naive", []).append({"wall_s": nwall, "cpu_s": ncpu, "tokens_per_s": int(m.group(1))})
             for name, extra in (("zhseq", []), ("zhseq_bf16", ["--precision", "bf16"])):
                 out = Path(tmp) / name
                 shutil.rmtree(out, ignore_errors=True)
-                zwall, _ = timed([sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(data),
-                                  "--dev", str(ROOT / "corpora/chnsenticorp/dev.tsv.gz"), "--out", str(out),
-                                  "--epochs", "1", "--quiet", *extra])
+                zwall, zcpu, _ = timed([sys.executable, "-m", "zhseq.cli", "train", "sentiment", "--data", str(data),
+                                        "--dev", str(ROOT / "corpora/chnsenticorp/dev.tsv.gz"), "--out", str(out),
+                                        "--epochs", "1", "--quiet", *extra])
                 epoch = json.loads((out / "metrics.json").read_text())["epochs"][0]
-                runs.setdefault(name, []).append({"wall_s": zwall, "loop_s": epoch["seconds"],
+                runs.setdefault(name, []).append({"wall_s": zwall, "cpu_s": zcpu, "loop_s": epoch["seconds"],
                                                   "tokens_per_s": epoch["tokens_per_s"],
                                                   "dev_accuracy": epoch["dev"]["accuracy"]})
         for name, rounds in runs.items():
             med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-            entry = {"wall_s": round(med["wall_s"], 1), "wall_s_rounds": [round(r["wall_s"], 1) for r in rounds]}
+            entry = {"wall_s": round(med["wall_s"], 1), "wall_s_rounds": [round(r["wall_s"], 1) for r in rounds],
+                     "cpu_s": round(med["cpu_s"], 1)}
             if name != "naive":
                 entry.update(loop_s=round(med["loop_s"], 2), tokens_per_s=round(med["tokens_per_s"]),
                              share_of_matmul_rate=round(med["tokens_per_s"] * FLOP_PER_TOKEN / 1e9 / rate, 3),
