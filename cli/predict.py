@@ -27,7 +27,12 @@ from zhseq.cli.options import (
 @_format_option("text", "jsonl")
 @click.option("--hmm/--no-hmm", default=False, show_default=True, help="Let jieba's HMM join unknown words.")
 @click.option("--user-dict", "user_dicts", multiple=True, metavar="FILE", help="jieba user dictionary (repeatable).")
-def segment(texts, input_path, text_column, encoding, fmt, hmm, user_dicts):
+@click.option("--emoji/--no-emoji", default=False, show_default=True,
+              help="Emoji as their Chinese names (👍 → 拇指 向上), as models trained with --emoji read them.")
+@click.option("--social/--no-social", default=False, show_default=True,
+              help="@mentions and links as @用户 and <链接>, //@ reposts as //转发, [哈哈] tags as one token, "
+                   "#topic# marks dropped, as models trained with --social read them.")
+def segment(texts, input_path, text_column, encoding, fmt, hmm, user_dicts, emoji, social):
     """Split Chinese text into words.
 
     Prints one line per text: its words separated by single spaces.
@@ -37,11 +42,13 @@ def segment(texts, input_path, text_column, encoding, fmt, hmm, user_dicts):
       zhseq segment "我爱自然语言处理"
         -> 我 爱 自然语言 处理
       zhseq segment --input news.txt --format jsonl > words.jsonl
+      zhseq segment --emoji --social "//@李四:音质绝了👍[哈哈]"
+        -> //转发 @用户 音质 绝 了 拇指 向上 [哈哈]
     """
     from zhseq.tokenizer import Tokenizer
 
     items = _read_texts(texts, input_path, text_column, encoding)
-    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts))
+    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social)
     write = output.LineWriter(every=256)
     shown, fed = itertools.tee(items)
     for text, tokens in _paired(shown, tokenizer.cut_many(fed)):

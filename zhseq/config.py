@@ -272,6 +272,11 @@ class ModelConfig(_Checked):
     min_freq: int = setting(2, whole(1), "Rarer words become <unk>.")
     max_vocab: int = setting(50000, whole(1), "Vocabulary size cap.")
     hmm: bool = setting(False, BOOL, "Segment with jieba's HMM for unknown words.")
+    emoji: bool = setting(True, BOOL, "Read emoji as their Chinese names (👍 → 拇指 向上), in training and "
+                                      "prediction (saved with the model).")
+    social: bool = setting(True, BOOL, "Read social-media markup: @mentions and links become the tokens @用户 and "
+                                       "<链接>, //@ repost chains //转发, emoticon tags like [哈哈] one token each, "
+                                       "#topic# marks dropped (saved with the model).")
     init_backbone: str | None = setting(None, OPTIONAL_PATH)  # a str or os.PathLike, kept as str
 
     # which task each head setting belongs to; a setting of the other task is refused by train()

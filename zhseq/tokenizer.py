@@ -1,10 +1,10 @@
 """Word segmentation: jieba's segmentation with the settings saved in every model.
 
-Text in, words out: ``str`` → NFKC (optional) → traditional→simplified (optional) → jieba (HMM off by
-default) → tokens without whitespace. Files are decoded by zhseq (``zhseq.data``); jieba only ever sees
-``str``. The settings round-trip through ``to_dict``/``from_dict`` so a model segments at prediction time
-exactly as it did at training time; user dictionaries are stored by content, not by path, so a saved model
-does not depend on files that may be gone.
+Text in, words out: ``str`` → NFKC (optional) → traditional→simplified (optional) → emoji and social-media
+markup (optional, ``zhseq.textnorm``) → jieba (HMM off by default) → tokens without whitespace. Files are
+decoded by zhseq (``zhseq.data``); jieba only ever sees ``str``. The settings round-trip through
+``to_dict``/``from_dict`` so a model segments at prediction time exactly as it did at training time; user
+dictionaries are stored by content, not by path, so a saved model does not depend on files that may be gone.
 
 User words are folded exactly as the text is (NFKC, then traditional→simplified, each when it is on) before
 jieba loads them, so that an entry written ``ＳＫ－ＩＩ神仙水`` matches the text ``ＳＫ－ＩＩ神仙水``, which jieba sees
@@ -22,6 +22,13 @@ property test in ``tests/test_tokenizer_engine.py``). Otherwise the private ``ji
   98,460 corpus texts differ).
 - user words: jieba-rs's ``add_word`` does not update the dictionary as jieba's does when the word is
   already in it (the user word ``的 1`` alone changes 4 of the 1,200 ChnSentiCorp dev texts).
+
+``emoji`` (emoji → their Chinese names) and ``social`` (mentions and links → placeholder tokens, repost
+markers, emoticon tags kept whole, topic marks dropped) are off unless asked for, and a model's config.json
+holds each only when it is on: a model saved before they existed, or trained with them off, has neither key
+and cuts exactly as before (and an older zhseq still loads it); one trained with them refuses to load in a
+zhseq that does not know them, rather than cutting differently. New models turn both on
+(``zhseq.config.ModelConfig``). The ``emoji`` package is imported only when ``emoji`` is on.
 
 One input rjieba refuses is a lone surrogate (Python strings may hold them, Rust strings may not); jieba
 makes every such code point a token of its own that no word spans, so the text is cut around them.
@@ -50,7 +57,10 @@ _SURROGATE = re.compile("([\ud800-\udfff])")  # a lone surrogate: one token, as 
 # how jieba reads a user dictionary line (jieba.re_userdict): the word, then " freq" and " tag", both optional
 _USER_LINE = re.compile("^(.+?)( [0-9]+)?( [a-z]+)?$")
 # the settings saved in a model's config.json, with their defaults (a missing key means its default)
-DEFAULTS = {"backend": "jieba", "hmm": False, "nfkc": True, "t2s": False, "user_words": []}
+DEFAULTS = {"backend": "jieba", "hmm": False, "nfkc": True, "t2s": False, "user_words": [], "emoji": False,
+            "social": False}
+_BOOLS = ("hmm", "nfkc", "t2s", "emoji", "social")
+_SAVED_WHEN_ON = ("emoji", "social")  # written only when true: what a model without them had
 
 
 def cache_dir() -> Path:
@@ -103,7 +113,9 @@ class Tokenizer:
     Options (all saved with a model): ``hmm`` lets jieba guess unseen words (off: it invents words and is
     slower); ``user_dicts`` are jieba dictionary files (``word [freq] [tag]`` per line) and ``user_words``
     extra lines of the same form; ``nfkc`` folds full-width letters and digits; ``t2s`` converts
-    traditional to simplified characters (needs ``pip install zhseq[t2s]``).
+    traditional to simplified characters (needs ``pip install zhseq[t2s]``); ``emoji`` turns emoji into their
+    Chinese names (👍 → 拇指 向上) and ``social`` mentions, links and repost chains into placeholder tokens
+    (``@用户``, ``<链接>``, ``//转发``) and emoticon tags (``[哈哈]``) into one token each (``zhseq.textnorm``).
 
     ``engine`` (not saved: it changes speed, never tokens) picks what computes jieba's segmentation:
     ``"auto"`` takes rjieba when it is installed and ``rjieba_refusal`` has nothing against the settings,
@@ -119,21 +131,27 @@ class Tokenizer:
         user_words: Iterable[str] = (),
         nfkc: bool = True,
         t2s: bool = False,
+        emoji: bool = False,
+        social: bool = False,
         engine: str | None = None,
     ):
         for name, value in (("user_dicts", user_dicts), ("user_words", user_words)):
             if isinstance(value, (str, bytes, os.PathLike)):
                 raise TypeError(f"Tokenizer {name} must be a list, not one {type(value).__name__}")
-        self._setup(hmm=hmm, nfkc=nfkc, t2s=t2s)
+        self._setup(hmm=hmm, nfkc=nfkc, t2s=t2s, emoji=emoji, social=social)
         lines = [line for path in user_dicts for line in _read_utf8(path).splitlines()]
         lines += [line for w in user_words for line in w.splitlines()]
         self.user_words = [self._fold_user_line(line.strip()) for line in lines if line.strip()]
         self.engine = self._choose_engine(engine)
 
-    def _setup(self, *, hmm: bool, nfkc: bool, t2s: bool) -> None:
+    def _setup(self, *, hmm: bool, nfkc: bool, t2s: bool, emoji: bool = False, social: bool = False) -> None:
         self.hmm = bool(hmm)
         self.nfkc = bool(nfkc)
         self.t2s = bool(t2s)
+        self.emoji = bool(emoji)
+        self.social = bool(social)
+        if self.emoji and importlib.util.find_spec("emoji") is None:  # looks for it; imported on the first cut
+            raise ZhseqError("the tokenizer's emoji setting needs the emoji package: pip install 'emoji>=2.10'")
         self.user_words: list[str] = []
         self.engine = "jieba"  # chosen once the user words are known
         self._jieba = None  # built on first use: loading the dictionary takes ~0.5 s
@@ -159,14 +177,17 @@ class Tokenizer:
 
     # -- settings ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """The settings saved in a model's config.json; ``user_words`` are the lines jieba loads (folded)."""
-        return {
+        """The settings saved in a model's config.json; ``user_words`` are the lines jieba loads (folded);
+        ``emoji`` and ``social`` only when on (off is what a missing key means)."""
+        settings = {
             "backend": "jieba",
             "hmm": self.hmm,
             "nfkc": self.nfkc,
             "t2s": self.t2s,
             "user_words": list(self.user_words),
         }
+        settings.update({key: True for key in _SAVED_WHEN_ON if getattr(self, key)})
+        return settings
 
     @classmethod
     def from_dict(cls, d: dict, *, engine: str | None = None) -> "Tokenizer":
@@ -176,15 +197,16 @@ class Tokenizer:
         the lines it was trained with."""
         settings = check_settings(d)
         tok = cls.__new__(cls)
-        tok._setup(hmm=settings["hmm"], nfkc=settings["nfkc"], t2s=settings["t2s"])
+        tok._setup(hmm=settings["hmm"], nfkc=settings["nfkc"], t2s=settings["t2s"], emoji=settings["emoji"],
+                   social=settings["social"])
         tok.user_words = [w.strip() for w in settings["user_words"] if w.strip()]  # as saved (blank lines dropped, as jieba does)
         tok.engine = tok._choose_engine(engine)
         return tok
 
     def __repr__(self) -> str:
         return (
-            f"Tokenizer(hmm={self.hmm}, nfkc={self.nfkc}, t2s={self.t2s}, "
-            f"user_words={len(self.user_words)}, engine={self.engine!r})"
+            f"Tokenizer(hmm={self.hmm}, nfkc={self.nfkc}, t2s={self.t2s}, emoji={self.emoji}, "
+            f"social={self.social}, user_words={len(self.user_words)}, engine={self.engine!r})"
         )
 
     # -- engine -----------------------------------------------------------------------------------
@@ -249,11 +271,23 @@ class Tokenizer:
         text = self.normalize(text)
         if not text or text.isspace():
             return []
-        if self.engine == "rjieba":
-            words = self._rjieba_cut(text)
+        if not (self.emoji or self.social):
+            words = self._cut_plain(text)
         else:
-            words = self.jieba.lcut(text, HMM=self.hmm)
+            from . import textnorm
+
+            words = []
+            for piece, whole in textnorm.split(text, emoji=self.emoji, social=self.social):
+                if whole:
+                    words.append(piece)
+                else:
+                    words += self._cut_plain(piece)
         return [w for w in words if w.strip()]
+
+    def _cut_plain(self, text: str) -> list[str]:
+        if self.engine == "rjieba":
+            return self._rjieba_cut(text)
+        return self.jieba.lcut(text, HMM=self.hmm)
 
     def _rjieba_cut(self, text: str) -> list[str]:
         if _SURROGATE.search(text) is None:
@@ -283,7 +317,7 @@ def check_settings(d) -> dict:
             f"{', '.join(map(_json, unknown))}; known: {', '.join(DEFAULTS)}"
         )
     settings = {**DEFAULTS, **d}
-    for key in ("hmm", "nfkc", "t2s"):
+    for key in _BOOLS:
         if not isinstance(settings[key], bool):
             raise ZhseqError(f"config.json: tokenizer.{key} must be true or false, not {_json(settings[key])}")
     if settings["backend"] != "jieba" or not isinstance(settings["backend"], str):

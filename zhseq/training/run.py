@@ -131,7 +131,8 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
 
     def body() -> Path:
         torch.manual_seed(fit.seed)
-        tokenizer = Tokenizer.from_dict(source[1]["tokenizer"]) if source else Tokenizer(hmm=model.hmm)
+        tokenizer = Tokenizer.from_dict(source[1]["tokenizer"]) if source else Tokenizer(
+            hmm=model.hmm, emoji=model.emoji, social=model.social)
         train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed, encoding=encoding)
         logger.info("tokenising %d training texts …", len(train_part[0]))
         train_tokens = distributed.map_split(tokenizer.cut, train_part[0])  # in shares under torchrun
