@@ -9,9 +9,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .. import ngrams as hashed_ngrams
-from ..api import ngram_logits, pad_batch, truncate
+from ..api import pad_batch, truncate
 from ..modeling import special_mask
+from ..pipeline import sentiment_probabilities
 from ..tokenizer import Tokenizer
 from ..vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 
@@ -37,17 +37,16 @@ class SentimentTask:
 
     def probabilities(self, net, examples: list[Example], batch_size: int = 256, tokens=None) -> np.ndarray:
         """(N, C) probabilities of the network; with the examples' ``tokens``, mixed with the model's
-        n-gram half as prediction does (``zhseq.ngrams.mix``)."""
-        probs = np.empty((len(examples), net.config.num_labels), np.float32)
+        n-gram half. The torch model gives the logits; the probabilities are the prediction pipeline's
+        (``zhseq.pipeline.sentiment_probabilities``), so a dev score is what prediction would give."""
+        logits = np.empty((len(examples), net.config.num_labels), np.float32)
         net.eval()
         with torch.inference_mode():
             for batch in _length_sorted_batches(examples, batch_size):
                 ids, lengths, _ = self.collate([examples[i] for i in batch])
-                logits, _ = net(ids, lengths)
-                probs[batch] = logits.float().softmax(-1).numpy()
-        if tokens is not None and net.ngrams is not None and net.config.ngram_weight > 0:
-            probs = hashed_ngrams.mix(probs, ngram_logits(net, tokens), net.config.ngram_weight)
-        return probs
+                logits[batch] = net(ids, lengths)[0].float().numpy()
+        tables = net.ngrams.numpy() if tokens is not None and net.ngrams is not None else None
+        return sentiment_probabilities(logits, tokens if tables is not None else [], net.config, tables)
 
     def evaluate(self, net, examples: list[Example], batch_size: int = 256, tokens=None) -> dict:
         return self.score(examples, self.probabilities(net, examples, batch_size, tokens))
