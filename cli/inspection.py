@@ -7,6 +7,7 @@ from zhseq.cli.options import (
     _batch_size_option,
     _column_options,
     _format_option,
+    _label_map_option,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -18,6 +19,7 @@ from zhseq.cli.options import (
 @click.option("--data", required=True, metavar="FILE", help="Labelled table (sentiment) or plain text (lm).")
 @_format_option("text", "json")
 @_column_options
+@_label_map_option
 @_batch_size_option()
 @click.option(
     "--plot",
@@ -26,7 +28,7 @@ from zhseq.cli.options import (
     help="Also draw the confusion matrix (sentiment) to FILE, a .png, .svg or .pdf. "
     "Needs matplotlib: pip install 'zhseq[plot]'.",
 )
-def evaluate_command(model_dir, data, fmt, text_column, label_column, encoding, batch_size, plot_path):
+def evaluate_command(model_dir, data, fmt, text_column, label_column, encoding, label_map, batch_size, plot_path):
     """Score a model on held-out data.
 
     Sentiment: accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix.
@@ -36,6 +38,7 @@ def evaluate_command(model_dir, data, fmt, text_column, label_column, encoding, 
     Examples:
       zhseq evaluate runs/reviews --data reviews-test.tsv
       zhseq evaluate runs/reviews --data reviews-test.tsv --plot confusion.png
+      zhseq evaluate sentiment --data comments.csv --label-map 好评=positive,差评=negative
       zhseq evaluate runs/lm --data news-test.txt --format json
     """
     from zhseq import evaluation, plots
@@ -43,7 +46,8 @@ def evaluate_command(model_dir, data, fmt, text_column, label_column, encoding, 
     if plot_path is not None:
         plots.check_path(plot_path)  # a bad file name fails now, not after the evaluation
     metrics = evaluation.evaluate(
-        model_dir, data, text_column=text_column, label_column=label_column, encoding=encoding, batch_size=batch_size
+        model_dir, data, text_column=text_column, label_column=label_column, encoding=encoding, label_map=label_map,
+        batch_size=batch_size,
     )
     if fmt == "json":
         click.echo(output.json_document(metrics))

@@ -192,6 +192,42 @@ def _column_options(func):
     return func
 
 
+class LabelMap(click.ParamType):
+    """``--label-map 好评=positive,差评=negative`` → ``{"好评": "positive", "差评": "negative"}``; malformed: one
+    usage error (the rules are ``zhseq.data.labels.label_map``'s)."""
+
+    name = "FROM=TO,…"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from zhseq.data.labels import label_map
+        from zhseq.errors import ZhseqError
+
+        try:
+            return label_map(value)
+        except ZhseqError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _label_map_option(func):
+    return click.option(
+        "--label-map", type=LabelMap(), metavar="FROM=TO,…",
+        help="Rename the data's labels as they are read, before anything else: e.g. 好评=positive,差评=negative "
+             "to score the file's 好评/差评 with a positive/negative model. Labels that differ only in case or "
+             "width (Positive, POSITIVE) are one label anyway.")(func)
+
+
+def _allow_rare_labels_option(func):
+    from zhseq.data.labels import RARE_RATIO, RARE_ROWS, RARE_SHARE
+
+    return click.option(
+        "--allow-rare-labels", is_flag=True,
+        help=f"Train on a label that very few rows hold (fewer than {RARE_ROWS}, or under {RARE_SHARE:.1%} of the "
+             f"rows, while another label has {RARE_RATIO} times as many or more). Without it such a label is "
+             "refused as a likely typo (postive, 11 among 0/1), its rows listed.")(func)
+
+
 def _detected(names):
     return (f"Default: the first found of {', '.join(names)} (case, surrounding spaces and traditional "
             "characters aside).")

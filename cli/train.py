@@ -5,8 +5,10 @@ its field, and takes its default from it), then zhseq.training.train / finetune.
 import click
 from zhseq.cli import cli
 from zhseq.cli.options import (
+    _allow_rare_labels_option,
     _column_options,
     _data_options,
+    _label_map_option,
     _quiet_option,
     _report_saved,
     _resume_options,
@@ -48,6 +50,8 @@ from zhseq.config import (
 @setting_option(FitConfig, "lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.")
 @setting_option(FitConfig, "seed", type=int)
 @_column_options
+@_label_map_option
+@_allow_rare_labels_option
 @setting_option(ModelConfig, "min_freq", type=click.IntRange(min=1))
 @setting_option(ModelConfig, "max_vocab", type=click.IntRange(min=1))
 @setting_option(ModelConfig, "hmm", "--hmm/--no-hmm")
@@ -76,11 +80,13 @@ from zhseq.config import (
                    "of a mixed corpus. May be repeated.")
 @_resume_options
 @_quiet_option
-def train_command(task, data, dev, out, text_column, label_column, encoding, ngram_data, resume, quiet, **settings):
+def train_command(task, data, dev, out, text_column, label_column, encoding, label_map, allow_rare_labels, ngram_data,
+                  resume, quiet, **settings):
     """Train a sentiment or next-word (lm) model from scratch.
 
-    Sentiment data is a table with a text and a label column (any label names, two or more);
-    lm data is plain text, one sentence or paragraph per line. Prints the best model's folder.
+    Sentiment data is a table with a text and a label column (any label names, two or more; 0/1 become
+    negative/positive); lm data is plain text, one sentence or paragraph per line. Prints the best model's
+    folder.
 
     \b
     Examples:
@@ -94,7 +100,8 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, ngr
 
     model, fit = split_settings(**settings, progress=not quiet)
     path = train(task, list(data), out, model=model, fit=fit, dev=dev, text_column=text_column,
-                 label_column=label_column, encoding=encoding, ngram_data=list(ngram_data), resume=resume)
+                 label_column=label_column, encoding=encoding, label_map=label_map,
+                 allow_rare_labels=allow_rare_labels, ngram_data=list(ngram_data), resume=resume)
     _report_saved(path)
 
 
@@ -109,6 +116,11 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, ngr
                 help="Default: the batch size the model was trained with.")
 @setting_option(FitConfig, "seed", type=int)
 @_column_options
+@_label_map_option
+@_allow_rare_labels_option
+@click.option("--new-labels", is_flag=True,
+              help="Fine-tune on data with labels the model does not know: the output layer starts afresh for the "
+                   "new data's label set. Without it such data is refused, the labels named.")
 @click.option("--min-freq", type=click.IntRange(min=1), default=default_of(ModelConfig, "min_freq"),
               show_default=True, help="New words this frequent join the vocabulary.")
 @setting_option(FitConfig, "ngram_c", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
@@ -116,24 +128,26 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, ngr
                      "base model's).")
 @_resume_options
 @_quiet_option
-def finetune_command(model_dir, data, dev, out, text_column, label_column, encoding, min_freq, resume, quiet,
-                     **settings):
+def finetune_command(model_dir, data, dev, out, text_column, label_column, encoding, label_map, allow_rare_labels,
+                     new_labels, min_freq, resume, quiet, **settings):
     """Continue training a model on new data.
 
     Starts from MODEL_DIR, keeps its vocabulary (adding frequent new words) and trains at a
     lower learning rate.
 
-    Sentiment data may bring new labels: the classifier head is rebuilt for them. Prints the
-    best model's folder.
+    Sentiment data may bring new labels with --new-labels: the classifier head is rebuilt for
+    them. Prints the best model's folder.
 
     \b
     Examples:
       zhseq finetune runs/reviews --data hotel.tsv --out runs/hotel
+      zhseq finetune runs/reviews --data three-way.tsv --out runs/3way --new-labels
       zhseq finetune runs/lm --data forum.txt --out runs/lm-forum --epochs 2
     """
     from zhseq.training import finetune, finetune_config
 
     fit = finetune_config(model_dir, **settings, progress=not quiet)  # batch size, n-gram C: None → the base's
     path = finetune(model_dir, list(data), out, fit=fit, dev=dev, text_column=text_column, label_column=label_column,
-                    encoding=encoding, min_freq=min_freq, resume=resume)
+                    encoding=encoding, label_map=label_map, allow_rare_labels=allow_rare_labels,
+                    new_labels=new_labels, min_freq=min_freq, resume=resume)
     _report_saved(path)

@@ -302,7 +302,8 @@ def test_finetune_same_and_new_labels(files, sentiment_model, lm_model):
     same = ok("finetune", sentiment_model, "--data", files / "sent.tsv", "--out", files / "ft-same", "--max-steps", "3", "--min-freq", "1", "-q")
     output_path(same)
 
-    three = ok("finetune", sentiment_model, "--data", files / "three.tsv", "--out", files / "ft-three", "--epochs", "2", "--min-freq", "1", "-q")
+    three = ok("finetune", sentiment_model, "--data", files / "three.tsv", "--out", files / "ft-three", "--epochs", "2", "--min-freq", "1", "-q",
+               "--new-labels")
     path = output_path(three)
     rows = [json.loads(line) for line in ok("sentiment", "-m", path, "--format", "jsonl", "一般", "很好").stdout.splitlines()]
     assert len(rows) == 2 and {r["label"] for r in rows} <= {"positive", "negative", "neutral"}

@@ -247,7 +247,7 @@ def test_finetuning_refits_the_table(hybrid, tmp_path):
     new = tmp_path / "new.tsv"
     new.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in [("物流神速", "fast"), ("物流太慢", "slow")] * 30),
                    encoding="utf-8")
-    out = finetune(best, str(new), out=tmp_path / "ft", epochs=1, ngram_c=2.0, progress=False)
+    out = finetune(best, str(new), out=tmp_path / "ft", epochs=1, ngram_c=2.0, new_labels=True, progress=False)
     clf = SentimentClassifier.from_pretrained(out)
     assert clf.labels == ["fast", "slow"] and clf.net.ngrams.weight.shape == (ngrams.BUCKETS, 2)
     assert clf.config["training"]["ngram_c"] == 2.0 and clf.config["training"]["ngram_nb"] == 0.5  # the base's

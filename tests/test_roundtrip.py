@@ -334,7 +334,8 @@ def test_finetune_new_label_set_rebuilds_the_head(models, tmp_path):
     base_dir = models.sentiment("lstm-bi")
     classes = ((POS, "好评"), (NEUTRAL, "中评"), (NEG, "差评"))
     data = write_tsv(tmp_path / "three.tsv", sentiment_rows(90, seed=9, classes=classes))
-    path = finetune(base_dir, str(data), out=tmp_path / "ft3", epochs=3, lr=1e-2, min_freq=2, progress=False)
+    path = finetune(base_dir, str(data), out=tmp_path / "ft3", epochs=3, lr=1e-2, min_freq=2, new_labels=True,
+                    progress=False)
     tuned = SentimentClassifier.from_pretrained(path)
     new_labels = sorted(["好评", "中评", "差评"])
     assert tuned.labels == new_labels

@@ -6,6 +6,7 @@ import os
 
 from .config import PredictConfig, check_prediction, default_of
 from .data import batched
+from .data.labels import label_map as parse_label_map
 from .errors import ZhseqError
 from .pipeline import load
 from .training.corpus import as_list, check_known_labels, read_task_data
@@ -19,18 +20,24 @@ def evaluate(
     text_column: str | None = None,
     label_column: str | None = None,
     encoding: str | None = None,
+    label_map=None,
     batch_size: int = default_of(PredictConfig, "batch_size"),
 ) -> dict:
     """Score a saved model on a labelled table (sentiment: accuracy, macro-F1, per-label scores and the
     confusion matrix of the labels the prediction pipeline gives, so exactly what ``zhseq sentiment``
     prints; a text without content gets no label, counts as an error and in ``no_label``) or a text corpus (lm: perplexity, top-1 and top-5 over the next words, with the torch model).
     ``encoding``: the data's character encoding (default: UTF-8, else detected; see ``zhseq.data.read_rows``).
-    Raises ZhseqError for unreadable data (an unknown ``encoding`` too) and for labels the model does not know."""
+    ``label_map`` (``{"好评": "positive"}``, or ``"好评=positive,差评=negative"``): rename the data's labels
+    as they are read, before anything else; labels that differ from the model's only in case or width take its
+    spelling (one warning says so). Raises ZhseqError for unreadable data (an unknown ``encoding`` too), a
+    malformed ``label_map`` or one given for an lm, and labels the model does not know (mapped ones too)."""
     if model_dir is None:
         raise ZhseqError("a model folder is needed")
     check_prediction(batch_size=batch_size)
+    label_map = parse_label_map(label_map)  # a malformed map fails before the model loads
     model = load(model_dir)
-    texts, labels = read_task_data(model.task, data, text_column, label_column, encoding=encoding)
+    texts, labels = read_task_data(model.task, data, text_column, label_column, encoding=encoding,
+                                   label_map=label_map, prefer_labels=model.labels if model.task == "sentiment" else ())
     if model.task == "sentiment":
         check_known_labels(labels, model.labels, str(data))
         index = {label: i for i, label in enumerate(model.labels)}

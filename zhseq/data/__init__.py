@@ -22,6 +22,8 @@ The modules, one job each:
 - :mod:`.tables`: ``.csv``/``.tsv``/``.jsonl`` rows, cells as text, and the column rules (:func:`find_column`,
   ``TEXT_COLUMNS``, ``LABEL_COLUMNS``: English names, then Chinese ones);
 - :mod:`.reader`: :func:`read_rows` and :func:`read_texts`;
+- :mod:`.labels`: a file's label names → a model's labels (a label map, one spelling per word, rare labels
+  refused unless confirmed, 0/1 → negative/positive);
 - :mod:`.corpus`: :func:`read_labelled`, :func:`read_lm_texts` and Hugging Face Hub datasets.
 
 This module only re-exports their public names.

@@ -8,10 +8,14 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 
 from zhseq.errors import ZhseqError
 
+from .labels import label_map as label_map_of
+from .labels import tidy_labels
 from .reader import read_rows
 from .rows import Row, Rows
 from .tables import _cell, _find_columns
@@ -21,19 +25,28 @@ _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
 def read_labelled(paths: list[str] | str, *, text_column: str | None = None, label_column: str | None = None,
-                  require_labels: bool, encoding: str | None = None) -> dict:
+                  require_labels: bool, encoding: str | None = None, label_map=None, prefer_labels=(),
+                  allow_rare_labels: bool = True) -> dict:
     """Read texts and labels from files (or Hub dataset names), concatenated in order, through :func:`read_rows`.
 
     Returns ``{"texts": list[str], "labels": list[str] | None}``; labels are None when no file has a label
-    column (and ``require_labels`` is false). Labels are stripped strings; when they are all ``0``/``1`` they
-    become ``negative``/``positive``. ``encoding``: the files' character encoding, as for :func:`read_rows`
-    (default: UTF-8 or detected, per file). Raises ZhseqError for no paths, everything :func:`read_rows` raises
-    for, rows with an empty label, a file with no rows or no non-empty text, labelled and unlabelled files
-    mixed, and a Hub name that cannot be loaded.
+    column (and ``require_labels`` is false). Labels are stripped, then taken through
+    :func:`zhseq.data.labels.tidy_labels` over all files together: ``label_map`` (a dict, or text
+    ``好评=positive,差评=negative``) renames them; spellings that differ only in case or width are one label
+    (``prefer_labels``, a model's labels, give the spelling; one warning says what was merged); a label held by
+    very few rows beside large ones (``zhseq.data.labels.rare_labels``) is kept if ``allow_rare_labels``, else
+    refused; when all labels but rare ones are ``0``/``1``, those become ``negative``/``positive``.
+    ``encoding``: the files' character encoding, as for :func:`read_rows` (default: UTF-8 or detected, per
+    file). Raises ZhseqError for no paths, everything :func:`read_rows` raises for, rows with an empty label, a
+    file with no rows or no non-empty text, labelled and unlabelled files mixed, a Hub name that cannot be
+    loaded, a malformed ``label_map``, and rare labels without ``allow_rare_labels`` (one line listing them and
+    their rows).
     """
     mode = "required" if require_labels else "optional"
+    mapping = label_map_of(label_map)  # a malformed map fails before any file is read
     texts: list[str] = []
     labels: list[str] = []
+    where = _Places()  # each label's row, for the error about rare labels
     sources_with_labels, sources_without = [], []
     for rows in _sources(paths, text_column, label_column, mode, encoding):
         with rows:
@@ -50,14 +63,39 @@ def read_labelled(paths: list[str] | str, *, text_column: str | None = None, lab
             raise ZhseqError(f"{rows.name}: {len(empty)} row(s) have an empty label in column {rows.label_column!r} "
                              f"(first: data row {empty[0][0]}, line {empty[0][1]})")
         labels += [row.label for row in file_rows]
+        where.add(f"{rows.name} {'line' if rows.name == '-' or os.path.exists(rows.name) else 'row'}",
+                  [row.line for row in file_rows])
     if sources_with_labels and sources_without:
         raise ZhseqError(f"{sources_without[0]} has no labels but {sources_with_labels[0]} has; "
                          "give only labelled files")
     if not sources_with_labels:
         return {"texts": texts, "labels": None}
-    if set(labels) <= {"0", "1"}:
-        labels = ["positive" if label == "1" else "negative" for label in labels]
+    labels = tidy_labels(labels, where, mapping=mapping, prefer=prefer_labels, allow_rare=allow_rare_labels,
+                         source=", ".join(sources_with_labels))
     return {"texts": texts, "labels": labels}
+
+
+class _Places(Sequence):
+    """Where each row read is, as ``"train.csv line 8"`` (a Hub dataset's: ``row 8``), made only when asked for:
+    a number per row is kept, not a string."""
+
+    def __init__(self):
+        self._starts: list[int] = []
+        self._names: list[str] = []
+        self._lines = array("q")
+
+    def add(self, name: str, lines: list[int]) -> None:
+        self._starts.append(len(self._lines))
+        self._names.append(name)
+        self._lines.extend(lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return f"{self._names[bisect_right(self._starts, i % len(self)) - 1]} {self._lines[i]}"
 
 
 def read_lm_texts(paths: list[str] | str, *, text_column: str | None = None,

@@ -45,6 +45,7 @@ from ..config import (
     default_of,
     replace,
 )
+from ..data.labels import label_map as parse_label_map
 from ..errors import ZhseqError
 from ..modeling import NextWordNet, SentimentNet, build_model
 from ..tokenizer import Tokenizer
@@ -81,7 +82,8 @@ def split_settings(model: ModelConfig | None = None, fit: FitConfig | None = Non
 
 def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None = None, fit: FitConfig | None = None,
           dev: str | os.PathLike | None = None, text_column: str | None = None, label_column: str | None = None,
-          encoding: str | None = None, ngram_data=(), resume: bool = False, **settings) -> Path:
+          encoding: str | None = None, label_map=None, allow_rare_labels: bool = False, ngram_data=(),
+          resume: bool = False, **settings) -> Path:
     """Train a new ``task`` model ("sentiment" or "lm") on corpus file(s) ``data``; returns ``out/model-best``.
 
     ``model`` (``zhseq.config.ModelConfig``, default ``ModelConfig()``): what is built; ``fit``
@@ -92,10 +94,13 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
     ``dev``: file(s) to pick the best epoch on (and, for sentiment, the n-gram weight); without it 5 % of
     the training texts (at most 2,000) are held out. ``text_column``/``label_column``: a table's columns
     (default: detected). ``encoding``: the character encoding of every data file (``gb18030``, ``big5``, …;
-    default: UTF-8, else detected per file, see ``zhseq.data.read_rows``). ``ngram_data`` (file(s) with the
-    same columns): fit the n-gram half on these
-    instead of the training data. ``resume``: continue a killed run of the same call from its last
-    checkpoint in ``out``.
+    default: UTF-8, else detected per file, see ``zhseq.data.read_rows``). ``label_map`` (``{"好评":
+    "positive"}``, or ``"好评=positive,差评=negative"``): rename the labels of every data file as they are read.
+    Labels that differ only in case or width are one label (a warning says so); a label held by very few rows
+    beside large ones (``zhseq.data.labels.rare_labels``, e.g. one ``postive``) is refused unless
+    ``allow_rare_labels``. ``ngram_data`` (file(s) with the same columns): fit the n-gram half on these instead
+    of the training data. ``resume``: continue a killed run of the same call from its last checkpoint in
+    ``out`` (with none there, a warning says that it starts from the beginning).
 
     Sentiment with ``model.ngrams``: the model also gets a linear half over hashed word and character
     n-grams (``zhseq.ngrams``), fitted before the network (``fit_ngrams``; ``fit.ngram_c``, ``fit.ngram_nb``)
@@ -106,14 +111,15 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
 
     Raises ZhseqError, before any data is read, for an unknown task or cell, a setting of the other task's
     head (``ModelConfig.HEAD_SETTINGS``), ``ngram_data`` without an n-gram half, a stacked bidirectional
-    lm, an ``out`` that holds something else; and later for data that cannot be read or has fewer than two
-    labels. A failed run leaves ``out`` as it found it."""
+    lm, an ``out`` that holds something else, a malformed ``label_map``; and later for data that cannot be
+    read, has fewer than two labels, or rare labels not allowed. A failed run leaves ``out`` as it found it."""
     from ..cells import get_cell
 
     if task not in TASKS:
         raise ZhseqError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
     model, fit = split_settings(model, fit, **settings)
     get_cell(model.cell)  # an unknown cell fails here, before any data is read
+    label_map = parse_label_map(label_map)  # so does a malformed label map
     for name, owner in ModelConfig.HEAD_SETTINGS.items():
         if owner != task and getattr(model, name) != default_of(ModelConfig, name):
             raise ZhseqError(f"{name} is a setting of {owner} models only")
@@ -133,7 +139,8 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         torch.manual_seed(fit.seed)
         tokenizer = Tokenizer.from_dict(source[1]["tokenizer"]) if source else Tokenizer(
             hmm=model.hmm, emoji=model.emoji, social=model.social)
-        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed, encoding=encoding)
+        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed, encoding=encoding,
+                                          label_map=label_map, allow_rare_labels=allow_rare_labels)
         logger.info("tokenising %d training texts …", len(train_part[0]))
         train_tokens = distributed.map_split(tokenizer.cut, train_part[0])  # in shares under torchrun
         if source:
@@ -149,13 +156,14 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         head = _head_config(task, model, vocab_size=len(vocab), num_labels=len(labels) if labels else 2)
         net = SentimentNet(head) if task == "sentiment" else NextWordNet(head)
         recipe = {"command": "train", "data": as_list(data), "dev": recorded(dev), "n_train": len(train_tokens),
-                  "min_freq": model.min_freq, "max_vocab": model.max_vocab, **_public(fit)}
+                  "min_freq": model.min_freq, "max_vocab": model.max_vocab, **_public(fit), **_mapped(label_map)}
         ngram_part = None
         if task == "sentiment" and model.ngrams:
             recipe["ngram_c"], recipe["ngram_nb"] = fit.ngram_c, fit.ngram_nb
             if ngram_data:
                 ngram_texts, ngram_labels = read_task_data(task, ngram_data, text_column, label_column,
-                                                           encoding=encoding)
+                                                           encoding=encoding, label_map=label_map,
+                                                           prefer_labels=labels)
                 check_known_labels(ngram_labels, labels, "--ngram-data")
                 ngram_part = (distributed.map_split(tokenizer.cut, ngram_texts), ngram_labels)
                 recipe["ngram_data"] = as_list(ngram_data)
@@ -189,21 +197,23 @@ def finetune_config(model_dir: str | os.PathLike, **changes) -> FitConfig:
 
 def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit: FitConfig | None = None,
              dev: str | os.PathLike | None = None, text_column: str | None = None, label_column: str | None = None,
-             encoding: str | None = None, min_freq: int = default_of(ModelConfig, "min_freq"),
-             max_new_words: int = FINETUNE_MAX_NEW_WORDS,
+             encoding: str | None = None, label_map=None, allow_rare_labels: bool = False, new_labels: bool = False,
+             min_freq: int = default_of(ModelConfig, "min_freq"), max_new_words: int = FINETUNE_MAX_NEW_WORDS,
              resume: bool = False, **settings) -> Path:
     """Continue training the saved model in ``model_dir`` on new data; returns ``out/model-best``.
 
     ``fit``: how (default ``finetune_config(model_dir)``: ``FINETUNE_DEFAULTS`` with the base model's batch
     size and n-gram C); flat FitConfig fields (``epochs=1``) change that default, as ``train``'s do.
-    ``dev``, ``text_column``, ``label_column``, ``encoding``: the data files, as for ``train``.
+    ``dev``, ``text_column``, ``label_column``, ``encoding``, ``label_map``, ``allow_rare_labels``: the data
+    files, as for ``train``; labels that differ from the model's only in case or width take its spelling.
 
     The vocabulary grows by the new corpus's words seen at least ``min_freq`` times, ``max_new_words`` at
     most (new embedding rows, old ids unchanged). A sentiment model keeps its labels when the new data uses
-    only those; otherwise the output layer is rebuilt for the new label set. A sentiment model with an n-gram
-    half has it fitted again on the new data (``fit.ngram_c``; naive-Bayes scaling as the base model had)
-    and its mixing weight chosen again on dev. Raises ZhseqError as ``train`` does, and when ``out`` is the
-    base model's folder."""
+    only those; a label it does not know needs ``new_labels=True`` (``--new-labels``), and then the output layer
+    is rebuilt for the new data's label set. A sentiment model with an n-gram half has it fitted again on the
+    new data (``fit.ngram_c``; naive-Bayes scaling as the base model had) and its mixing weight chosen again
+    on dev. Raises ZhseqError as ``train`` does, when ``out`` is the base model's folder, and when the new
+    data has labels the model does not know and ``new_labels`` is false (one line naming them)."""
     src = resolve_model_dir(model_dir)
     config = read_config(src)
     task = config.get("task")
@@ -212,6 +222,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
         raise ZhseqError("--out must be a new folder, not the model being fine-tuned")
     recipe_old = config.get("training", {})
     fit = replace(fit, **settings) if fit is not None else finetune_config(src, **settings)
+    label_map = parse_label_map(label_map)
 
     def body() -> Path:
         torch.manual_seed(fit.seed)
@@ -219,7 +230,9 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
         load_weights(net, src)
         vocab = Vocab.load(src / VOCAB_NAME)
         tokenizer = Tokenizer.from_dict(config.get("tokenizer", {}))
-        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed, encoding=encoding)
+        train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed, encoding=encoding,
+                                          label_map=label_map, allow_rare_labels=allow_rare_labels,
+                                          known_labels=config.get("labels") or ())
         train_tokens = distributed.map_split(tokenizer.cut, train_part[0])
         added = vocab.extend(train_tokens, min_freq=min_freq, max_new=max_new_words)
         if added:
@@ -231,6 +244,12 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
             new = label_order(train_part[1])
             if set(new) <= set(old):
                 labels = old
+            elif not new_labels:
+                unknown = ", ".join(sorted(set(new) - set(old)))
+                raise ZhseqError(f"the new data has labels the model does not know: {unknown} "
+                                 f"(model labels: {', '.join(old)}); training on them replaces the model's trained "
+                                 "output layer: confirm with --new-labels (new_labels=True in Python), or rename "
+                                 "them with --label-map")
             else:
                 labels = new
                 net.reset_labels(len(new))
@@ -239,7 +258,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
                 check_known_labels(dev_part[1], labels, "the dev set")
         recipe = {"command": "finetune", "base_model": str(src), "base_training": recipe_old,
                   "data": as_list(data), "dev": recorded(dev), "n_train": len(train_tokens), "new_words": added,
-                  **_public(fit)}
+                  **_public(fit), **_mapped(label_map)}
         if task == "sentiment" and net.ngrams is not None:
             recipe["ngram_c"] = fit.ngram_c
             recipe["ngram_nb"] = recipe_old.get("ngram_nb", 0.0)  # absent: fitted before the scaling existed
@@ -378,6 +397,11 @@ def _copy_backbone(backbone, source) -> int:
                 mine.copy_(theirs[name])
                 copied += 1
     return copied
+
+
+def _mapped(label_map: dict | None) -> dict:
+    """The label map a model's recipe records: none when not given (as before label maps existed)."""
+    return {"label_map": label_map} if label_map else {}
 
 
 def _public(fit: FitConfig) -> dict:
