@@ -179,11 +179,24 @@ def barrier() -> None:
 
 def wrap(net):
     """The module to run training steps through: ``net`` itself, or DDP around it in several processes
-    (DDP starts from process 0's weights and averages gradients in ``backward``)."""
+    (DDP starts from process 0's weights and averages gradients in ``backward``).
+
+    The only buffers are a sentiment model's n-gram tables (megabytes), fitted on process 0 before this and
+    neither read by a training step nor changed by the loop, so they are not sent before every step. torch 2.13
+    deprecates ``broadcast_buffers`` for ``forward_sync_buffers`` with a FutureWarning that every process
+    printed, though zhseq's use was right: this asks for ``forward_sync_buffers=False`` where torch has it (the
+    tables then go out once, as DDP starts) and ``broadcast_buffers=False`` before. Any other warning DDP gives
+    as it wraps the model (the same in every process) is printed by process 0 alone."""
     if world() == 1:
         return net
+    import inspect
+    import warnings
+
     from torch.nn.parallel import DistributedDataParallel
 
-    # the only buffers are a sentiment model's n-gram tables (megabytes), fitted on process 0 before this
-    # and never changed by the loop: sent once here, not before every step
-    return DistributedDataParallel(net, broadcast_buffers=False)
+    known = inspect.signature(DistributedDataParallel).parameters
+    buffers = {"forward_sync_buffers": False} if "forward_sync_buffers" in known else {"broadcast_buffers": False}
+    with warnings.catch_warnings():
+        if not is_main():
+            warnings.simplefilter("ignore")
+        return DistributedDataParallel(net, **buffers)

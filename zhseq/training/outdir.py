@@ -23,17 +23,20 @@ CURVES_NAME = "learning_curves.png"
 
 def prepare(out: Path, resume: bool = False) -> bool:
     """Refuse to mix a new run into a folder that holds something else (ZhseqError naming it); True if this
-    run created the folder. With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is."""
+    run created the folder. With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is;
+    without one (a run killed before its first checkpoint, an empty or new folder) a WARNING says ``no
+    checkpoint in OUT: starting from the beginning``, and what a killed run left (``model-best``,
+    ``metrics.json``, a half-written checkpoint) is removed first. ZhseqError for ``resume`` on a finished run."""
+    if resume and out.is_dir() and (out / STATE_DIR / "latest.json").is_file():
+        return False
     if resume and out.is_dir():
-        if (out / STATE_DIR / "latest.json").is_file():
-            return False
         if (out / LAST_DIR).exists():
             raise ZhseqError(f"--out {out} holds a finished run: nothing to resume")
-        leftovers = [p for p in out.iterdir() if p.name in (BEST_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR)]
-        if leftovers:
-            logger.info("no checkpoint to resume in %s: starting from the beginning", out)
-            for p in leftovers:
+        for p in out.iterdir():
+            if p.name in (BEST_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    if resume and (not out.exists() or out.is_dir() and not any(out.iterdir())):  # else refused below
+        logger.warning("no checkpoint in %s: starting from the beginning", out)
     if out.exists():
         if not out.is_dir():
             raise ZhseqError(f"--out {out} is a file")

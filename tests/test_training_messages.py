@@ -1,0 +1,162 @@
+"""What training says (issue 14, "Smaller things a new user hit"): ``--resume`` with no checkpoint to resume,
+no ``--dev`` and too few texts to hold any out, and torch's DDP FutureWarning (no process prints it)."""
+
+import logging
+import traceback
+import warnings
+
+import pytest
+import torch
+from click.testing import CliRunner
+from zhseq.cli import cli
+
+from zhseq.errors import ZhseqError
+from zhseq.training import distributed, train
+from zhseq.training.corpus import read_parts
+from zhseq.training.state import STATE_DIR
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+TINY = ["--embedding-size", "8", "--hidden-size", "8", "--epochs", "1", "--min-freq", "1"]
+TINY_PY = dict(embedding_size=8, hidden_size=8, epochs=1, min_freq=1, progress=False)
+
+
+def ok(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq")
+    if result.exit_code != 0:
+        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
+        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
+    return result
+
+
+def table(path, n):
+    rows = [("房间很好，推荐" if i % 2 else "服务很差，失望", "positive" if i % 2 else "negative") for i in range(n)]
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return table(tmp_path_factory.mktemp("small") / "small.tsv", 40)
+
+
+# -- --resume without a checkpoint -------------------------------------------------------------------------
+
+
+def test_resume_on_a_new_folder_says_that_it_starts_from_the_beginning(small, tmp_path, caplog):
+    out = tmp_path / "new"
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        best = train("sentiment", str(small), out=out, resume=True, **TINY_PY)
+    assert (best / "config.json").is_file()
+    assert [r.getMessage() for r in caplog.records] == [f"no checkpoint in {out}: starting from the beginning"]
+    # the command line says it even with --quiet (it is a warning), once
+    result = ok("train", "sentiment", "--data", small, "--out", tmp_path / "cli", "--resume", "-q", *TINY)
+    assert result.stderr.splitlines() == [f"no checkpoint in {tmp_path / 'cli'}: starting from the beginning"]
+
+
+def test_resume_on_a_run_killed_before_its_first_checkpoint(small, tmp_path):
+    # what a run killed (kill -9) before its first checkpoint can leave: the folder, a first model-best and
+    # metrics.json, a checkpoint folder being written but no latest.json
+    for name, leftovers in [("empty", []), ("leftovers", ["model-best/", "metrics.json", f"{STATE_DIR}/.step-1.tmp-9/"])]:
+        out = tmp_path / name
+        out.mkdir()
+        for item in leftovers:
+            (out / item).mkdir(parents=True) if item.endswith("/") else (out / item).write_text("{}")
+        result = ok("train", "sentiment", "--data", small, "--out", out, "--resume", "-q", *TINY)
+        assert result.stderr.splitlines() == [f"no checkpoint in {out}: starting from the beginning"], name
+        assert (out / "model-last" / "config.json").is_file() and not (out / STATE_DIR).exists()
+
+
+def test_resume_still_refuses_a_finished_run_and_a_folder_of_other_files(small, tmp_path):
+    out = tmp_path / "done"
+    train("sentiment", str(small), out=out, **TINY_PY)
+    with pytest.raises(ZhseqError, match="holds a finished run: nothing to resume"):
+        train("sentiment", str(small), out=out, resume=True, **TINY_PY)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(ZhseqError, match="is not empty"):
+        train("sentiment", str(small), out=other, resume=True, **TINY_PY)
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+# -- no --dev and too few texts to hold any out ------------------------------------------------------------
+
+
+def test_too_few_texts_to_hold_out_says_so(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="zhseq"):
+        (texts, _), dev = read_parts("sentiment", table(tmp_path / "a.tsv", 199), None, None, None, seed=0)
+    assert dev is None and len(texts) == 199
+    assert [r.getMessage() for r in caplog.records] == [
+        "only 199 training texts and no --dev: nothing held out (that needs 200 or more), the last epoch is kept"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="zhseq"):
+        (texts, _), dev = read_parts("sentiment", table(tmp_path / "b.tsv", 200), None, None, None, seed=0)
+    assert len(dev[0]) == 10 and len(texts) == 190
+    assert [r.getMessage() for r in caplog.records] == [
+        "no --dev given: holding out 10 of 200 training texts as the dev set"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="zhseq"):
+        read_parts("sentiment", tmp_path / "a.tsv", tmp_path / "a.tsv", None, None, seed=0)
+    assert caplog.records == []  # a dev set given: nothing to say
+    # an lm's texts the same
+    lm = tmp_path / "lm.txt"
+    lm.write_text("今天天气很好。\n" * 30, encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="zhseq"):
+        read_parts("lm", lm, None, None, None, seed=0)
+    assert "only 30 training texts and no --dev: nothing held out" in caplog.records[-1].getMessage()
+
+
+def test_the_command_line_says_it_and_quiet_silences_it(small, tmp_path):
+    result = ok("train", "sentiment", "--data", small, "--out", tmp_path / "loud", *TINY)
+    lines = result.stderr.replace("\r", "\n").splitlines()
+    assert lines.count("only 40 training texts and no --dev: nothing held out (that needs 200 or more), "
+                       "the last epoch is kept") == 1
+    assert ok("train", "sentiment", "--data", small, "--out", tmp_path / "quiet", "-q", *TINY).stderr == ""
+
+
+# -- torch's DDP FutureWarning -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def process_group(tmp_path, monkeypatch):
+    """A real gloo group of one process (DDP needs one), with the environment of torchrun's process ``rank``
+    of two set by the test."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_gloo_available()):
+        pytest.skip("this torch build has no gloo backend")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    yield lambda rank: monkeypatch.setenv("RANK", str(rank))
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_wrapping_in_ddp_prints_no_future_warning(process_group, rank):
+    process_group(rank)
+    assert distributed.is_main() == (rank == 0)
+    net = torch.nn.Linear(3, 2)
+    net.register_buffer("table", torch.ones(4))  # buffers, as the n-gram tables
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wrapped = distributed.wrap(net)
+    assert wrapped.module is net
+    assert [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))] == []
+
+
+def test_other_warnings_of_ddp_are_printed_by_process_0_alone(monkeypatch):
+    import torch.nn.parallel
+
+    def ddp(net, broadcast_buffers=True):
+        warnings.warn("something DDP says in every process", UserWarning)
+        return net
+
+    monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", ddp)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, expected in [(0, ["something DDP says in every process"]), (1, [])]:
+        monkeypatch.setenv("RANK", str(rank))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            distributed.wrap(torch.nn.Linear(2, 2))
+        assert [str(w.message) for w in caught] == expected, rank
