@@ -15,7 +15,15 @@ same parameter names, shapes and initialisation as torch's modules, so a state_d
 between ``lstm`` and ``lstm-ref``. The step functions (``rnn_step``, ``lstm_step``, ``gru_step``) use
 only ``@``, ``.T`` and elementwise operations so that a numpy runtime can mirror them line for line.
 
-Add a cell with ``@register_cell("name")``.
+Add a cell with ``@register_cell("name")``. A package makes its cells known to every zhseq command (and to
+models saved with them) through the entry-point group ``zhseq.cells``, each entry point named as the cell and
+pointing at its class (or at a module that registers it)::
+
+    [options.entry_points]            # setup.cfg; pyproject.toml: [project.entry-points."zhseq.cells"]
+    zhseq.cells =
+        my-gru = my_package.cells:MyGRU
+
+Such a cell is loaded the first time its name is asked for and not registered (``get_cell``).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from zhseq.errors import ZhseqError
 
 CELLS: dict = {}
+ENTRY_POINT_GROUP = "zhseq.cells"
 
 
 def register_cell(name: str, *, override: bool = False):
@@ -48,7 +57,8 @@ def register_cell(name: str, *, override: bool = False):
 
 
 def cell_names() -> list:
-    return sorted(CELLS)
+    """The registered cells and those installed packages offer (entry points of ``ENTRY_POINT_GROUP``)."""
+    return sorted(set(CELLS) | {ep.name for ep in _entry_points()})
 
 
 def build_rnn(
@@ -64,11 +74,42 @@ def build_rnn(
 
 
 def get_cell(name: str):
-    """The registered class for ``name``; an unknown name is an error that lists the choices."""
+    """The registered class for ``name``, else the one an installed package offers under that name (entry-point
+    group ``zhseq.cells``: loaded now, and registered). ZhseqError for a name neither knows (listing the
+    choices), and for an entry point that cannot be loaded or is not a cell class."""
+    if name not in CELLS:
+        _load_entry_point(name)
     try:
         return CELLS[name]
     except KeyError:
         raise ZhseqError(f"unknown cell {name!r}; choose one of: {', '.join(cell_names())}") from None
+
+
+def _entry_points() -> list:
+    from importlib.metadata import entry_points
+
+    try:
+        return list(entry_points(group=ENTRY_POINT_GROUP))
+    except TypeError:  # Python 3.9: no selection by group
+        return list(entry_points().get(ENTRY_POINT_GROUP, ()))
+
+
+def _load_entry_point(name: str) -> None:
+    """Register the cell an installed package offers as ``name`` (the first one found), if any."""
+    for ep in _entry_points():
+        if ep.name != name:
+            continue
+        package = getattr(getattr(ep, "dist", None), "name", None) or ep.value
+        try:
+            found = ep.load()
+        except Exception as exc:
+            raise ZhseqError(f"cell {name!r} of {package} ({ep.value}) cannot be loaded: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        if name not in CELLS:  # its module may have registered it with @register_cell
+            if not (isinstance(found, type) and issubclass(found, nn.Module)):
+                raise ZhseqError(f"cell {name!r} of {package} ({ep.value}) is not a cell class (an nn.Module)")
+            CELLS[name] = found
+        return
 
 
 class _Recurrent(nn.Module):
