@@ -9,7 +9,7 @@ import torch
 from zhseq import kernels
 from zhseq.config import BackboneConfig, NextWordConfig, SentimentConfig
 from zhseq.modeling import NextWordNet, SentimentNet
-from zhseq.training.loop import parameter_groups, warmup_then_linear
+from zhseq.training.loop import adamw, parameter_groups, warmup_then_linear
 
 
 def _names(net, group):
@@ -43,13 +43,29 @@ def test_a_tied_output_layer_is_its_embedding_and_does_not_decay():
 def test_an_adamw_step_leaves_undecayed_parameters_alone_when_their_gradient_is_zero():
     net = SentimentNet(SentimentConfig(BackboneConfig(30, 6, 5), num_labels=2))
     before = {n: p.detach().clone() for n, p in net.named_parameters()}
-    opt = torch.optim.AdamW(parameter_groups(net, 0.5), lr=0.1, fused=True)
+    opt = adamw(parameter_groups(net, 0.5), 0.1)
     for p in net.parameters():
         p.grad = torch.zeros_like(p)
     opt.step()
     for name, p in net.named_parameters():
         decays = p.dim() >= 2 and "embedding" not in name
         assert torch.equal(p, before[name] * (1 - 0.1 * 0.5)) if decays else torch.equal(p, before[name]), name
+
+
+def test_adamw_is_fused_or_foreach_where_fused_is_cuda_only(monkeypatch):
+    params = parameter_groups(torch.nn.Linear(2, 2), 0.01)
+    assert adamw(params, 0.1).param_groups[0]["fused"]
+    real = torch.optim.AdamW
+
+    def torch_2_3(groups, lr, **kw):  # its fused AdamW refused CPU tensors when built
+        if kw.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported "
+                               "devices: ['cuda']")
+        return real(groups, lr=lr, **kw)
+
+    monkeypatch.setattr(torch.optim, "AdamW", torch_2_3)
+    group = adamw(params, 0.1).param_groups[0]
+    assert group["foreach"] and not group["fused"]
 
 
 def test_the_schedule_warms_up_then_falls_linearly_to_zero():
@@ -81,7 +97,7 @@ def test_a_resumed_optimizer_and_schedule_continue_exactly(tmp_path):
     from zhseq.training.state import load_state, restore, save_state
 
     def build(net):
-        opt = torch.optim.AdamW(parameter_groups(net, 0.05), lr=0.01, fused=True)
+        opt = adamw(parameter_groups(net, 0.05), 0.01)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_linear(3, 12))
 
     torch.manual_seed(0)
