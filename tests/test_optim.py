@@ -53,8 +53,8 @@ def test_an_adamw_step_leaves_undecayed_parameters_alone_when_their_gradient_is_
 
 
 def test_adamw_is_fused_or_foreach_where_fused_is_cuda_only(monkeypatch):
-    params = parameter_groups(torch.nn.Linear(2, 2), 0.01)
-    assert adamw(params, 0.1).param_groups[0]["fused"]
+    net = torch.nn.Linear(2, 2)
+    assert adamw(parameter_groups(net, 0.01), 0.1).param_groups[0]["fused"]
     real = torch.optim.AdamW
 
     def torch_2_3(groups, lr, **kw):  # its fused AdamW refused CPU tensors when built
@@ -64,7 +64,7 @@ def test_adamw_is_fused_or_foreach_where_fused_is_cuda_only(monkeypatch):
         return real(groups, lr=lr, **kw)
 
     monkeypatch.setattr(torch.optim, "AdamW", torch_2_3)
-    group = adamw(params, 0.1).param_groups[0]
+    group = adamw(parameter_groups(net, 0.01), 0.1).param_groups[0]
     assert group["foreach"] and not group["fused"]
 
 
