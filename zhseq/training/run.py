@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -34,7 +33,6 @@ from ..checkpoint import (
     write_json,
 )
 from ..config import (
-    FINETUNE_DEFAULTS,
     FINETUNE_MAX_NEW_WORDS,
     TASKS,
     BackboneConfig,
@@ -55,30 +53,11 @@ from .corpus import as_list, check_known_labels, label_order, read_parts, read_t
 from .loop import fit as fit_loop
 from .loop import reporting
 from .ngramfit import choose_ngram_weight, fit_ngrams
+from .settings import finetune_config, split_settings
 from .state import clear_state, load_state
 from .tasks import LMTask, SentimentTask
 
 logger = logging.getLogger(__name__)
-
-_OWNER = {**{f.name: ModelConfig for f in fields(ModelConfig)}, **{f.name: FitConfig for f in fields(FitConfig)}}
-
-
-def split_settings(model: ModelConfig | None = None, fit: FitConfig | None = None, /,
-                   **settings) -> tuple[ModelConfig, FitConfig]:
-    """Flat settings (``hidden_size=8, epochs=1``, as ``train`` took them before the configs) → (ModelConfig,
-    FitConfig): each goes to the config that has a field of its name, on top of ``model`` and ``fit``
-    (default: the defaults). Values are checked as the configs check them (ZhseqError naming the field);
-    a name neither has is a TypeError, as Python's for an unknown keyword argument."""
-    changes: dict = {ModelConfig: {}, FitConfig: {}}
-    for name, value in settings.items():
-        owner = _OWNER.get(name)
-        if owner is None:
-            raise TypeError(f"got an unexpected keyword argument {name!r} (settings are the fields of "
-                            "ModelConfig and FitConfig)")
-        changes[owner][name] = value
-    return (replace(model or ModelConfig(), **changes[ModelConfig]),
-            replace(fit or FitConfig(), **changes[FitConfig]))
-
 
 def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None = None, fit: FitConfig | None = None,
           dev: str | os.PathLike | None = None, text_column: str | None = None, label_column: str | None = None,
@@ -177,22 +156,6 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
 
     with reporting(fit.progress):
         return outdir.guarded(out, body, resume)
-
-
-def finetune_config(model_dir: str | os.PathLike, **changes) -> FitConfig:
-    """The ``FitConfig`` that ``finetune`` uses for the saved model in ``model_dir`` when given none:
-    ``FINETUNE_DEFAULTS`` (fewer epochs, a lower learning rate), the batch size and n-gram C the model was
-    trained with, then ``changes`` (FitConfig fields; None for ``batch_size``/``ngram_c`` keeps the base
-    model's). Raises ZhseqError for a folder without a model, TypeError for an unknown field."""
-    recipe = read_config(resolve_model_dir(model_dir)).get("training", {})
-    base = FitConfig(**FINETUNE_DEFAULTS, batch_size=recipe.get("batch_size", default_of(FitConfig, "batch_size")),
-                     ngram_c=recipe.get("ngram_c", default_of(FitConfig, "ngram_c")))
-    kept = {k: v for k, v in changes.items() if not (v is None and k in ("batch_size", "ngram_c"))}
-    model_settings = sorted(set(kept) - {f.name for f in fields(FitConfig)})
-    if model_settings:
-        raise TypeError(f"got an unexpected keyword argument {model_settings[0]!r} (a fine-tuned model keeps "
-                        "its base's settings; fine-tuning takes the fields of FitConfig)")
-    return replace(base, **kept)
 
 
 def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit: FitConfig | None = None,
