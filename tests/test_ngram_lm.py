@@ -145,7 +145,7 @@ def test_command_line(tmp_path, capsys):
     """A folder with a zhseq config and vocabulary (no neural scoring) → JSON with the documented keys."""
     model = tmp_path / "model"
     model.mkdir()
-    config = {"format": "zhseq-model", "task": "lm",
+    config = {"format": "zhseq-model", "task": "lm", "backbone": {"vocab_size": len(SPECIALS) + 7}, "head": {},
               "tokenizer": {"backend": "jieba", "hmm": False, "nfkc": True, "t2s": False, "user_words": []}}
     (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
     (model / "model.safetensors").write_bytes(b"")

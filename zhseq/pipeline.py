@@ -28,7 +28,7 @@ from .config import PredictConfig, check_label_names, check_prediction, default_
 from .data import batched
 from .errors import ZhseqError
 from .pretrained import Pretrained
-from .vocab import BOS_ID, EOS_ID, SPECIALS
+from .vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID
 
 SPECIAL_IDS = tuple(range(len(SPECIALS)))  # <pad>, <unk>, <bos>, <eos>: never proposed
 
@@ -244,7 +244,7 @@ class NextWordPredictor(Pretrained):
         The last word of a prefix that does not end in a space or punctuation may be unfinished: the
         vocabulary words that begin with it (``extensions``) compete with the words that would follow it,
         each scored by the model given the words before it. With p(w) that probability for the last word as
-        typed and p(v) for each extension v, the rest of v scores p(v) / Z and a next word x scores
+        typed (that of ``<unk>`` for a word outside the vocabulary) and p(v) for each extension v, the rest of v scores p(v) / Z and a next word x scores
         p(w) / Z · p(x | prefix), Z = p(w) + Σ p(v); answers that append the same characters add up.
         Never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``; ``words_only``: nor punctuation or symbols (tokens
         without a letter or digit). Raises ZhseqError for k or a batch size below 1."""
@@ -268,9 +268,9 @@ class NextWordPredictor(Pretrained):
     def _completions(self, row: np.ndarray, stem: str, before: np.ndarray) -> dict:
         """Mix the rest of the words that extend ``stem`` into ``row`` (the next words' probabilities, scaled
         in place); returns the completions that are no vocabulary word: {characters: probability}."""
-        last = self.vocab.stoi.get(stem)
+        last = self.vocab.stoi.get(stem, UNK_ID)  # a word outside the vocabulary is finished as <unk>
         ext = self.extensions(stem)
-        p_done = float(before[last]) if last is not None else 0.0
+        p_done = float(before[last])
         z = p_done + float(before[ext].sum())
         if z <= 0.0:
             return {}
