@@ -9,13 +9,12 @@ import json
 import re
 import subprocess
 import sys
-import traceback
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from zhseq.cli import cli, output
+from cli_helpers import invoke, ok
 
 SPECIAL_TOKENS = {"<pad>", "<unk>", "<bos>", "<eos>"}
 TINY = ["--embedding-size", "16", "--hidden-size", "16", "--min-freq", "1", "--quiet"]
@@ -23,18 +22,6 @@ TINY = ["--embedding-size", "16", "--hidden-size", "16", "--min-freq", "1", "--q
 SUBJECTS = ["这家餐厅", "这本书", "酒店", "服务", "手机"]
 POSITIVE = ["很好", "喜欢", "推荐", "满意", "不错", "值得"]
 NEGATIVE = ["很差", "失望", "退货", "糟糕", "难吃", "后悔"]
-
-
-def invoke(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input, prog_name="zhseq")
-
-
-def ok(*args, input=None):
-    result = invoke(*args, input=input)
-    if result.exit_code != 0:
-        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
-        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
-    return result
 
 
 def assert_user_error(result, *fragments):

@@ -7,11 +7,10 @@ import re
 import traceback
 
 import pytest
-from click.testing import CliRunner
 
-from zhseq.cli import cli
 from zhseq.data import LABEL_COLUMNS, TEXT_COLUMNS, find_column, read_labelled, read_rows, read_texts
 from zhseq.errors import ZhseqError
+from cli_helpers import invoke, one_error_line
 
 CHINESE_TEXT = [name for name in TEXT_COLUMNS if not name.isascii()]
 CHINESE_LABEL = [name for name in LABEL_COLUMNS if not name.isascii()]
@@ -20,18 +19,6 @@ CHINESE_LABEL = [name for name in LABEL_COLUMNS if not name.isascii()]
 def write(path, content):
     path.write_text(content, encoding="utf-8")
     return str(path)
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq")
-
-
-def one_error_line(result):
-    assert result.exit_code == 1, result.output
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
 
 
 def test_the_issue_case(tmp_path):

@@ -11,7 +11,6 @@ import logging
 import random
 import subprocess
 import sys
-import traceback
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 from zhseq.cli import cli
 from zhseq.data import read_labelled, read_lm_texts, read_rows, read_texts
 from zhseq.errors import ZhseqError
+from cli_helpers import ok, one_error_line
 
 TINY = ["--embedding-size", "8", "--hidden-size", "8", "--min-freq", "1", "--quiet"]
 
@@ -77,22 +77,6 @@ def detections(caplog):
 
 def invoke(*args, input=None):
     return CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq", input=input)
-
-
-def ok(*args, input=None):
-    result = invoke(*args, input=input)
-    if result.exit_code != 0:
-        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
-        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
-    return result
-
-
-def one_error_line(result):
-    assert result.exit_code == 1, result.output
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
 
 
 # --------------------------------------------------------------------------------------------------------

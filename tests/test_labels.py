@@ -5,17 +5,15 @@ listed unless ``--allow-rare-labels``; ``finetune`` on labels the model does not
 
 import json
 import logging
-import traceback
 
 import pytest
-from click.testing import CliRunner
-from zhseq.cli import cli
 
 from zhseq.data import read_labelled
 from zhseq.data.labels import label_map, rare_labels, tidy_labels
 from zhseq.errors import ZhseqError
 from zhseq.evaluation import evaluate
 from zhseq.training import finetune, train
+from cli_helpers import invoke, ok, one_error_line
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -24,27 +22,6 @@ TINY_PY = dict(embedding_size=8, hidden_size=8, epochs=1, min_freq=1, progress=F
 
 GOOD = ["这家餐厅的菜很好吃，服务也周到", "房间干净，早餐丰富，下次还来", "物流很快，包装很好，推荐", "质量不错，很满意"]
 BAD = ["等了一个小时，太失望了", "质量太差，用了两天就坏了", "服务态度很差，不会再来", "难吃，退货了"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq")
-
-
-def ok(*args):
-    result = invoke(*args)
-    if result.exit_code != 0:
-        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
-        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
-    return result
-
-
-def one_error_line(result, code=1):
-    """Exit ``code``, nothing on stdout, and one line on stderr: the error."""
-    assert result.exit_code == code, result.output
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
 
 
 def table(path, rows, header="text,label"):

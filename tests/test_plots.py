@@ -7,15 +7,13 @@ The pictures are checked as files (PNG signature, size); without matplotlib (sim
 import json
 import logging
 import struct
-import traceback
 
 import pytest
-from click.testing import CliRunner
-from zhseq.cli import cli
 
 from zhseq import plots, training
 from zhseq.errors import ZhseqError
 from zhseq.training import outdir
+from cli_helpers import invoke, ok
 
 HINT = "pip install 'zhseq[plot]'"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -23,18 +21,6 @@ TINY = dict(progress=False, embedding_size=8, hidden_size=8, epochs=1, min_freq=
 TINY_CLI = ["--embedding-size", "8", "--hidden-size", "8", "--epochs", "1", "--min-freq", "1"]
 
 needs_matplotlib = pytest.mark.skipif(not plots.available(), reason=f"matplotlib is not installed: {HINT}")
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq")
-
-
-def ok(*args):
-    result = invoke(*args)
-    if result.exit_code != 0:
-        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
-        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
-    return result
 
 
 def assert_png(path):

@@ -11,15 +11,13 @@ import logging
 import os
 import subprocess
 import sys
-import traceback
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import zhseq
-from zhseq.cli import cli
 from zhseq.data import read_labelled
+from cli_helpers import invoke, ok, one_error_line
 
 SHIPPED = Path(zhseq.__file__).parent / "models" / "sentiment"
 TINY = ["--embedding-size", "16", "--hidden-size", "16", "--min-freq", "1", "--quiet"]
@@ -29,28 +27,6 @@ CASE_A_INT_LABEL = '{"text":"很好","label":"positive"}\n{"text":"太差","labe
 CASE_B = "text,label\n很好,positive,2024-01-01\n太差,negative,2024-01-02\n不错,positive,2024-01-03\n"
 CASE_B_TRAILING = "text,label\n很好,positive,\n太差,negative,\n不错,positive,\n"
 CASE_C = 'text,label\n"很好,positive\n太差,negative\n不错,positive\n'
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq")
-
-
-def ok(*args):
-    result = invoke(*args)
-    if result.exit_code != 0:
-        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
-        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
-    return result
-
-
-def one_error_line(result):
-    """Exit code 1, nothing on stdout, and stderr exactly one `Error:` line (no blank line, no library line)."""
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit), result.exc_info
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
 
 
 def write(path, content):

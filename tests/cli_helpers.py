@@ -1,0 +1,33 @@
+"""Running the `zhseq` command in-process (click's CliRunner) for the tests, as click's and spaCy's own tests do."""
+
+import traceback
+
+import pytest
+from click.testing import CliRunner
+
+from zhseq.cli import cli
+
+
+def invoke(*args, input=None):
+    """``zhseq ARGS`` in this process; every argument as a string."""
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, prog_name="zhseq")
+
+
+def ok(*args, input=None):
+    """``invoke`` that must exit 0; otherwise the test fails showing the output and the traceback."""
+    result = invoke(*args, input=input)
+    if result.exit_code != 0:
+        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
+        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
+    return result
+
+
+def one_error_line(result, code=1):
+    """Exit ``code``, nothing on stdout, and stderr exactly one `Error:` line (no blank line, no library line);
+    returns that line."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exc_info  # an exit, not a crash
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
