@@ -214,7 +214,8 @@ def _detect(sample: bytes) -> tuple[str | None, bool]:
         *_, i, codec = min(candidates)
         common = _common_hanzi(str(tied[i]))
         multi_byte = is_multi_byte_encoding(codecs.lookup(codec).name.replace("-", "_"))
-    if not multi_byte or (codec not in _PREFERRED and common is not None and common < _COMMON_ENOUGH):
+    # (no CJK characters at all counts as none common: a short Big5 text read as Japanese half-width kana)
+    if not multi_byte or (codec not in _PREFERRED and (common or 0.0) < _COMMON_ENOUGH):
         chinese = [(-share, _preference(c), c) for c in ("gb18030", "big5")
                    if (share := _common_hanzi(_decoded(sample, c)) or 0.0) >= _COMMON_ENOUGH]
         if chinese:
