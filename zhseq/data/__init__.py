@@ -29,12 +29,16 @@ The modules, one job each:
 This module only re-exports their public names.
 """
 
-from .corpus import read_labelled, read_lm_texts
-from .reader import LABEL_MODES, read_rows, read_texts
-from .rows import Row, Rows, batched
-from .tables import LABEL_COLUMNS, TEXT_COLUMNS, find_column
+from .. import lazy_attributes
 
-__all__ = [
-    "LABEL_COLUMNS", "LABEL_MODES", "TEXT_COLUMNS", "Row", "Rows", "batched", "find_column", "read_labelled",
-    "read_lm_texts", "read_rows", "read_texts",
-]
+# imported when first used: `zhseq --help` needs only the column names (tables), not the readers
+_LAZY = {
+    "read_labelled": "zhseq.data.corpus", "read_lm_texts": "zhseq.data.corpus",
+    "LABEL_MODES": "zhseq.data.reader", "read_rows": "zhseq.data.reader", "read_texts": "zhseq.data.reader",
+    "Row": "zhseq.data.rows", "Rows": "zhseq.data.rows", "batched": "zhseq.data.rows",
+    "LABEL_COLUMNS": "zhseq.data.tables", "TEXT_COLUMNS": "zhseq.data.tables", "find_column": "zhseq.data.tables",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__ = lazy_attributes("zhseq.data", _LAZY, globals())
