@@ -156,12 +156,6 @@ def _paired(texts, results):
         yield text, result
 
 
-def _chunks(iterable, size):
-    iterator = iter(iterable)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
 
 
 def _data_options(func):

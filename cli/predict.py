@@ -7,7 +7,6 @@ from zhseq.cli import cli, output
 from zhseq.cli.options import (
     _batch_size_option,
     predict_option,
-    _chunks,
     _format_option,
     _input_options,
     _model_option,
@@ -129,6 +128,7 @@ def predict_next(prefixes, input_path, text_column, encoding, model, k, words_on
       zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl --workers 4
       zhseq predict-next --words-only "今天天气"
     """
+    from zhseq.data import batched
     from zhseq.parallel import predict_in_processes
     from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path
 
@@ -143,7 +143,7 @@ def predict_next(prefixes, input_path, text_column, encoding, model, k, words_on
     else:
         results = itertools.chain.from_iterable(predictor.predict_next(c, k=k, words_only=words_only,
                                                                        batch_size=batch_size)
-                                                for c in _chunks(fed, batch_size))
+                                                for c in batched(fed, batch_size))
     for text, predictions in _paired(shown, results):
         if fmt == "jsonl":
             write(output.json_line({"text": text, "predictions": predictions}))
