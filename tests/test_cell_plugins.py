@@ -6,15 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import traceback
 
 import pytest
-from click.testing import CliRunner
-from zhseq.cli import cli
 
 from zhseq import cells
 from zhseq.api import SentimentClassifier
 from zhseq.errors import ZhseqError
+
+from cli_helpers import ok
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -37,14 +36,6 @@ plugin-broken = zhseq_plugin_missing:Nothing
 plugin-not-a-cell = zhseq_plugin_cells:register_cell
 """
 TINY = ["--embedding-size", "8", "--hidden-size", "8", "--epochs", "1", "--min-freq", "1", "-q"]
-
-
-def ok(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq")
-    if result.exit_code != 0:
-        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
-        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
-    return result
 
 
 @pytest.fixture(scope="module")

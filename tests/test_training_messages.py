@@ -2,31 +2,21 @@
 no ``--dev`` and too few texts to hold any out, and torch's DDP FutureWarning (no process prints it)."""
 
 import logging
-import traceback
 import warnings
 
 import pytest
 import torch
-from click.testing import CliRunner
-from zhseq.cli import cli
 
 from zhseq.errors import ZhseqError
 from zhseq.training import distributed, train
 from zhseq.training.corpus import read_parts
 from zhseq.training.state import STATE_DIR
+from cli_helpers import ok
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 TINY = ["--embedding-size", "8", "--hidden-size", "8", "--epochs", "1", "--min-freq", "1"]
 TINY_PY = dict(embedding_size=8, hidden_size=8, epochs=1, min_freq=1, progress=False)
-
-
-def ok(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args], prog_name="zhseq")
-    if result.exit_code != 0:
-        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
-        pytest.fail(f"zhseq {' '.join(map(str, args))} exited {result.exit_code}\n{result.output}\n{tb}")
-    return result
 
 
 def table(path, n):
