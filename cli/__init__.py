@@ -17,6 +17,7 @@ import click
 
 from zhseq import __version__
 from zhseq.errors import ZhseqError
+from zhseq.extras import missing_message
 from zhseq.training import distributed
 
 # Errors a user causes with bad input; anything else is a bug and keeps its traceback.
@@ -109,6 +110,12 @@ class ZhseqGroup(click.Group):
         except USER_ERRORS as exc:
             where = "" if distributed.is_main() else f"process {distributed.rank()}: "
             click.echo(f"Error: {where}{error_message(exc)}", err=True)
+            ctx.exit(1)
+        except ModuleNotFoundError as exc:  # an optional dependency (zhseq.extras): which extra brings it
+            message = missing_message(exc, f"zhseq {ctx.invoked_subcommand}")
+            if message is None:
+                raise
+            click.echo(f"Error: {message}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             ctx.exit(EXIT_INTERRUPTED)

@@ -23,14 +23,24 @@ __all__ = sorted(_LAZY) + ["__version__"]
 
 def lazy_attributes(package: str, names: dict, namespace: dict):
     """A module ``__getattr__`` (PEP 562) that imports ``names[name]`` (a module path) the first time
-    ``name`` is asked for and keeps the value in ``namespace``; shared by zhseq's packages."""
+    ``name`` is asked for and keeps the value in ``namespace``; shared by zhseq's packages. A missing optional
+    dependency raises ``ModuleNotFoundError`` naming the extra to install (``zhseq.extras``)."""
     import importlib
 
     def __getattr__(name):
         module = names.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = namespace[name] = getattr(importlib.import_module(module), name)
+        try:
+            imported = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # an optional dependency: say which extra brings it
+            from .extras import missing_message
+
+            message = missing_message(exc, f"{package}.{name}")
+            if message is None:
+                raise
+            raise ModuleNotFoundError(message, name=exc.name) from exc
+        value = namespace[name] = getattr(imported, name)
         return value
 
     return __getattr__

@@ -1,0 +1,108 @@
+"""The plain install: prediction without torch, datasets or scikit-learn; other commands name their extra.
+
+Each case runs ``zhseq`` in a fresh interpreter in which the optional packages cannot be imported (their
+``sys.modules`` entries are None, so ``import torch`` raises ModuleNotFoundError as on a machine without it):
+what ``pip install zhseq`` gives, without building a second environment.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+from zhseq.extras import EXTRAS, missing_message
+
+TRAIN_ONLY = ("torch", "datasets", "sklearn", "scipy")
+
+RUN_WITHOUT = """
+import sys
+for name in {blocked!r}:
+    sys.modules[name] = None
+sys.argv = ["zhseq"] + {args!r}
+from zhseq.cli import main
+try:
+    main()
+finally:
+    loaded = sorted(n for n in {blocked!r} if sys.modules.get(n) is not None)
+    print("LOADED", loaded, file=sys.stderr)
+"""
+
+
+def zhseq_without(args, blocked=TRAIN_ONLY, input=None):
+    code = RUN_WITHOUT.format(blocked=list(blocked), args=[str(a) for a in args])
+    return subprocess.run([sys.executable, "-c", code], input=input, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["segment", "我爱北京天安门"], "我 爱 北京 天安门"),
+    (["sentiment", "这家餐厅的菜很好吃"], "positive"),
+    (["sentiment", "--format", "jsonl", "--workers", "2", "好吃", "难吃"], '"label"'),
+    (["predict-next", "今天天气", "-k", "3"], "今天天气\t"),
+    (["generate", "今天天气", "-n", "5", "--seed", "0"], ""),
+    (["info", "lm"], "perplexity"),
+])
+def test_prediction_commands_run_without_the_train_extra(args, expect):
+    result = zhseq_without(args)
+    assert result.returncode == 0, result.stderr
+    assert expect in result.stdout
+    assert "LOADED []" in result.stderr
+
+
+def test_prediction_matches_the_full_install():
+    from tests.cli_helpers import ok
+
+    texts = ["这家餐厅的菜很好吃", "等了一个小时，太失望了", "👍", ""]
+    lite = zhseq_without(["sentiment", "--format", "jsonl", *texts])
+    assert lite.returncode == 0, lite.stderr
+    assert lite.stdout == ok("sentiment", "--format", "jsonl", *texts).stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "sentiment", "--data", "DATA", "--out", "OUT"],
+    ["finetune", "sentiment", "--data", "DATA", "--out", "OUT"],
+    ["evaluate", "sentiment", "--data", "DATA"],
+])
+def test_training_commands_name_the_extra_in_one_line(args, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("label,text\npositive,好吃\nnegative,难吃\n", encoding="utf-8")
+    args = [str(data) if a == "DATA" else str(tmp_path / "out") if a == "OUT" else a for a in args]
+    result = zhseq_without(args)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("LOADED")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: zhseq {args[0]} needs ")
+    assert "pip install 'zhseq[train]'" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_python_api_names_the_extra():
+    code = ("import sys\nsys.modules['torch'] = None\nimport zhseq\n"
+            "try:\n    zhseq.train\nexcept ModuleNotFoundError as e:\n    print(e.name, '|', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.startswith("torch | zhseq.training.train needs torch, which is not installed: "
+                          "pip install 'zhseq[train]'")
+    assert "download.pytorch.org/whl/cpu" in out
+
+
+def test_every_extra_is_declared_in_setup_cfg():
+    import configparser
+    from pathlib import Path
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parent.parent / "setup.cfg", encoding="utf-8")
+    extras = cfg["options.extras_require"]
+    core = cfg["options"]["install_requires"]
+    pip_names = {"sklearn": "scikit-learn"}
+    for module, extra in EXTRAS.items():
+        assert extra in extras, extra
+        if module in ("scipy", "starlette"):  # come with scikit-learn / fastapi
+            continue
+        assert pip_names.get(module, module) in extras[extra], (module, extra)
+        assert pip_names.get(module, module) not in core, module
+
+
+def test_missing_message_only_for_optional_modules():
+    assert missing_message(ModuleNotFoundError("x", name="fastapi.routing"), "zhseq serve") == (
+        "zhseq serve needs fastapi, which is not installed: pip install 'zhseq[serve]'")
+    assert missing_message(ModuleNotFoundError("x", name="numpy")) is None  # a core dependency: a real bug
+    assert missing_message(ImportError("x", name="torch")) is None
