@@ -106,3 +106,11 @@ def test_missing_message_only_for_optional_modules():
         "zhseq serve needs fastapi, which is not installed: pip install 'zhseq[serve]'")
     assert missing_message(ModuleNotFoundError("x", name="numpy")) is None  # a core dependency: a real bug
     assert missing_message(ImportError("x", name="torch")) is None
+
+
+def test_the_torch_hint_carries_the_versions_setup_cfg_accepts():
+    from zhseq.extras import torch_requirement
+
+    spec = torch_requirement()  # from the installed metadata: the train extra's torch line
+    assert spec.startswith("torch") and spec != "torch"
+    assert f"pip install '{spec}' --index-url" in missing_message(ModuleNotFoundError("x", name="torch"))

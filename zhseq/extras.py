@@ -35,7 +35,23 @@ EXTRAS = {
 }
 
 # torch's default wheel on Linux is the CUDA build (several GB); PyTorch documents its CPU index for the rest
-TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def torch_requirement() -> str:
+    """The torch versions zhseq's train extra accepts, as setup.cfg declares them (``torch>=2.1,<2.14``), read
+    from the installed package's metadata; ``torch`` when the metadata cannot be read."""
+    from importlib import metadata
+
+    try:
+        requirements = metadata.requires("zhseq") or []
+    except metadata.PackageNotFoundError:
+        return "torch"
+    for line in requirements:
+        spec = line.split(";")[0].strip()
+        if spec.startswith("torch") and not spec[5:6].isalnum() and "train" in line:
+            return spec.replace(" ", "")
+    return "torch"
 
 
 def extra_for(exc: BaseException) -> tuple[str, str] | None:
@@ -56,5 +72,5 @@ def missing_message(exc: BaseException, what: str = "this") -> str | None:
     module, extra = found
     line = f"{what} needs {module}, which is not installed: pip install 'zhseq[{extra}]'"
     if module == "torch":
-        line += f" (torch's CPU build, without CUDA: {TORCH_CPU})"
+        line += f" (torch's CPU build, without CUDA: pip install '{torch_requirement()}' --index-url {TORCH_CPU_INDEX})"
     return line
