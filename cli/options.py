@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from zhseq.cli import output
 from zhseq.data import LABEL_COLUMNS, TEXT_COLUMNS
 from zhseq.training import distributed
 
@@ -19,14 +20,15 @@ def _input_options(func):
     func = click.option(
         "--text-column",
         metavar="NAME",
-        help=f"Column holding the text when --input is a CSV/TSV/JSONL table. {_detected(TEXT_COLUMNS)}",
+        help=f"Column holding the text when --input is a CSV/TSV/JSONL/Parquet table. {_detected(TEXT_COLUMNS)}",
     )(func)
     func = click.option(
         "--input",
         "-i",
         "input_path",
         metavar="FILE",
-        help="Read texts from FILE (one per line, or a CSV/TSV/JSONL table); '-' is stdin. "
+        help="Read texts from FILE (one per line, or a CSV/TSV/JSONL table, or a .parquet file or folder of "
+        "them, read with pyarrow: pip install 'zhseq[parquet]'); '-' is stdin. "
         "With no TEXT and no --input, texts are read from stdin.",
     )(func)
     return func
@@ -145,6 +147,41 @@ def _read_texts(texts, input_path, text_column, encoding=None):
         click.echo("zhseq: reading texts from stdin, one per line; end with Ctrl-D", err=True)
     # read_texts opens the source now (a bad file or column fails before a model loads), reads lazily.
     return read_texts(source, text_column=text_column, encoding=encoding)
+
+
+def _output_option(func):
+    return click.option(
+        "--output", "-o", "output_path", metavar="FILE",
+        help="Write the results to FILE instead of stdout, whole: under a temporary name, renamed to FILE once "
+             "every text is done (an error leaves FILE as it was). FILE ending in .parquet: a Parquet table "
+             "whose columns are the jsonl fields, one row per text (needs pyarrow: pip install "
+             "'zhseq[parquet]'); any other FILE: the --format lines, UTF-8.")(func)
+
+
+# the jsonl fields of each command: the columns of a .parquet --output that has no rows
+_RESULT_FIELDS = {"sentiment": ("text", "label", "score"), "predict-next": ("text", "predictions"),
+                  "segment": ("text", "tokens")}
+
+
+def _open_output(output_path, fmt, every):
+    """(write, fmt): where the command's result lines go, and the format to write them in. None or '-':
+    stdout, as they come (``output.LineWriter``). A .parquet FILE: its jsonl lines, as rows (fmt becomes
+    "jsonl"; another --format given on the command line is a usage error). Any other FILE: the lines. A
+    file is renamed into place when the command ends without an error (``click.Context.call_on_close``)."""
+    ctx = click.get_current_context()
+    if output_path is None or output_path == "-":
+        return output.LineWriter(every=every), fmt
+    if output_path.lower().endswith(".parquet"):
+        if fmt != "jsonl" and ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"--format {fmt} does not apply to a .parquet --output (its columns are the "
+                                   "jsonl fields); leave --format out")
+        write = output.ParquetRecords(output_path, fields=_RESULT_FIELDS.get(ctx.info_name, ("text",)))
+        fmt = "jsonl"
+    else:
+        write = output.FileLines(output_path, every)
+    # closed when the command's context ends, on success or on an error (then sys.exc_info() holds it)
+    ctx.call_on_close(lambda: write.close(ok=sys.exc_info()[0] is None))
+    return write, fmt
 
 
 def _paired(texts, results):

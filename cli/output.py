@@ -1,9 +1,13 @@
-"""Formatting for the command line: one result per line, and tables that stay aligned with Chinese text.
+"""Formatting for the command line: one result per line, and tables that stay aligned with Chinese text; where
+the results go (stdout, a file written whole, or a Parquet table).
 
-Only the standard library is imported here, so ``zhseq --help`` stays fast.
+Only the standard library is imported here, so ``zhseq --help`` stays fast (pyarrow only when a ``.parquet``
+file is written).
 """
 
 import json
+import os
+import secrets
 import sys
 import unicodedata
 
@@ -32,21 +36,126 @@ def json_document(obj):
 
 
 class LineWriter:
-    """Writes result lines to stdout and flushes every ``every`` lines.
+    """Writes result lines to stdout (or ``stream``) and flushes every ``every`` lines.
 
     The library predicts in batches of ``batch_size``; flushing once per batch makes each batch's
     results visible downstream as soon as they exist, without a system call per line.
     """
 
-    def __init__(self, every):
+    def __init__(self, every, stream=None):
         self.every = max(1, every)
         self.count = 0
+        self.stream = stream
 
     def __call__(self, line):
-        sys.stdout.write(line + "\n")
+        stream = sys.stdout if self.stream is None else self.stream  # the stdout of the moment (CliRunner's)
+        stream.write(line + "\n")
         self.count += 1
         if self.count % self.every == 0:
-            sys.stdout.flush()
+            stream.flush()
+
+
+class _Replaced:
+    """A file written under a temporary name beside ``path`` and renamed to it by ``close(ok=True)``, so that
+    ``path`` holds all the results or is left as it was (an error or Ctrl-C halfway removes the temporary
+    file). The temporary file is created with the umask's permissions, as ``>`` in a shell would."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        folder, name = os.path.split(os.path.abspath(self.path))
+        from zhseq.errors import ZhseqError
+
+        if os.path.isdir(self.path):
+            raise ZhseqError(f"cannot write {self.path}: it is a folder")
+        if not os.path.isdir(folder):
+            raise ZhseqError(f"cannot write {self.path}: no folder {folder}")
+        self.temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.partial")
+        try:
+            os.close(os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except OSError as e:
+            raise ZhseqError(f"cannot write {self.path}: {e.strerror or e}") from None
+
+    def finish(self, ok):
+        if ok:
+            os.replace(self.temporary, self.path)
+        else:
+            try:
+                os.remove(self.temporary)
+            except FileNotFoundError:
+                pass
+
+
+class FileLines(LineWriter):
+    """``LineWriter`` into the file ``path`` (UTF-8), written whole on ``close(ok=True)`` (``_Replaced``)."""
+
+    def __init__(self, path, every):
+        self.file = _Replaced(path)
+        super().__init__(every, open(self.file.temporary, "w", encoding="utf-8", newline="\n"))
+
+    def close(self, ok):
+        self.stream.close()
+        self.file.finish(ok)
+
+
+def _parquet_types(pa):
+    """The pyarrow type of each field a command's JSONL lines can hold."""
+    scored = lambda name: pa.list_(pa.struct([("token", pa.string()), (name, pa.float64())]))  # noqa: E731
+    return {"text": pa.string(), "label": pa.string(), "score": pa.float64(), "tokens": pa.list_(pa.string()),
+            "predictions": scored("score"), "explanation": scored("weight")}
+
+
+class ParquetRecords:
+    """A command's JSONL lines written as rows of the Parquet file ``path``, one column per field: text, label,
+    score (sentiment), predictions (predict-next: a list of {token, score}), tokens (segment), explanation (a
+    list of {token, weight}); a field of another name gets the type pyarrow infers from its first row group.
+    The columns are the first row's fields; ``fields`` are those of a file without rows.
+    Rows go to pyarrow's ``ParquetWriter`` ``rows_per_group`` at a time (memory stays flat); the file is
+    renamed into place by ``close(ok=True)`` only (``_Replaced``). ZhseqError names the ``parquet`` extra when
+    pyarrow is not installed."""
+
+    def __init__(self, path, fields=("text",), rows_per_group=16384):
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            from zhseq.errors import ZhseqError
+
+            raise ZhseqError(f"writing {os.fspath(path)} needs pyarrow, which is not installed: "
+                             "pip install 'zhseq[parquet]'") from None
+        self.pa, self.pq = pa, pq
+        self.file = _Replaced(path)
+        self.rows_per_group, self.fields = rows_per_group, list(fields)
+        self.rows, self.writer, self.schema = [], None, None
+
+    def __call__(self, line):
+        """One JSONL line (``json_line``'s) → one row."""
+        self.add(json.loads(line))
+
+    def add(self, record):
+        self.rows.append(record)
+        if len(self.rows) >= self.rows_per_group:
+            self._flush()
+
+    def _flush(self):
+        pa = self.pa
+        if self.schema is None:
+            types = _parquet_types(pa)
+            fields = list(self.rows[0]) if self.rows else self.fields
+            inferred = {} if all(f in types for f in fields) else pa.Table.from_pylist(self.rows).schema
+            self.schema = pa.schema([(f, types[f] if f in types else inferred.field(f).type) for f in fields])
+            self.writer = self.pq.ParquetWriter(self.file.temporary, self.schema)
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+        self.rows = []
+
+    def close(self, ok):
+        try:
+            if ok:
+                self._flush()  # also writes the schema of a file without rows
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+            self.file.finish(ok)
 
 
 def display_width(text):

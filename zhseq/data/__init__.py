@@ -8,7 +8,8 @@ dataset name (``user/name``, not a local path) goes through `datasets`.
 
 Formats go by extension, optionally followed by ``.gz``: ``.txt`` (or anything else, and stdin) is one text per
 line; ``.csv`` and ``.tsv`` have a header row (``.tsv`` has no quoting, so texts may contain ``"``); ``.jsonl`` is
-one JSON object per line. Files are read in the ``encoding`` given, else a byte-order mark's (UTF-8, UTF-16,
+one JSON object per line; ``.parquet`` (a file or a folder of them) is read with pyarrow, a batch of rows at a
+time, its columns found by the same rules. Files are read in the ``encoding`` given, else a byte-order mark's (UTF-8, UTF-16,
 UTF-32; dropped), else UTF-8 when their start is valid UTF-8, else the encoding charset-normalizer detects on
 their first 64 KiB (GBK and GB2312 read as GB18030), said in one warning; undecodable bytes become U+FFFD with
 one warning per file, and a file that is mostly undecodable is refused. Every module of the package warns on
@@ -21,6 +22,7 @@ The modules, one job each:
   UTF-8 or detected) and decoding, format by extension;
 - :mod:`.tables`: ``.csv``/``.tsv``/``.jsonl`` rows, cells as text, and the column rules (:func:`find_column`,
   ``TEXT_COLUMNS``, ``LABEL_COLUMNS``: English names, then Chinese ones);
+- :mod:`.parquet`: ``.parquet`` rows (pyarrow, imported only there), cells as text, by the same column rules;
 - :mod:`.reader`: :func:`read_rows` and :func:`read_texts`;
 - :mod:`.labels`: a file's label names → a model's labels (a label map, one spelling per word, rare labels
   refused unless confirmed, 0/1 → negative/positive);

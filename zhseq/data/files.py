@@ -43,12 +43,12 @@ _SHOWN = {"gb18030": "GB18030", "big5": "Big5", "big5hkscs": "Big5-HKSCS", "utf-
 
 
 def _format_of(path: str) -> str:
-    """``txt``, ``csv``, ``tsv`` or ``jsonl`` from the extension, looking past a ``.gz`` suffix."""
+    """``txt``, ``csv``, ``tsv``, ``jsonl`` or ``parquet`` from the extension, looking past a ``.gz`` suffix."""
     name = os.path.basename(path).lower()
     if name.endswith(".gz"):
         name = name[:-3]
     ext = os.path.splitext(name)[1]
-    return {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}.get(ext, "txt")
+    return {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(ext, "txt")
 
 
 def _open_lines(source: str, encoding: str | None = None):

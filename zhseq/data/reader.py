@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from zhseq.errors import ZhseqError
 
 from .files import _format_of, _open_lines, _strip_newline
+from .parquet import _parquet_rows
 from .rows import Row, Rows
 from .tables import _jsonl_rows, _table_rows
 
@@ -24,7 +25,10 @@ def read_rows(source: str, *, text_column: str | None = None, label_column: str 
     header are ignored with one warning (naming the first such line and the count) once the file is read.
     ``.jsonl``, every object; a number, ``true``/``false`` or a nested value becomes its JSON text as written,
     ``null`` or a missing key ``""``; its columns are the keys of the first object; a blank line is an empty
-    text, skipped when the file's labels are read (as blank lines are in a table).
+    text, skipped when the file's labels are read (as blank lines are in a table). ``.parquet`` (a file, or a
+    folder of them as Spark writes), every row, streamed a batch at a time with pyarrow, cells made text as
+    JSONL values are (:mod:`.parquet`); ``encoding`` does not apply (Parquet text is UTF-8); pyarrow missing
+    is a ZhseqError naming the ``parquet`` extra.
 
     ``labels``: ``"none"`` never reads labels; ``"optional"`` reads the label column if there is one;
     ``"required"`` needs one. ``text_column``/``label_column`` name the columns (else found by name, see
@@ -48,6 +52,8 @@ def read_rows(source: str, *, text_column: str | None = None, label_column: str 
     """
     if labels not in LABEL_MODES:
         raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}; got {labels!r}")
+    if source != "-" and _format_of(source) == "parquet":
+        return _parquet_rows(source, text_column, label_column, labels)
     name, lines, close = _open_lines(source, encoding)
     try:
         fmt = "txt" if source == "-" else _format_of(source)
