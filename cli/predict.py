@@ -10,6 +10,8 @@ from zhseq.cli.options import (
     _format_option,
     _input_options,
     _model_option,
+    _open_output,
+    _output_option,
     _paired,
     _plan_workers,
     _read_texts,
@@ -23,6 +25,7 @@ from zhseq.cli.options import (
 @cli.command()
 @click.argument("texts", nargs=-1, metavar="[TEXT]...")
 @_input_options
+@_output_option
 @_format_option("text", "jsonl")
 @click.option("--hmm/--no-hmm", default=False, show_default=True, help="Let jieba's HMM join unknown words.")
 @click.option("--user-dict", "user_dicts", multiple=True, metavar="FILE", help="jieba user dictionary (repeatable).")
@@ -31,7 +34,7 @@ from zhseq.cli.options import (
 @click.option("--social/--no-social", default=False, show_default=True,
               help="@mentions and links as @用户 and <链接>, //@ reposts as //转发, [哈哈] tags as one token, "
                    "#topic# marks dropped, as models trained with --social read them.")
-def segment(texts, input_path, text_column, encoding, fmt, hmm, user_dicts, emoji, social):
+def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, user_dicts, emoji, social):
     """Split Chinese text into words.
 
     Prints one line per text: its words separated by single spaces.
@@ -41,6 +44,7 @@ def segment(texts, input_path, text_column, encoding, fmt, hmm, user_dicts, emoj
       zhseq segment "我爱自然语言处理"
         -> 我 爱 自然语言 处理
       zhseq segment --input news.txt --format jsonl > words.jsonl
+      zhseq segment --input news.parquet --output words.parquet
       zhseq segment --emoji --social "//@李四:音质绝了👍[哈哈]"
         -> //转发 @用户 音质 绝 了 拇指 向上 [哈哈]
     """
@@ -48,7 +52,7 @@ def segment(texts, input_path, text_column, encoding, fmt, hmm, user_dicts, emoj
 
     items = _read_texts(texts, input_path, text_column, encoding)
     tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social)
-    write = output.LineWriter(every=256)
+    write, fmt = _open_output(output_path, fmt, every=256)
     shown, fed = itertools.tee(items)
     for text, tokens in _paired(shown, tokenizer.cut_many(fed)):
         if fmt == "jsonl":
@@ -60,12 +64,14 @@ def segment(texts, input_path, text_column, encoding, fmt, hmm, user_dicts, emoj
 @cli.command()
 @click.argument("texts", nargs=-1, metavar="[TEXT]...")
 @_input_options
+@_output_option
 @_model_option("Sentiment")
 @_format_option("text", "jsonl", "tsv")
 @_batch_size_option()
 @_workers_option
 @predict_option("neutral_band", "--neutral-band", metavar="X")
-def sentiment(texts, input_path, text_column, encoding, model, fmt, batch_size, workers, neutral_band):
+def sentiment(texts, input_path, text_column, encoding, output_path, model, fmt, batch_size, workers,
+              neutral_band):
     """Label the sentiment of each text.
 
     Prints one line per text: label, score (the probability of that label) and the text.
@@ -80,6 +86,7 @@ def sentiment(texts, input_path, text_column, encoding, model, fmt, batch_size, 
       zhseq sentiment --model runs/reviews --input comments.txt --format tsv > labels.tsv
       cat comments.txt | zhseq sentiment --format jsonl --neutral-band 0.1
       zhseq sentiment --model runs/reviews --input big.txt --workers 4 > labels.txt
+      zhseq sentiment --input reviews.parquet --text-column 评论 --output labels.parquet
     """
     from zhseq.parallel import predict_in_processes
     from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path
@@ -87,7 +94,7 @@ def sentiment(texts, input_path, text_column, encoding, model, fmt, batch_size, 
     items = _read_texts(texts, input_path, text_column, encoding)
     classifier = load(model, task="sentiment")
     workers, items = _plan_workers(workers, items, batch_size)
-    write = output.LineWriter(every=batch_size)
+    write, fmt = _open_output(output_path, fmt, every=batch_size)
     if fmt == "tsv":
         write("label\tscore\ttext")
     # tee keeps the texts whose results are still to come (one batch; 2 per worker with --workers) in memory,
@@ -109,6 +116,7 @@ def sentiment(texts, input_path, text_column, encoding, model, fmt, batch_size, 
 @cli.command("predict-next")
 @click.argument("prefixes", nargs=-1, metavar="[PREFIX]...")
 @_input_options
+@_output_option
 @_model_option("Language")
 @predict_option("k", "-k", "--top-k")
 @click.option("--words-only", is_flag=True,
@@ -116,7 +124,8 @@ def sentiment(texts, input_path, text_column, encoding, model, fmt, batch_size, 
 @_format_option("text", "jsonl")
 @_batch_size_option()
 @_workers_option
-def predict_next(prefixes, input_path, text_column, encoding, model, k, words_only, fmt, batch_size, workers):
+def predict_next(prefixes, input_path, text_column, encoding, output_path, model, k, words_only, fmt, batch_size,
+                 workers):
     """Show the most likely next words after each prefix.
 
     Prints one line per prefix: the prefix, a tab, then K words with their probabilities.
@@ -127,6 +136,7 @@ def predict_next(prefixes, input_path, text_column, encoding, model, k, words_on
         (runs/pd: zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd)
       zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl --workers 4
       zhseq predict-next --words-only "今天天气"
+      zhseq predict-next --input prefixes.parquet --output next.parquet
     """
     from zhseq.data import batched
     from zhseq.parallel import predict_in_processes
@@ -135,7 +145,7 @@ def predict_next(prefixes, input_path, text_column, encoding, model, k, words_on
     items = _read_texts(prefixes, input_path, text_column, encoding)
     predictor = load(model, task="lm")
     workers, items = _plan_workers(workers, items, batch_size)
-    write = output.LineWriter(every=batch_size)
+    write, fmt = _open_output(output_path, fmt, every=batch_size)
     shown, fed = itertools.tee(items)
     if workers > 1:
         results = predict_in_processes(predictor.path, fed, task="lm", workers=workers, batch_size=batch_size, k=k,
