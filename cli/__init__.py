@@ -153,4 +153,4 @@ def main():
 
 
 # the commands register themselves on `cli` when their modules are imported (click and the standard library only)
-from zhseq.cli import inspection, predict, train  # noqa: E402,F401
+from zhseq.cli import inspection, predict, serve, train  # noqa: E402,F401
