@@ -147,35 +147,67 @@ class SentimentClassifier(Pretrained):
         """(N, C) float32 probabilities, columns in ``self.labels`` order. With ``content``, also (N,) bool:
         whether each text holds anything the model knows (a word of its vocabulary, or an n-gram its n-gram
         half saw in training); one that does not (empty, blank, only unknown words) gets no label."""
-        tokens, ids = self.preprocess(list(texts))
+        _, _, probs, has = self._scored(list(texts))
+        return (probs, has) if content else probs
+
+    def _scored(self, texts: list[str]):
+        """(tokens, ids, probabilities (N, C), content (N,)) of a batch of texts."""
+        tokens, ids = self.preprocess(texts)
         engine = self.engine
         known = np.fromiter((any(i >= len(SPECIALS) for i in x) for x in ids), bool, len(ids))
         probs, has = sentiment_probabilities(engine.sentiment_logits(ids), tokens, self.head, engine.ngram_tables(),
                                              known)
-        return (probs, has) if content else probs
+        return tokens, ids, probs, has
+
+    def explanation(self, tokens: list[str], ids: list[int], label: int) -> list[dict]:
+        """One preprocessed text's explanation for column ``label``: [{"token", "weight"}] per token
+        (``zhseq.explain``: (1 − w) · network + w · n-grams, both as the margin of ``label``'s logit over the
+        others' mean; the tokens a long text's truncation skips get no network share)."""
+        from . import explain
+
+        positions = truncate(list(range(len(tokens))), self.head.max_tokens)  # the tokens behind ``ids``
+        engine = self.engine
+        return explain.explain(tokens, ids, positions, label, engine, self.head, engine.ngram_tables())
 
     def __call__(self, texts: str | Iterable[str], batch_size: int = default_of(PredictConfig, "batch_size"), *,
-                 neutral_band: float = default_of(PredictConfig, "neutral_band")):
-        """One text → one result; an iterable of texts → a list of results, in order."""
+                 neutral_band: float = default_of(PredictConfig, "neutral_band"), explain: bool = False):
+        """One text → one result; an iterable of texts → a list of results, in order (``predict_stream``)."""
         if isinstance(texts, str):
-            return next(self.predict_stream([texts], neutral_band=neutral_band))
-        return list(self.predict_stream(texts, batch_size=batch_size, neutral_band=neutral_band))
+            return next(self.predict_stream([texts], neutral_band=neutral_band, explain=explain))
+        return list(self.predict_stream(texts, batch_size=batch_size, neutral_band=neutral_band, explain=explain))
 
     def predict_stream(self, texts: Iterable[str], batch_size: int = default_of(PredictConfig, "batch_size"), *,
-                       neutral_band: float = default_of(PredictConfig, "neutral_band")) -> Iterator[dict]:
+                       neutral_band: float = default_of(PredictConfig, "neutral_band"),
+                       explain: bool = False) -> Iterator[dict]:
         """One result per text, in order, reading ``texts`` lazily (flat memory for huge inputs): {"label",
         "score"}, or {"label": None, "score": None} for a text without content (``predict_proba``).
 
         ``neutral_band`` (a negative/positive model only): when the positive probability lies within
-        0.5 ± band, the label is ``neutral`` and the score is 1 − |2·p − 1| (1 at p = 0.5). Raises ZhseqError
-        for a batch size below 1 or a band outside [0, 0.5)."""
+        0.5 ± band, the label is ``neutral`` and the score is 1 − |2·p − 1| (1 at p = 0.5).
+
+        ``explain``: each result also has ``"explanation"``, one {"token": word, "weight": float} per word of
+        the text as the tokenizer cuts it, in order; [] for a text without a label (empty, blank, nothing
+        known). A weight is in logit units: (1 − w) · network + w · n-grams, w = ``head.ngram_weight`` (0
+        without an n-gram half), where the network's share is the drop in the margin of the explained label
+        (its logit minus the mean of the others') when the word is left out, and the n-gram half's is its exact
+        linear terms in that margin, each n-gram shared equally among the words it touches (``zhseq.explain``).
+        Positive: for the label. The explained label is the most likely one (with a neutral band, the one
+        ``neutral`` replaced). In a text longer than ``head.max_tokens`` words, the words ``truncate`` drops
+        from the network's input get no network share (their n-gram share still counts). It costs the network
+        T + 1 texts of up to T words for a text of T words (T ≤ ``max_tokens``), in one engine call.
+
+        Raises ZhseqError for a batch size below 1 or a band outside [0, 0.5)."""
         check_prediction(batch_size=batch_size, neutral_band=neutral_band)
         labels = self.labels
         positive = neutral_column(labels, neutral_band)
         for batch in batched(texts, batch_size):
-            probs, content = self.predict_proba(batch, content=True)
-            for p, c in zip(probs.tolist(), content.tolist()):
-                yield sentiment_result(p, labels, positive, neutral_band, c)
+            tokens, ids, probs, content = self._scored(batch)
+            for i, (p, c) in enumerate(zip(probs.tolist(), content.tolist())):
+                result = sentiment_result(p, labels, positive, neutral_band, c)
+                if explain:
+                    best = max(range(len(p)), key=p.__getitem__)  # sentiment_result's label, the first on a tie
+                    result["explanation"] = self.explanation(tokens[i], ids[i], best) if c else []
+                yield result
 
 
 class NextWordPredictor(Pretrained):
