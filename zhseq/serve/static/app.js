@@ -2,11 +2,12 @@
 // asked for as the user types (after DEBOUNCE_MS without a keystroke; never while an IME is composing).
 //
 // Talks to the server's JSON API (relative URLs, so the page also works behind a path prefix):
-//   POST v1/sentiment     {"texts": [text], "neutral_band": x, "explain": true}
+//   POST v1/sentiment     {"texts": [text], "neutral_band": x, "explain": true}   (without explain if refused)
 //     → {"results": [{"text", "label": str | null, "score": float | null, "explanation": [{"token", "weight"}]}]}
 //   POST v1/predict-next  {"texts": [text], "k": K}
 //     → {"results": [{"text", "predictions": [{"token", "score"}]}]}   (what to append to the text)
-// An error answer's message is read from FastAPI's {"detail": str | [{"loc", "msg"}]} (or "error"/"message").
+// An error answer's message is its {"error": "one line"} (zhseq serve's), else FastAPI's {"detail": ...}; a 503
+// (the server's queue is full) is asked again after its Retry-After.
 "use strict";
 
 (() => {
@@ -29,19 +30,21 @@
   const legend = $("legend");
   const weightsBox = $("weights-box");
   const weightsBody = document.querySelector("#weights tbody");
+  const noWeights = $("no-weights");
   const suggestions = $("suggestions");
 
   let composing = false; // an IME is composing: its half-typed pinyin is not the text yet
   let timer = null;
   let asked = 0; // number of the latest update; older answers are dropped
   let inFlight = null; // AbortController of the latest update
+  let explainable = true; // false once the server refused "explain" and labelled the text without it
 
   // -- talking to the server ---------------------------------------------------------------------------------
 
-  // FastAPI's {"detail": "..."} or its validation list [{"loc": [...], "msg": "..."}], or {"error"}/{"message"}.
+  // {"error": "..."}, or FastAPI's {"detail": "..."} or validation list [{"loc": [...], "msg": "..."}].
   function messageOf(data) {
     if (!data || typeof data !== "object") return "";
-    const d = data.detail ?? data.error ?? data.message;
+    const d = data.error ?? data.detail ?? data.message;
     if (typeof d === "string") return d;
     if (Array.isArray(d)) {
       return d.map((item) => {
@@ -76,11 +79,30 @@
       data = null;
     }
     if (!response.ok) {
-      const said = messageOf(data) || raw.trim().slice(0, 300);
-      throw new Error(`${response.status} ${response.statusText || "error"}${said ? ": " + said : ""}`);
+      // the server's one line; the status only when it said nothing readable (a proxy's HTML page, say)
+      const said = messageOf(data) || `${response.status} ${response.statusText}`.trim();
+      const error = new Error(said);
+      error.status = response.status;
+      error.retryAfter = response.status === 503 ? Number(response.headers.get("Retry-After")) : NaN;
+      throw error;
     }
     if (data === null) throw new Error(`${path}: the server's answer is not JSON`);
     return data;
+  }
+
+  // The label, with the words' weights while the server gives them. A server that refuses "explain" (422) but
+  // labels the same text without it is asked without it from then on; any other error is the one shown.
+  async function askSentiment(text, neutralBand, signal) {
+    const body = {texts: [text], neutral_band: neutralBand};
+    if (!explainable) return post("v1/sentiment", body, signal);
+    try {
+      return await post("v1/sentiment", {...body, explain: true}, signal);
+    } catch (err) {
+      if (err.status !== 422) throw err;
+      const plain = await post("v1/sentiment", body, signal);
+      explainable = false;
+      return plain;
+    }
   }
 
   // The first result of an answer: {"results": [...]}, or a bare list.
@@ -111,6 +133,7 @@
     legend.hidden = true;
     weightsBox.hidden = true;
     weightsBody.replaceChildren();
+    noWeights.hidden = true;
   }
 
   function showSentiment(result, text) {
@@ -124,7 +147,8 @@
     labelOut.textContent = result.label;
     labelOut.dataset.label = result.label;
     if (typeof result.score === "number") scoreOut.textContent = result.score.toFixed(3);
-    showExplanation(Array.isArray(result.explanation) ? result.explanation : [], result.label);
+    if (Array.isArray(result.explanation)) showExplanation(result.explanation, result.label);
+    else noWeights.hidden = false;
   }
 
   // Each word as the tokenizer cut it, shaded green (for the label) or red (against it), deeper the larger its
@@ -227,7 +251,7 @@
     }
     const sentiment = bandValue === null
       ? Promise.reject(new Error("not asked"))
-      : post("v1/sentiment", {texts: [text], neutral_band: bandValue, explain: true}, controller.signal);
+      : askSentiment(text, bandValue, controller.signal);
     const next = post("v1/predict-next", {texts: [text], k: K}, controller.signal);
     const [s, n] = await Promise.allSettled([sentiment, next]);
     if (mine !== asked) return; // a newer update owns the page
@@ -255,6 +279,8 @@
     }
     showError(errors);
     if (inFlight === controller) inFlight = null;
+    const wait = Math.max(...[s, n].map((o) => (o.status === "rejected" ? o.reason.retryAfter : NaN) || 0));
+    if (wait > 0) schedule(1000 * Math.min(wait, 30)); // busy: ask again (a keystroke asks sooner)
   }
 
   // Append a suggestion: the server's tokens are exactly what to add (a next word, or the rest of the word
