@@ -96,25 +96,26 @@ def test_healthz(client):
     assert response.json() == {"status": "ok", "queued_texts": {"sentiment": 0, "predict-next": 0, "segment": 0}}
 
 
-def test_explain_is_passed_through(client, models):
-    from zhseq.serve.app import EXPLAIN
-
+def test_explain_equals_the_cli_jsonl(client, models):
     response = client.post("/v1/sentiment", json={"texts": TEXTS[:3], "explain": True})
-    if not EXPLAIN:
-        assert response.status_code == 422 and "explain" in response.json()["error"]
-        return
-    expected = [{"text": t, **r} for t, r in zip(TEXTS[:3], models.sentiment(TEXTS[:3], explain=True))]
+    expected = jsonl(ok("sentiment", "--format", "jsonl", "--explain", *TEXTS[:3]))
     assert results(response) == expected
     assert [w["token"] for w in expected[0]["explanation"]] == models.sentiment.tokenizer.cut(TEXTS[0])
     assert expected[2]["explanation"] == []
     assert all("explanation" not in r for r in results(client.post("/v1/sentiment", json={"texts": TEXTS[:1]})))
 
 
-def test_docs_work_offline(client):
+def test_docs(client):
     page = client.get("/docs")
-    assert page.status_code == 200
-    assert "cdn." not in page.text and "/static-offline-docs/swagger-ui-bundle.js" in page.text
-    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    try:
+        import fastapi_offline  # noqa: F401 — the serve extra: the Swagger UI's files come from this package
+    except ModuleNotFoundError:
+        pass
+    else:
+        assert "cdn." not in page.text and "/static-offline-docs/swagger-ui-bundle.js" in page.text
+        assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+        assert "cdn." not in client.get("/redoc").text
     spec = client.get("/openapi.json").json()
     assert {"/v1/sentiment", "/v1/predict-next", "/v1/segment", "/v1/models", "/healthz"} <= set(spec["paths"])
     body = spec["paths"]["/v1/sentiment"]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -197,6 +198,21 @@ def test_unknown_paths_and_methods_answer_json(client):
                              (client.put("/healthz"), 405), (client.post("/", json={}), 405)]:
         assert response.status_code == status
         assert isinstance(response.json()["error"], str)
+
+
+def test_a_failure_while_scoring_is_a_json_500_and_the_server_goes_on(models):
+    from fastapi.testclient import TestClient
+
+    def broken(jobs):
+        raise RuntimeError("a bug")
+
+    app = make_app(models)
+    app.state.batchers["sentiment"].score = broken
+    with TestClient(app, raise_server_exceptions=False) as c:
+        response = c.post("/v1/sentiment", json={"texts": ["好"]})
+        assert response.status_code == 500 and response.json() == {
+            "error": "internal error (RuntimeError); the server goes on"}
+        assert results(c.post("/v1/segment", json={"texts": ["好"]})) == [{"text": "好", "tokens": ["好"]}]
 
 
 # -- batching and the queue: concurrent requests in one event loop -----------------------------------------------

@@ -12,12 +12,11 @@ A request's body is read here (bounded by ``max_body_bytes``), checked by ``sche
 its texts join the endpoint's batcher (``batching.Batcher``), whose thread scores whole batches through the
 pipelines (numpy engine: no torch in the server). Errors are JSON ``{"error": "one line"}``: 400 (not JSON,
 not UTF-8), 404, 405, 413 (a limit), 422 (a wrong field, type or value), 503 with ``Retry-After`` (the queue
-is full). Results are the values ``zhseq sentiment|predict-next|segment --format jsonl`` prints.
+is full), 500 (a bug; its traceback goes to the log). Results are the values ``zhseq sentiment|predict-next|segment --format jsonl`` prints.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from contextlib import asynccontextmanager
@@ -26,7 +25,6 @@ from typing import Any
 
 import pydantic_core
 from fastapi import FastAPI, Request
-from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -45,9 +43,6 @@ from .config import ServeConfig
 STATIC_DIR = Path(__file__).parent / "static"
 CONFIG_ENV = "ZHSEQ_SERVE_CONFIG"  # the settings as JSON, for the worker processes of --workers N
 RETRY_AFTER_S = 1
-
-# the pipeline may take explain= (an explanation per result); passed through where it does
-EXPLAIN = "explain" in inspect.signature(SentimentClassifier.__call__).parameters
 
 
 class JSONResponse(Response):
@@ -86,8 +81,7 @@ class Models:
 def _sentiment_scorer(classifier: SentimentClassifier):
     def score(texts: list[str], options) -> list[dict]:
         band, explain = options
-        extra = {"explain": True} if explain else {}
-        results = classifier(texts, batch_size=max(1, len(texts)), neutral_band=band, **extra)
+        results = classifier(texts, batch_size=max(1, len(texts)), neutral_band=band, explain=explain)
         return [{"text": t, **r} for t, r in zip(texts, results)]
 
     return lambda jobs: group_by_options(jobs, score)
@@ -165,6 +159,16 @@ def _checked(**values) -> None:
         raise ApiError(422, str(exc)) from None
 
 
+def _fastapi(**settings) -> FastAPI:
+    """FastAPI whose /docs and /redoc use the Swagger UI and ReDoc files shipped in the fastapi-offline package (the
+    serve extra), so that they work offline; FastAPI's own pages (which load them from a CDN) without it."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ModuleNotFoundError:
+        return FastAPI(**settings)
+    return FastAPIOffline(**settings)
+
+
 # -- the application -------------------------------------------------------------------------------------------
 def _errors(status: int) -> dict:
     return {status: {"model": schemas.ErrorBody}}
@@ -197,8 +201,7 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
             for batcher in batchers.values():
                 await batcher.stop()
 
-    # FastAPIOffline: /docs and /redoc with the Swagger UI and ReDoc files of the fastapi-offline package, no CDN
-    app = FastAPIOffline(title="zhseq", version=__version__, lifespan=lifespan, default_response_class=JSONResponse,
+    app = _fastapi(title="zhseq", version=__version__, lifespan=lifespan, default_response_class=JSONResponse,
                   description="Chinese text on recurrent networks: sentiment labels, next-word prediction and word "
                               "segmentation. Errors are `{\"error\": \"one line\"}`.")
     app.state.config, app.state.models, app.state.batchers = config, models, batchers
@@ -210,6 +213,10 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
     @app.exception_handler(HTTPException)
     async def http_error(request, exc: HTTPException):  # 404, 405 and the like
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def server_error(request, exc: Exception):  # a bug: one JSON line here, the traceback in the log
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server goes on"}, 500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc: RequestValidationError):
@@ -225,8 +232,6 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
             neutral_column(models.sentiment.labels, req.neutral_band)
         except ZhseqError as exc:
             raise ApiError(422, str(exc)) from None
-        if req.explain and not EXPLAIN:
-            raise ApiError(422, "explain is not available in this version of zhseq")
         if req.explain and len(req.texts) > config.max_explain_texts:
             raise ApiError(413, f"{len(req.texts):,} texts with explain in one request; this server explains at "
                                 f"most {config.max_explain_texts:,} per request")

@@ -7,7 +7,7 @@ Each result has the fields of the matching ``zhseq … --format jsonl`` line: ``
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,7 +23,9 @@ class SentimentRequest(BaseModel):
     neutral_band: float = Field(default_of(PredictConfig, "neutral_band"),
                                 description="Label a text 'neutral' when its positive probability is within "
                                             "0.5 ± this (0 ≤ x < 0.5; 0: off).")
-    explain: bool = Field(False, description="Add each result's 'explanation' (what the pipeline gives).")
+    explain: bool = Field(False, description="Add each result's 'explanation': one {token, weight} per word, the "
+                                             "weight in logit units, positive for the label (as `zhseq sentiment "
+                                             "--explain`); each explained text costs about one pass per word.")
 
 
 class PredictNextRequest(BaseModel):
@@ -40,11 +42,16 @@ class SegmentRequest(BaseModel):
     texts: List[str] = _TEXTS
 
 
+class TokenWeight(BaseModel):
+    token: str
+    weight: float
+
+
 class SentimentResult(BaseModel):
     text: str
     label: Optional[str] = Field(description="null for a text with nothing the model knows (empty, unknown words)")
     score: Optional[float] = Field(description="the probability of the label; for 'neutral', 1 − |2·p − 1|")
-    explanation: Optional[List[Any]] = Field(None, description="only with explain: true")
+    explanation: Optional[List[TokenWeight]] = Field(None, description="only with explain: true; [] without a label")
 
 
 class TokenScore(BaseModel):
