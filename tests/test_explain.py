@@ -66,7 +66,7 @@ def test_ngram_weights_sum_to_the_halfs_margin_less_its_bias(tokens, buckets, wo
         assert w.sum() == pytest.approx(want, abs=1e-4)
         assert not w[[i for i, t in enumerate(tokens) if not t]].any()  # an empty token holds no n-gram
     # the occurrences are the n-grams ngram_counts counts, bucket by bucket
-    bucket, touched = explain.ngram_occurrences(tokens, buckets, words, chars)
+    bucket, touched = ngrams.ngram_occurrences(tokens, buckets, words, chars)
     _, b, count = ngrams.ngram_counts([tokens], buckets, words, chars)
     found, n = np.unique(bucket, return_counts=True)
     assert found.tolist() == b.tolist() and n.tolist() == count.tolist()

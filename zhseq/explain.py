@@ -40,7 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from . import ngrams
-from .ngrams import _P, _Q, _grams, _mix, _powers, _seed  # the hash of zhseq.ngrams, occurrence by occurrence
+from .ngrams import ngram_occurrences
 
 
 def margin(logits: np.ndarray, label: int) -> np.ndarray:
@@ -62,45 +62,6 @@ def network_weights(engine, ids: Sequence[int], label: int) -> np.ndarray:
     seqs = [ids] + [ids[:t] + ids[t + 1:] for t in range(len(ids))]
     m = margin(engine.sentiment_logits(seqs), label)  # (T + 1,)
     return m[0] - m[1:]
-
-
-def ngram_occurrences(tokens: Sequence[str], buckets: int, words: int, chars: int):
-    """Every n-gram of one text, as ``zhseq.ngrams.ngram_counts`` hashes them, one row per occurrence:
-    (bucket (K,) int64, touched (K, n) int64 token indexes, padded with −1), n = max(words, chars).
-    ``touched`` lists the distinct tokens (indexes into ``tokens``) the occurrence's characters belong to."""
-    half = buckets // 2
-    where = np.array([i for i, t in enumerate(tokens) if t], np.int64)  # empty tokens hold no n-gram
-    width = max(words, chars, 1)
-    if not len(where):
-        return np.empty(0, np.int64), np.empty((0, width), np.int64)
-    kept = [tokens[i] for i in where]
-    lens = np.fromiter(map(len, kept), np.int64, len(kept))
-    cps = np.frombuffer("".join(kept).encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
-    starts = np.cumsum(lens) - lens
-    pos = np.arange(len(cps), dtype=np.int64) - np.repeat(starts, lens)
-    word_h = np.add.reduceat(cps * _powers(_P, int(lens.max()))[pos], starts)
-    char_word = np.repeat(np.arange(len(kept), dtype=np.int64), lens)  # (characters,) its word's place
-    found, touched = [], []
-    for kind, order_max, h, base, owner in ((1, words, word_h, _Q, None), (2, chars, cps, _P, char_word)):
-        for order in range(1, order_max + 1):
-            g, _ = _grams(h, np.zeros(len(h), np.int64), order, base)  # one owner: every run, in order
-            n = len(g)
-            if not n:
-                continue
-            found.append(_mix(g ^ _seed(kind, order)).astype(np.uint64) % np.uint64(half)
-                         + np.uint64(half if kind == 2 else 0))
-            span = np.arange(n)[:, None] + np.arange(order)[None, :]  # (n, order) item positions
-            words_of = span if owner is None else owner[span]  # (n, order) word places, non-decreasing
-            first = np.ones_like(words_of, bool)
-            first[:, 1:] = words_of[:, 1:] != words_of[:, :-1]  # a word counted once per occurrence
-            row = np.full((n, width), -1, np.int64)
-            col = np.cumsum(first, 1) - 1
-            r = np.broadcast_to(np.arange(n)[:, None], words_of.shape)
-            row[r[first], col[first]] = where[words_of[first]]
-            touched.append(row)
-    if not found:
-        return np.empty(0, np.int64), np.empty((0, width), np.int64)
-    return np.concatenate(found).astype(np.int64), np.concatenate(touched)
 
 
 def ngram_weights(tokens: Sequence[str], tables, label: int, words: int = ngrams.WORDS,
