@@ -123,7 +123,7 @@ def sentiment(texts, input_path, text_column, encoding, output_path, model, fmt,
         color = click.get_current_context().color
         if color is None and os.environ.get("NO_COLOR"):  # https://no-color.org; click strips codes off a tty
             color = False
-        write = functools.partial(click.echo, color=color)
+        write = functools.partial(click.echo, color=color, file=getattr(write, "stream", None))  # stdout or --output
     for text, result in _paired(shown, results):
         if fmt == "jsonl":
             write(output.json_line({"text": text, "label": result["label"], "score": result["score"],
