@@ -24,6 +24,8 @@ from zhseq.config import (
     default_of,
 )
 
+_device_option = setting_option(FitConfig, "device", metavar="auto|cpu|cuda|cuda:N|mps")
+
 # ---------------------------------------------------------------------------------------------
 # Training
 
@@ -78,6 +80,7 @@ from zhseq.config import (
 @click.option("--ngram-data", multiple=True, metavar="FILE",
               help="Fit the n-gram model on these files (same columns) instead of --data, e.g. the in-domain part "
                    "of a mixed corpus. May be repeated.")
+@_device_option
 @_resume_options
 @_quiet_option
 def train_command(task, data, dev, out, text_column, label_column, encoding, label_map, allow_rare_labels, ngram_data,
@@ -95,6 +98,7 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
       zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd --sampled-softmax 2048
       zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd --sampled-softmax 2048 --resume
         (after a crash or Ctrl-C: the same command plus --resume continues from the last checkpoint)
+      zhseq train sentiment --data reviews.tsv --out runs/reviews --device cuda --precision bf16
     """
     from zhseq.training import split_settings, train
 
@@ -126,6 +130,7 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
 @setting_option(FitConfig, "ngram_c", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
                 help="Inverse regularisation of the refitted n-gram model, if the model has one (default: the "
                      "base model's).")
+@_device_option
 @_resume_options
 @_quiet_option
 def finetune_command(model_dir, data, dev, out, text_column, label_column, encoding, label_map, allow_rare_labels,

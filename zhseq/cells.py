@@ -8,8 +8,9 @@ and called as ``outputs, final = cell(x, lengths)``:
 - ``final``: (B, D*H), the last layer's final state: the forward half after the last real token, the
   backward half after reading back to position 0; zeros for empty rows.
 
-``rnn``, ``lstm``, ``gru`` run torch's fused kernels on packed sequences; ``lstm`` trains on the CPU with
-zhseq's own kernel (``zhseq.kernels``), the same function with a faster backward pass. ``rnn-ref``, ``lstm-ref``,
+``rnn``, ``lstm``, ``gru`` run torch's fused kernels on packed sequences (cuDNN's on a CUDA GPU: they are
+``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` with the same parameters); ``lstm`` trains on the CPU with zhseq's own kernel
+(``zhseq.kernels``), the same function with a faster backward pass. ``rnn-ref``, ``lstm-ref``,
 ``gru-ref`` spell out the gate equations one time step at a time: slower, but readable, and with the
 same parameter names, shapes and initialisation as torch's modules, so a state_dict moves freely
 between ``lstm`` and ``lstm-ref``. The step functions (``rnn_step``, ``lstm_step``, ``gru_step``) use
@@ -126,7 +127,10 @@ class _Recurrent(nn.Module):
             return x.new_zeros(batch, steps, width), x.new_zeros(batch, width)
         # An empty text is read as one (padding) step so every kernel sees length >= 1, then blanked.
         outputs, final = self._run(x, lengths.clamp(min=1))
-        empty = (lengths == 0).to(x.device)
+        empty = lengths == 0
+        if not empty.any():  # the usual batch: nothing to blank (and no copy to a GPU to wait for)
+            return outputs, final
+        empty = empty.to(x.device)
         return outputs.masked_fill(empty[:, None, None], 0.0), final.masked_fill(empty[:, None], 0.0)
 
 
@@ -143,7 +147,7 @@ class _Fused(_Recurrent):
     _kernel: type
 
     def _run(self, x, lengths):
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=_presorted(x, lengths))
         packed_out, h_n = self._kernel.forward(self, packed)
         if isinstance(h_n, tuple):  # LSTM's (h, c): the cell state never leaves this module
             h_n = h_n[0]
@@ -153,6 +157,13 @@ class _Fused(_Recurrent):
         # h_n: (L*D, B, H), already in the batch's original order -> last layer (D, B, H) -> (B, D*H)
         final = h_n[-directions:].transpose(0, 1).reshape(x.size(0), -1)
         return outputs, final
+
+
+def _presorted(x, lengths) -> bool:
+    """Whether to pack the rows as they come: on a GPU, when they already come longest first (the training loop
+    orders each batch so), which spares the reordering copies and the wait for the order's copy to the GPU.
+    On the CPU rows are always packed as before, so its results stay what they were, bit for bit."""
+    return x.device.type != "cpu" and bool((lengths[:-1] >= lengths[1:]).all())
 
 
 def _fused_kwargs(num_layers, bidirectional, dropout):

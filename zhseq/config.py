@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -283,6 +284,12 @@ class ModelConfig(_Checked):
     HEAD_SETTINGS = {"pooling": "sentiment", "max_tokens": "sentiment", "bptt": "lm", "sampled_softmax": "lm"}
 
 
+# where a run trains (FitConfig.device); whether the machine has it is zhseq.modeling.resolve_device's question
+DEVICE_NAMES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+DEVICE = _Check("str", f"one of: {', '.join(DEVICE_NAMES)}",
+                lambda v: v in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:[0-9]+", v) is not None)
+
+
 @dataclass
 class FitConfig(_Checked):
     """The training loop (``zhseq.training.loop.fit``) and the n-gram half's fit (``zhseq.training.ngramfit``)."""
@@ -299,8 +306,12 @@ class FitConfig(_Checked):
     patience: int = setting(2, whole(1), "Stop after N epochs without a better dev score.")
     checkpoint_every: int = setting(500, whole(1), "Write a resumable checkpoint every N steps (and after "
                                                    "every epoch).")
-    precision: str = setting("fp32", choice(PRECISIONS), "Matrix products of the lstm training kernel: bf16 "
-                                                         "is faster on CPUs with AMX or AVX512-BF16.")
+    precision: str = setting("fp32", choice(PRECISIONS), "bf16: on the CPU, the lstm training kernel's matrix "
+                                                         "products in bfloat16 (faster with AMX or AVX512-BF16); "
+                                                         "on a GPU, torch's bf16 autocast.")
+    device: str = setting("auto", DEVICE, "Where to train: auto (a CUDA GPU when torch sees one, else the CPU), "
+                                          "cpu, cuda, cuda:N, or mps (Apple GPU, only when asked). Under torchrun "
+                                          "each process takes the GPU of its LOCAL_RANK.")
     # the n-gram half (sentiment): L2-regularised logistic regression, as scikit-learn's C; each feature
     # scaled by its naive-Bayes log-count ratio to the power ngram_nb first, as NBSVM does
     ngram_c: float = setting(16.0, number(0, low_open=True), "Inverse regularisation of the n-gram model "

@@ -10,21 +10,90 @@
 Both heads have ``forward(ids, lengths, targets=None) -> (logits, loss)`` so one loop trains either.
 Each model is built from one small config dataclass; the checkpoint stores that config and loading calls
 the constructor again.
+
+Devices: a model runs where its parameters are (``net.to(device)``); ``ids`` and ``targets`` go there too, while
+``lengths`` stay on the CPU, where packing reads them. ``resolve_device`` turns a device name (``FitConfig.device``)
+into the torch device this machine has, or one error line.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .cells import build_rnn
-from .config import BackboneConfig, NextWordConfig, SentimentConfig, model_config
+from .config import DEVICE, BackboneConfig, NextWordConfig, SentimentConfig, model_config
 from .errors import ZhseqError
 from .kernels import Dropout
 from .vocab import BOS_ID, PAD_ID, SPECIALS
+
+
+# -- devices -----------------------------------------------------------------------------------------
+def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device that ``name`` (``FitConfig.device``) stands for on this machine.
+
+    - ``"auto"``: a CUDA GPU when torch sees one, else the CPU. Never MPS: Apple's GPU is taken only when asked,
+      as torch's packed recurrent kernels are not proven there and zhseq's CPU kernel is fast on those machines.
+    - ``"cuda"``: the CUDA GPU torch calls current (``cuda:0`` unless ``CUDA_VISIBLE_DEVICES`` or
+      ``torch.cuda.set_device`` say otherwise); ``"cuda:N"``: the N-th one.
+    - ``"mps"``: Apple's GPU; ``"cpu"``: the CPU.
+
+    Under torchrun (``WORLD_SIZE`` > 1) ``"auto"`` and ``"cuda"`` take ``cuda:LOCAL_RANK``, one GPU per process
+    (``cuda:N`` is refused there: two processes would share one GPU).
+
+    Raises ZhseqError, one line, for a name that is none of these and for a device this machine does not have
+    (no CUDA GPU, ``cuda:7`` with fewer GPUs, MPS off a Mac, more torchrun processes than GPUs)."""
+    DEVICE("device", name)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else None
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ZhseqError("device 'mps' asked for, but torch sees no Apple GPU (MPS) on this machine")
+        return torch.device("mps")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if name == "auto" and count == 0:
+        return torch.device("cpu")
+    if count == 0:
+        build = "" if torch.version.cuda else f" (this torch, {torch.__version__}, is built without CUDA)"
+        raise ZhseqError(f"device {name!r} asked for, but torch sees no CUDA GPU{build}")
+    if name.startswith("cuda:"):
+        if local is not None:
+            raise ZhseqError(f"device {name!r} under torchrun: each process takes the GPU of its LOCAL_RANK, "
+                             "so ask for 'cuda' (or 'auto')")
+        index = int(name[len("cuda:"):])
+    elif local is not None:
+        index = local
+    else:
+        index = torch.cuda.current_device()
+    if index >= count:
+        have = f"{count} CUDA GPU{'s' if count > 1 else ''} (cuda:0{f' … cuda:{count - 1}' if count > 1 else ''})"
+        if local is not None:
+            raise ZhseqError(f"torchrun started process LOCAL_RANK={local} but torch sees {have}: start at most "
+                             f"{count} processes per machine (--nproc-per-node)")
+        raise ZhseqError(f"device {name!r} asked for, but torch sees {have}")
+    return torch.device("cuda", index)
+
+
+def device_of(net: nn.Module) -> torch.device:
+    """Where a model's parameters are (the CPU for a model without any)."""
+    return next((p.device for p in net.parameters()), torch.device("cpu"))
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device``; from the CPU to a CUDA GPU through pinned memory, without waiting for the copy
+    (``non_blocking``: the GPU's stream orders it before the kernels that read it). As is when already there."""
+    if t.device == device:
+        return t
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 class Backbone(nn.Module):
@@ -88,7 +157,7 @@ class NgramTable(nn.Module):
 
     def numpy(self) -> tuple:
         """(weight, bias, idf) as float32 numpy arrays sharing memory with the tensors where they can."""
-        return tuple(t.detach().float().numpy() for t in (self.weight, self.bias, self.idf))
+        return tuple(t.detach().float().cpu().numpy() for t in (self.weight, self.bias, self.idf))
 
 
 class SentimentNet(nn.Module):
@@ -102,11 +171,14 @@ class SentimentNet(nn.Module):
     def pool(self, outputs: torch.Tensor, final: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self.config.pooling == "last":
             return final  # (B, D·H)
-        mask = length_mask(lengths.to(outputs.device), outputs.size(1)).unsqueeze(-1)  # (B, T, 1)
         if self.config.pooling == "mean":
-            return outputs.sum(1) / lengths.clamp(min=1).to(outputs)[:, None]
+            return outputs.sum(1) / to_device(lengths.clamp(min=1), outputs.device).to(outputs)[:, None]
+        mask = length_mask(to_device(lengths, outputs.device), outputs.size(1)).unsqueeze(-1)  # (B, T, 1)
         pooled = outputs.masked_fill(~mask, float("-inf")).amax(1)  # (B, D·H)
-        return pooled.masked_fill((lengths == 0).to(outputs.device)[:, None], 0.0)  # empty text: zeros
+        empty = lengths == 0
+        if not empty.any():  # the usual batch: nothing to blank (and no copy to the GPU to wait for)
+            return pooled
+        return pooled.masked_fill(to_device(empty, outputs.device)[:, None], 0.0)  # empty text: zeros
 
     def forward(self, ids, lengths, targets=None):
         outputs, final = self.backbone(ids, lengths)
@@ -170,7 +242,7 @@ class NextWordNet(nn.Module):
             # the right-to-left state at t has read x_t … x_end and predicts x_{t-1} (not <bos>)
             before = torch.full_like(ids, PAD_ID)
             before[:, 1:] = ids[:, :-1]
-            back = (before != PAD_ID) & (before != BOS_ID) & length_mask(lengths.to(ids.device), ids.size(1))
+            back = (before != PAD_ID) & (before != BOS_ID) & length_mask(to_device(lengths, ids.device), ids.size(1))
             behind = outputs[..., self.config.backbone.hidden_size :]
             _, back_loss = self._scored(drop(behind[back]), before[back], self.projection_backward)
             loss = (loss + back_loss) / 2
@@ -195,8 +267,11 @@ class NextWordNet(nn.Module):
         q[PAD_ID] = 0.0
         q[BOS_ID] = 0.0  # never a target, never a candidate
         q = q / q.sum()
+        # drawn by the CPU's generator wherever the model is: the same words on every device, and one random
+        # state for a checkpoint to keep
         sampled = torch.multinomial(q.float(), n_samples, replacement=True)  # (S,)
         log_expected = (q * n_samples).log().float()  # (V,) log of each id's expected draws
+        sampled, log_expected = to_device(sampled, states.device), to_device(log_expected, states.device)
         h = (projection or self.projection)(states)  # (N, E)
         weight, bias = self.backbone.embedding.weight, self.out_bias
         true = (h * weight[gold]).sum(-1) + bias[gold] - log_expected[gold]  # (N,)
@@ -207,8 +282,8 @@ class NextWordNet(nn.Module):
     def next_logits(self, ids, lengths) -> torch.Tensor:
         """Logits for the word after each prefix: (B, V), read at each row's last real position."""
         _, ahead = self._forward_states(ids, lengths)  # (B, T, H)
-        last = (lengths.clamp(min=1) - 1).to(ahead.device)
-        return self.logits_from_states(ahead[torch.arange(ids.size(0)), last])
+        last = to_device(lengths.clamp(min=1) - 1, ahead.device)
+        return self.logits_from_states(ahead[torch.arange(ids.size(0), device=ahead.device), last])
 
     def resize_vocab(self, vocab_size: int) -> None:
         old = self.out_bias.numel()

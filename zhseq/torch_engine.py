@@ -5,6 +5,9 @@ The pipeline (``zhseq.pipeline``) runs on the numpy engine whenever the model's 
 ``zhseq.register_cell``) and whatever asks for ``engine="torch"``. Its results agree with the numpy
 engine's to float32 rounding (about 1e-7), but torch's kernels sum in an order that depends on the batch,
 so unlike the numpy engine a text's last bits may change with the texts batched beside it.
+
+It runs where the model's parameters are: ``model.net.to("cuda")`` (or ``resolve_device("auto")``) puts a loaded
+model on a GPU, and the engine sends it the ids and brings the logits back to the CPU.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .modeling import device_of, to_device
 from .vocab import PAD_ID
 
 
@@ -28,7 +32,7 @@ def pad_batch(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 class TorchEngine:
     """``sentiment_logits`` (B, C) and ``next_logits`` (B, V) as float32 numpy arrays, from a torch model
-    in evaluation mode (its training mode is restored afterwards)."""
+    in evaluation mode (its training mode is restored afterwards), on the model's device."""
 
     def __init__(self, net: torch.nn.Module):
         self.net = net
@@ -39,15 +43,19 @@ class TorchEngine:
         self.net.eval()
         try:
             with torch.inference_mode():
-                return fn().float().numpy()
+                return fn().float().cpu().numpy()
         finally:
             self.net.train(was_training)
 
+    def _batch(self, seqs):
+        ids, lengths = pad_batch(seqs)
+        return to_device(ids, device_of(self.net)), lengths  # lengths stay on the CPU, where packing reads them
+
     def sentiment_logits(self, seqs: list[list[int]]) -> np.ndarray:
-        return self._run(lambda: self.net(*pad_batch(seqs))[0])
+        return self._run(lambda: self.net(*self._batch(seqs))[0])
 
     def next_logits(self, seqs: list[list[int]]) -> np.ndarray:
-        return self._run(lambda: self.net.next_logits(*pad_batch(seqs)))
+        return self._run(lambda: self.net.next_logits(*self._batch(seqs)))
 
     def ngram_tables(self):
         """The n-gram half's (weight, bias, idf) as float32 arrays, or None."""

@@ -13,6 +13,11 @@ torchrun starts the same command once per process and tells each its place in th
 - leaves writing to process 0: it alone scores the dev set (the scores are broadcast, so every process
   stops at the same epoch), saves models, metrics and checkpoints, and prints messages.
 
+On CUDA GPUs each process trains on the GPU of its ``LOCAL_RANK`` (``zhseq.modeling.resolve_device``) and the
+processes talk through NCCL; on the CPU through gloo::
+
+    torchrun --standalone --nproc-per-node 8 --no-python zhseq train lm --data … --out … --device cuda
+
 Without ``WORLD_SIZE`` > 1 every function here is the single-process identity, and nothing imports torch
 until training needs it.
 """
@@ -46,29 +51,35 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def backend(device: str = "cpu") -> str:
-    """The one place the communication library is chosen: nccl for models on CUDA GPUs, gloo on CPU.
-    zhseq trains on the CPU, so this is gloo today."""
+def backend(device="cpu") -> str:
+    """The one place the communication library is chosen: nccl for models on CUDA GPUs, gloo on the CPU.
+    ``device``: a ``torch.device`` or its name."""
     import torch
 
     return "nccl" if torch.device(device).type == "cuda" else "gloo"
 
 
-def setup(device: str = "cpu") -> None:
-    """Join the process group torchrun describes (once per process); nothing outside torchrun."""
+_device = None  # the torch.device this process trains on, once setup() has joined the group
+
+
+def setup(device="cpu") -> None:
+    """Join the process group torchrun describes (once per process); nothing outside torchrun. ``device``
+    (a ``torch.device`` or its name, as ``zhseq.modeling.resolve_device`` gives it): the process's own; a CUDA
+    GPU becomes torch's current device and the group talks through NCCL."""
     if world() == 1:
         return
+    import torch
     import torch.distributed as dist
 
     if not dist.is_available():
         raise ZhseqError("this torch build has no torch.distributed: train in one process")
     if dist.is_initialized():
         return
-    if backend(device) == "nccl":
-        import torch
-
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend(device))
+    global _device
+    _device = torch.device(device)
+    if backend(_device) == "nccl":
+        torch.cuda.set_device(_device)
+    dist.init_process_group(backend(_device))
 
     import atexit
 
@@ -164,9 +175,14 @@ def all_sum(values: list[float]) -> list[float]:
     import torch
     import torch.distributed as dist
 
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=_collective_device())  # NCCL reduces GPU tensors only
     dist.all_reduce(t)
     return t.tolist()
+
+
+def _collective_device():
+    """Where tensors sent through the group live: the process's GPU under NCCL, else the CPU."""
+    return _device if _device is not None and backend(_device) == "nccl" else "cpu"
 
 
 def barrier() -> None:
@@ -174,12 +190,17 @@ def barrier() -> None:
     if world() > 1:
         import torch.distributed as dist
 
-        dist.barrier()
+        if _device is not None and backend(_device) == "nccl":
+            dist.barrier(device_ids=[_device.index])  # NCCL's barrier runs on this process's GPU
+        else:
+            dist.barrier()
 
 
 def wrap(net):
     """The module to run training steps through: ``net`` itself, or DDP around it in several processes
-    (DDP starts from process 0's weights and averages gradients in ``backward``).
+    (DDP starts from process 0's weights and averages gradients in ``backward``). ``net`` is on the process's
+    device already; no ``device_ids`` are given, so DDP leaves the inputs where the loop put them (lengths stay
+    on the CPU, where packing reads them).
 
     The only buffers are a sentiment model's n-gram tables (megabytes), fitted on process 0 before this and
     neither read by a training step nor changed by the loop, so they are not sent before every step. torch 2.13

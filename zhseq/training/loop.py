@@ -1,7 +1,12 @@
 """The one training loop, ``fit``: it knows nothing about the task.
 
-    examples → length_batches (seeded) → forward/backward → clip → torch.optim.AdamW → LambdaLR
+    examples → length_batches (seeded) → [to the device] → forward/backward → clip → torch.optim.AdamW → LambdaLR
         → after each epoch: evaluate, on_best, on_epoch, early stopping; a resumable checkpoint (state.py)
+
+On a CUDA GPU (``FitConfig.device``): the recurrent layers are cuDNN's (``zhseq.cells``), each batch's rows come
+longest first (packing then needs no reordering), ids and targets go over from pinned memory without waiting,
+``precision="bf16"`` is torch's bf16 autocast, AdamW is fused, and the loss is read back every
+``SYNC_EVERY`` steps rather than every step, so that the CPU queues work ahead of the GPU.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ import torch
 
 from ..config import FitConfig
 from ..errors import ZhseqError
+from ..modeling import resolve_device, to_device
 from . import distributed
 from .tasks import Example, length_batches
 
 logger = logging.getLogger(__name__)
+
+SYNC_EVERY = 32  # off the CPU: steps between reading the losses back (each read waits for the GPU)
 
 
 @contextlib.contextmanager
@@ -55,8 +63,8 @@ def parameter_groups(net: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def adamw(groups: list[dict], lr: float) -> torch.optim.AdamW:
-    """``torch.optim.AdamW`` with its fused kernel (one pass over each tensor per step, the fastest on the CPU
-    too), or, on a torch before 2.4 whose fused kernel is CUDA-only, its foreach kernel."""
+    """``torch.optim.AdamW`` with its fused kernel (one pass over each tensor per step, on a GPU and on the CPU),
+    or, on a torch before 2.4 whose fused kernel is CUDA-only, its foreach kernel."""
     try:
         return torch.optim.AdamW(groups, lr=lr, fused=True)
     except RuntimeError:
@@ -87,9 +95,13 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
     alone evaluates (its scores are broadcast), shows progress and writes checkpoints; pass the
     callbacks that write files only there.
 
+    ``config.device`` (``zhseq.modeling.resolve_device``): ``net`` is moved there and stays there; ``collate``
+    gives CPU tensors (ids, lengths, targets), and the loop moves ids and targets (lengths stay on the CPU).
+    ``config.precision``: on the CPU the lstm training kernel's matrix products (``zhseq.kernels``) for this run;
+    on a GPU the forward pass under ``torch.autocast(dtype=torch.bfloat16)``.
+
     Progress: a tqdm bar on stderr and one INFO line per epoch on the ``zhseq.training.loop`` logger, both
-    only with ``config.progress``. ``config.precision`` sets the lstm training kernel's matrix products
-    (``zhseq.kernels``) for this run."""
+    only with ``config.progress``."""
     from .. import kernels
 
     before = kernels.get_precision()
@@ -99,6 +111,38 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
             return _fit(net, examples, config=config, **kwargs)
     finally:
         kernels.set_precision(before)
+
+
+def describe(device: torch.device) -> str:
+    """``cuda:0 (NVIDIA H200)``, ``cpu``."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (a GPU's kernels run after the call that queued them returns)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def device_rng_state(device: torch.device) -> torch.Tensor | None:
+    """The random state of ``device``'s own generator (dropout on a GPU draws from it), or None for the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.get_rng_state(device)
+    if device.type == "mps":
+        return torch.mps.get_rng_state()
+    return None
+
+
+def autocast(device: torch.device, precision: str):
+    """The forward pass's context: torch's bf16 autocast on a GPU for ``precision="bf16"``, else nothing (the
+    CPU's bf16 is the lstm kernel's own, ``zhseq.kernels``)."""
+    if precision == "bf16" and device.type in ("cuda", "mps"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _fit(
@@ -123,7 +167,13 @@ def _fit(
     if not examples:
         raise ZhseqError("nothing to train on: the corpus gave no examples")
     world, rank, main = distributed.world(), distributed.rank(), distributed.is_main()
-    torch.manual_seed(config.seed + rank)  # dropout draws: process r its own, process 0 as a single process
+    device = resolve_device(config.device)
+    if device.type != "cpu":
+        net.to(device)
+        logger.info("training on %s%s", describe(device), ", bf16 autocast" if config.precision == "bf16" else "")
+    # dropout draws (on a GPU, from its own generator, seeded here too): process r its own, process 0 as a
+    # single process
+    torch.manual_seed(config.seed + rank)
     rng = random.Random(config.seed)  # the batch order: the same in every process
     steps_per_epoch = math.ceil(len(examples) / config.batch_size) // world
     if steps_per_epoch == 0:
@@ -140,7 +190,7 @@ def _fit(
     loop = {"step": 0, "epoch": 1, "batches_done": 0, "rng_epoch_start": None, "history": [], "best": None,
             "bad_epochs": 0, "loss_sum": 0.0, "n_batches": 0, "fingerprint": fingerprint}
     if resume is not None:
-        restore(resume, net=net, optimizer=optimizer, schedule=schedule, rank=rank)
+        restore(resume, net=net, optimizer=optimizer, schedule=schedule, rank=rank, device=device)
         loop.update(resume["loop"])
     model = distributed.wrap(net)  # training steps only; evaluation and saving use net itself
     history = loop["history"]
@@ -148,14 +198,31 @@ def _fit(
     bar = tqdm(total=total, initial=loop["step"], disable=not show, file=sys.stderr, unit="step",
                dynamic_ncols=True)
 
+    # the losses not yet added to loop["loss_sum"]: on a GPU they are read back SYNC_EVERY steps at a time
+    # (in the same order, so the sums are the same floats as one .item() per step, which the CPU keeps)
+    pending: list = []
+    sync_every = 1 if device.type == "cpu" else SYNC_EVERY
+
+    def read_losses() -> None:
+        if pending:
+            values = [pending[0].item()] if len(pending) == 1 else torch.stack(pending).tolist()
+            for value in values:
+                loop["loss_sum"] += value
+            pending.clear()
+            bar.set_postfix(epoch=loop["epoch"], loss=f"{loop['loss_sum'] / loop['n_batches']:.4f}", refresh=False)
+
     def checkpoint() -> None:
         if state_dir is None:
             return
+        read_losses()
         # the loss so far becomes its mean over the processes, so process 0's checkpoint holds the run's
         rng_states = distributed.gather(torch.get_rng_state())
+        device_rng = device_rng_state(device)
+        device_rng = None if device_rng is None else (device.type, distributed.gather(device_rng))
         loop["loss_sum"] = distributed.all_sum([loop["loss_sum"]])[0] / world
         if main:
-            save_state(state_dir, net=net, optimizer=optimizer, schedule=schedule, loop=loop, rng_states=rng_states)
+            save_state(state_dir, net=net, optimizer=optimizer, schedule=schedule, loop=loop, rng_states=rng_states,
+                       device_rng=device_rng)
 
     step = loop["step"]
     finished = step >= total
@@ -169,23 +236,29 @@ def _fit(
         model.train()
         t0, tokens = time.perf_counter(), 0
         for batch in batches[loop["batches_done"]:]:
+            if device.type != "cpu":  # longest first: packed as they come (zhseq.cells)
+                batch = sorted(batch, key=lambda i: -lengths[i])
             ids, lens, targets = collate([examples[i] for i in batch])
-            _, loss = model(ids, lens, targets)
+            with autocast(device, config.precision):
+                _, loss = model(to_device(ids, device), lens, to_device(targets, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
             optimizer.step()
             schedule.step()
             step += 1
-            loop.update(step=step, batches_done=loop["batches_done"] + 1, n_batches=loop["n_batches"] + 1,
-                        loss_sum=loop["loss_sum"] + loss.detach().item())
+            pending.append(loss.detach())
+            loop.update(step=step, batches_done=loop["batches_done"] + 1, n_batches=loop["n_batches"] + 1)
+            if len(pending) >= sync_every:
+                read_losses()
             tokens += int(lens.sum())
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loop['loss_sum'] / loop['n_batches']:.4f}", refresh=False)
             if step >= total:
                 break
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 checkpoint()
+        read_losses()
+        synchronize(device)  # the epoch's time includes the GPU's last steps
         finished = step >= total
         seconds = time.perf_counter() - t0
         loss_sum, tokens = distributed.all_sum([loop["loss_sum"], tokens])  # over the processes

@@ -53,12 +53,12 @@ def prepare(out: Path, resume: bool = False) -> bool:
     return True
 
 
-def guarded(out: Path, body: Callable[[], Path], resume: bool = False) -> Path:
+def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="cpu") -> Path:
     """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
     interruption (Ctrl-C) and any failure of a resumed run, so ``--resume`` can still continue it (a
-    WARNING says so). Under torchrun, this is where every process joins the run, and process 0 alone owns
-    ``out``."""
-    distributed.setup()
+    WARNING says so). Under torchrun, this is where every process joins the run (on ``device``, its own: NCCL
+    for a CUDA GPU, else gloo), and process 0 alone owns ``out``."""
+    distributed.setup(device)
     created = distributed.on_main(lambda: prepare(out, resume))
     pointer = out / STATE_DIR / "latest.json"
     resuming = pointer.is_file()

@@ -45,7 +45,7 @@ from ..config import (
 )
 from ..data.labels import label_map as parse_label_map
 from ..errors import ZhseqError
-from ..modeling import NextWordNet, SentimentNet, build_model
+from ..modeling import NextWordNet, SentimentNet, build_model, device_of, resolve_device
 from ..tokenizer import Tokenizer
 from ..vocab import Vocab
 from . import distributed, outdir
@@ -88,10 +88,14 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
     corpus's frequent words), cell and sizes are used; a classifier's second direction starts from the
     saved model's if it has one (a bidirectional lm), else fresh.
 
+    ``fit.device`` (``auto``: a CUDA GPU when torch sees one, else the CPU; ``zhseq.modeling.resolve_device``):
+    where the network trains; the recipe in config.json records the kind of device (``cpu``, ``cuda``, ``mps``).
+
     Raises ZhseqError, before any data is read, for an unknown task or cell, a setting of the other task's
     head (``ModelConfig.HEAD_SETTINGS``), ``ngram_data`` without an n-gram half, a stacked bidirectional
-    lm, an ``out`` that holds something else, a malformed ``label_map``; and later for data that cannot be
-    read, has fewer than two labels, or rare labels not allowed. A failed run leaves ``out`` as it found it."""
+    lm, an ``out`` that holds something else, a malformed ``label_map``, a device this machine does not have;
+    and later for data that cannot be read, has fewer than two labels, or rare labels not allowed. A failed
+    run leaves ``out`` as it found it."""
     from ..cells import get_cell
 
     if task not in TASKS:
@@ -104,6 +108,7 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
             raise ZhseqError(f"{name} is a setting of {owner} models only")
     if ngram_data and (task != "sentiment" or not model.ngrams):
         raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
+    device = resolve_device(fit.device)  # a GPU this machine lacks fails here too
     out = Path(out)
     source = None
     if model.init_backbone is not None:
@@ -135,7 +140,8 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         head = _head_config(task, model, vocab_size=len(vocab), num_labels=len(labels) if labels else 2)
         net = SentimentNet(head) if task == "sentiment" else NextWordNet(head)
         recipe = {"command": "train", "data": as_list(data), "dev": recorded(dev), "n_train": len(train_tokens),
-                  "min_freq": model.min_freq, "max_vocab": model.max_vocab, **_public(fit), **_mapped(label_map)}
+                  "min_freq": model.min_freq, "max_vocab": model.max_vocab, **_public(fit, device),
+                  **_mapped(label_map)}
         ngram_part = None
         if task == "sentiment" and model.ngrams:
             recipe["ngram_c"], recipe["ngram_nb"] = fit.ngram_c, fit.ngram_nb
@@ -155,7 +161,7 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
                     recipe=recipe, resume=resume, ngram_data=ngram_part)
 
     with reporting(fit.progress):
-        return outdir.guarded(out, body, resume)
+        return outdir.guarded(out, body, resume, device)
 
 
 def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit: FitConfig | None = None,
@@ -186,6 +192,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
     recipe_old = config.get("training", {})
     fit = replace(fit, **settings) if fit is not None else finetune_config(src, **settings)
     label_map = parse_label_map(label_map)
+    device = resolve_device(fit.device)
 
     def body() -> Path:
         torch.manual_seed(fit.seed)
@@ -221,7 +228,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
                 check_known_labels(dev_part[1], labels, "the dev set")
         recipe = {"command": "finetune", "base_model": str(src), "base_training": recipe_old,
                   "data": as_list(data), "dev": recorded(dev), "n_train": len(train_tokens), "new_words": added,
-                  **_public(fit), **_mapped(label_map)}
+                  **_public(fit, device), **_mapped(label_map)}
         if task == "sentiment" and net.ngrams is not None:
             recipe["ngram_c"] = fit.ngram_c
             recipe["ngram_nb"] = recipe_old.get("ngram_nb", 0.0)  # absent: fitted before the scaling existed
@@ -230,7 +237,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
                     recipe=recipe, resume=resume)
 
     with reporting(fit.progress):
-        return outdir.guarded(out, body, resume)
+        return outdir.guarded(out, body, resume, device)
 
 
 # -- shared by train and finetune ----------------------------------------------------------------
@@ -272,7 +279,8 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
 
     def save(folder: str, record: dict | None) -> None:
         scores = record.get("dev") if record else None
-        save_model(out / folder, config={**config, "dev_scores": scores}, module=net, vocab=vocab)
+        module = net if device_of(net).type == "cpu" else _OnCPU(net)
+        save_model(out / folder, config={**config, "dev_scores": scores}, module=module, vocab=vocab)
 
     ngram_info = None
     if task == "sentiment" and net.ngrams is not None and distributed.is_main():
@@ -296,6 +304,12 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
     state = distributed.on_main(lambda: load_state(out)) if resume else None  # read on process 0's disk
     if state is not None:
         saved = state["loop"].get("fingerprint") or {}
+        was, now = (saved.get("recipe") or {}).get("device", "cpu"), recipe.get("device")  # none: before devices
+        if was != now:
+            raise ZhseqError(f"the checkpoint in {out} was written by a run on {was}, and this one is on {now}: "
+                             f"resume it on {was} (--device {was}) to finish it as it began, or start afresh in a "
+                             "new --out")
+        saved = {**saved, "recipe": {**saved.get("recipe", {}), "device": was}}
         changed = sorted(k for k in fingerprint.keys() | saved.keys() if fingerprint.get(k) != saved.get(k))
         if changed:
             raise ZhseqError(f"the checkpoint in {out} was written by a different run ({', '.join(changed)} "
@@ -367,12 +381,25 @@ def _mapped(label_map: dict | None) -> dict:
     return {"label_map": label_map} if label_map else {}
 
 
-def _public(fit: FitConfig) -> dict:
-    """The fit settings a model's recipe records (and a checkpoint's fingerprint compares)."""
+class _OnCPU:
+    """What ``save_model`` reads of a model on a GPU, its ``state_dict``, as CPU tensors (one copy each: cuDNN
+    keeps a recurrent layer's weights as views of one buffer, which safetensors refuses to write)."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def state_dict(self) -> dict:
+        return {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+
+
+def _public(fit: FitConfig, device) -> dict:
+    """The fit settings a model's recipe records (and a checkpoint's fingerprint compares); ``device`` (the
+    resolved ``torch.device``) as its kind, ``cpu``/``cuda``/``mps``, in place of the asked-for name."""
     d = fit.to_dict()
     for name in ("progress", "checkpoint_every",  # how a run reports and saves itself does not change it
                  "ngram_c", "ngram_nb"):  # the recipe holds them only for a model with an n-gram half
         d.pop(name)
+    d["device"] = device.type
     if distributed.world() > 1:  # the batches each step sees, and so the run, depend on it
         d["processes"] = distributed.world()
     return d

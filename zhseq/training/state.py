@@ -2,13 +2,17 @@
 
     OUT/checkpoint/latest.json            {"dir": "step-000500"}: the last complete checkpoint
     OUT/checkpoint/step-000500/state.safetensors   model.*, optim.<param>.<name>, rng.torch (rng.torch.<r>
-                                                   for process r > 0 of a multi-process run)
+                                                   for process r > 0 of a multi-process run); on a GPU also
+                                                   its generator's, rng.cuda (rng.cuda.<r>) or rng.mps
     OUT/checkpoint/step-000500/state.json          everything else (JSON): the loop's position, the
                                                    optimizer's param_groups, the schedule's state
 
 The optimizer and schedule are ``torch.optim.AdamW`` and ``LambdaLR``: their ``state_dict`` is split into
 its tensors (``state``, by parameter index: ``step``, ``exp_avg``, ``exp_avg_sq``) and the rest, which is JSON
 (the schedule's lambda is code, rebuilt by the loop, so it is not saved): tensors and JSON only.
+
+Tensors are saved from the CPU whatever device the run is on, so a checkpoint written on a GPU is read anywhere
+(``restore`` puts them back on the model's device).
 
 A checkpoint folder is written completely (each file fsynced) before ``latest.json`` is replaced by an
 atomic rename, and only then are older folders removed: a process killed at any moment leaves
@@ -45,10 +49,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_state(out: Path, *, net, optimizer, schedule, loop: dict, rng_states: list | None = None) -> Path:
+def save_state(out: Path, *, net, optimizer, schedule, loop: dict, rng_states: list | None = None,
+               device_rng: tuple[str, list] | None = None) -> Path:
     """Write a complete checkpoint of the run in ``out`` and point ``latest.json`` at it.
 
-    ``rng_states``: every process's torch random state in a multi-process run (default: this one's)."""
+    ``rng_states``: every process's torch (CPU) random state in a multi-process run (default: this one's);
+    ``device_rng``: (device type, every process's state) of a GPU's generator, for a run on one."""
     from safetensors.torch import save_file
 
     root = Path(out) / STATE_DIR
@@ -58,13 +64,20 @@ def save_state(out: Path, *, net, optimizer, schedule, loop: dict, rng_states: l
     tmp = root / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
+    # .cpu(): a copy of a GPU tensor (cuDNN's weights are views of one buffer, which safetensors refuses); a CPU
+    # tensor as it is
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     opt = optimizer.state_dict()
     for index, state in opt["state"].items():
         for key, value in state.items():
-            tensors[f"optim.{index}.{key}"] = (value if torch.is_tensor(value) else torch.tensor(value)).contiguous()
+            value = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"optim.{index}.{key}"] = value.cpu().contiguous()
     for r, rng in enumerate(rng_states or [torch.get_rng_state()]):
         tensors["rng.torch" if r == 0 else f"rng.torch.{r}"] = rng
+    if device_rng is not None:
+        kind, states = device_rng
+        for r, rng in enumerate(states):
+            tensors[f"rng.{kind}" if r == 0 else f"rng.{kind}.{r}"] = rng.cpu()
     save_file(tensors, str(tmp / "state.safetensors"))
     with open(tmp / "state.safetensors", "rb") as f:
         os.fsync(f.fileno())
@@ -116,9 +129,10 @@ def load_state(out: Path) -> dict | None:
     return {**meta, "tensors": tensors}
 
 
-def restore(state: dict, *, net, optimizer, schedule, rank: int = 0) -> None:
-    """Put a loaded checkpoint back into a freshly built model, optimizer and schedule; ``rank``: which
-    process's random state to take (model and optimizer are the same in every process)."""
+def restore(state: dict, *, net, optimizer, schedule, rank: int = 0, device=None) -> None:
+    """Put a loaded checkpoint back into a freshly built model, optimizer and schedule (on the model's device);
+    ``rank``: which process's random state to take (model and optimizer are the same in every process);
+    ``device`` (a ``torch.device``): a GPU whose generator's state the checkpoint holds is given it back."""
     tensors = state["tensors"]
     net.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     opt_state: dict = {}
@@ -130,6 +144,12 @@ def restore(state: dict, *, net, optimizer, schedule, rank: int = 0) -> None:
     optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
     schedule.load_state_dict({**state["schedule"], "lr_lambdas": [None] * len(schedule.lr_lambdas)})
     torch.set_rng_state(tensors["rng.torch" if rank == 0 else f"rng.torch.{rank}"])
+    kind = getattr(device, "type", "cpu")
+    key = f"rng.{kind}" if rank == 0 else f"rng.{kind}.{rank}"
+    if kind == "cuda" and key in tensors:
+        torch.cuda.set_rng_state(tensors[key], device)
+    elif kind == "mps" and key in tensors:
+        torch.mps.set_rng_state(tensors[key])
 
 
 def clear_state(out: Path) -> None:

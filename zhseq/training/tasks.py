@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..api import pad_batch, truncate
-from ..modeling import special_mask
+from ..modeling import device_of, special_mask, to_device
 from ..pipeline import sentiment_probabilities
 from ..tokenizer import Tokenizer
 from ..vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
@@ -37,14 +37,16 @@ class SentimentTask:
 
     def probabilities(self, net, examples: list[Example], batch_size: int = 256, tokens=None) -> np.ndarray:
         """(N, C) probabilities of the network; with the examples' ``tokens``, mixed with the model's
-        n-gram half. The torch model gives the logits; the probabilities are the prediction pipeline's
-        (``zhseq.pipeline.sentiment_probabilities``), so a dev score is what prediction would give."""
+        n-gram half. The torch model gives the logits (on its device, in float32); the probabilities are the
+        prediction pipeline's (``zhseq.pipeline.sentiment_probabilities``), so a dev score is what prediction
+        would give."""
         logits = np.empty((len(examples), net.config.num_labels), np.float32)
+        device = device_of(net)
         net.eval()
         with torch.inference_mode():
             for batch in _length_sorted_batches(examples, batch_size):
                 ids, lengths, _ = self.collate([examples[i] for i in batch])
-                logits[batch] = net(ids, lengths)[0].float().numpy()
+                logits[batch] = net(to_device(ids, device), lengths)[0].float().cpu().numpy()
         tables = net.ngrams.numpy() if tokens is not None and net.ngrams is not None else None
         return sentiment_probabilities(logits, tokens if tables is not None else [], net.config, tables)
 
@@ -81,20 +83,23 @@ class LMTask:
 
     def evaluate(self, net, examples: list[Example], batch_size: int = 128) -> dict:
         """Perplexity over every target (line ends included); top-1/top-5 over targets that are real words
-        (not <unk> or <eos>), ranking only what ``predict-next`` may propose."""
+        (not <unk> or <eos>), ranking only what ``predict-next`` may propose. On the model's device."""
         # each batch holds (batch × bptt × vocabulary) logits: keep that near 256 MB whatever the vocabulary
         batch_size = max(1, min(batch_size, 2**26 // (self.bptt * len(self.vocab))))
         nll, n_tok, hits1, hits5, n_words = 0.0, 0, 0, 0, 0
+        device = device_of(net)
         net.eval()
         with torch.inference_mode():
             for batch in _length_sorted_batches(examples, batch_size):
                 ids, lengths, targets = self.collate([examples[i] for i in batch])
+                ids, targets = to_device(ids, device), to_device(targets, device)
                 logits, _ = net(ids, lengths, targets)  # (N, V) at real positions
                 gold = targets[targets != PAD_ID]
                 nll += float(torch.nn.functional.cross_entropy(logits, gold, reduction="sum"))
                 n_tok += gold.numel()
                 word = (gold != UNK_ID) & (gold != EOS_ID)
-                ranked = logits[word].masked_fill(special_mask(logits.size(1)), float("-inf")).topk(5, -1).indices
+                never = special_mask(logits.size(1)).to(device)
+                ranked = logits[word].masked_fill(never, float("-inf")).topk(5, -1).indices
                 g = gold[word][:, None]
                 hits1 += int((ranked[:, :1] == g).sum())
                 hits5 += int((ranked == g).any(-1).sum())
