@@ -15,6 +15,7 @@ from zhseq.cli.options import (
     setting_option,
 )
 from zhseq.config import (
+    DEVICE_NAMES,
     FINETUNE_DEFAULTS,
     POOLINGS,
     FitConfig,
@@ -24,7 +25,7 @@ from zhseq.config import (
     default_of,
 )
 
-_device_option = setting_option(FitConfig, "device", metavar="auto|cpu|cuda|cuda:N|mps")
+_device_option = setting_option(FitConfig, "device", metavar="|".join(DEVICE_NAMES))
 
 # ---------------------------------------------------------------------------------------------
 # Training
