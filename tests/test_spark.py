@@ -7,6 +7,7 @@ import json
 import os
 import random
 import shutil
+import sys
 
 import pytest
 
@@ -219,3 +220,10 @@ def test_explanations_equal_the_cli(spark):
     cli = cli_jsonl("sentiment", "--explain", "--workers", "1", *texts)
     assert [{"text": t, **r} for t, r in zip(texts, got)] == cli
     assert got[2]["explanation"] == [] and any(x["weight"] > 0 for x in got[1]["explanation"])
+
+
+def test_without_pyspark_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark.sql.functions", None)  # import raises ModuleNotFoundError
+    with pytest.raises(ModuleNotFoundError, match=r"zhseq.spark needs pyspark, which is not installed: "
+                                                  r"pip install 'zhseq\[spark\]'"):
+        zspark.segment_udf()

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import inspect
 import os
 import shutil
 import tempfile
@@ -68,16 +67,14 @@ def sentiment_udf(model: str | os.PathLike = "sentiment", neutral_band: float | 
     (``"sentiment"``); ``neutral_band`` as ``--neutral-band`` (None: its default, off); ``batch_size``: texts
     scored at a time in a worker; ``ship``: see the module docstring. Raises ZhseqError here, on the driver,
     for a model that is missing, of the other task or not runnable on the numpy engine, a band outside
-    [0, 0.5) or on a model that is not negative/positive, a batch size below 1, ``explain`` on a zhseq
-    without explanations, and no active SparkContext when the model is to be shipped."""
+    [0, 0.5) or on a model that is not negative/positive, a batch size below 1, and no active SparkContext
+    when the model is to be shipped. ``explain`` costs about one forward pass per word of each text."""
+    pd, pandas_udf = _pandas()
     band = default_of(PredictConfig, "neutral_band") if neutral_band is None else neutral_band
     check_prediction(neutral_band=band, batch_size=batch_size)
-    if explain and "explain" not in inspect.signature(_pipeline("sentiment").predict_stream).parameters:
-        raise ZhseqError("explain=True needs a zhseq whose SentimentClassifier explains its labels; this one does not")
     where = _placed(model, "sentiment", ship, check=lambda m: _neutral_ok(m, band))
     options = {"neutral_band": band, **({"explain": True} if explain else {})}
     fields = "label string, score double" + (f", explanation {_EXPLANATION}" if explain else "")
-    pd, pandas_udf = _pandas()
 
     def sentiment(texts):
         return _sentiment_frame(texts, where, options, batch_size)
@@ -92,10 +89,10 @@ def predict_next_udf(model: str | os.PathLike = "lm", k: int = default_of(Predic
     double>>>``, the ``k`` most likely continuations, most likely first, as ``zhseq predict-next --format
     jsonl`` gives them (``words_only`` as ``--words-only``). ``model``, ``batch_size`` and ``ship`` as for
     :func:`sentiment_udf`; the same errors on the driver (k below 1 too)."""
+    pd, pandas_udf = _pandas()
     check_prediction(k=k, batch_size=batch_size)
     where = _placed(model, "lm", ship)
     options = {"k": k, "words_only": bool(words_only)}
-    pd, pandas_udf = _pandas()
 
     def predict_next(prefixes):
         return _predict_next_frame(prefixes, where, options, batch_size)
@@ -111,8 +108,8 @@ def segment_udf(*, hmm: bool = False, user_dicts=(), emoji: bool = False, social
     package."""
     from .tokenizer import Tokenizer
 
-    settings = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social).to_dict()
     pd, pandas_udf = _pandas()
+    settings = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social).to_dict()
 
     def segment(texts):
         return _segment_frame(texts, settings)
