@@ -148,8 +148,8 @@ def test_the_model_is_shipped_once_and_loaded_once_per_worker(spark, tmp_path):
     (b / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
 
     udfs = [zspark.sentiment_udf(a), zspark.sentiment_udf(a / ".."), zspark.sentiment_udf(b), zspark.sentiment_udf()]
-    shipped_files = {f for f in spark.sparkContext.listFiles if "zhseq-sentiment-" in f}
-    assert len(shipped_files) == 2, shipped_files  # a, a/.. (its model-best) and the shipped one: the same files
+    archives = {f for f in spark.sparkContext.listArchives if "zhseq-sentiment-" in f}
+    assert len(archives) == 2, archives  # a, a/.. (its model-best) and the shipped one: the same files
 
     from pyspark.sql.functions import pandas_udf
 
@@ -185,11 +185,12 @@ def test_the_pickled_udf_keeps_its_models_in_the_module_cache(spark):
 
 
 def test_models_placed_by_the_user_with_ship_false(spark, tmp_path):
-    """ship=False: a path the executors read themselves, or a name under SparkFiles' folder (addFile, --files,
-    --archives)."""
+    """ship=False: a path the executors read themselves, or a name under SparkFiles' folder (--archives,
+    addArchive, --files)."""
     folder = tmp_path / "my-sentiment"
     shutil.copytree(default_model_dir("sentiment"), folder)
-    spark.sparkContext.addFile(str(folder), recursive=True)
+    archive = shutil.make_archive(str(tmp_path / "model"), "zip", folder)
+    spark.sparkContext.addArchive(f"{archive}#my-sentiment")  # as spark-submit --archives model.zip#my-sentiment
     df = spark.createDataFrame([("这家餐厅的菜很好吃",), ("太失望了",)], "text string")
     reference = [r["s"] for r in df.select(zspark.sentiment_udf()("text").alias("s")).collect()]
     for where in (str(folder), "my-sentiment"):

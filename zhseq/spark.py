@@ -22,9 +22,10 @@ without content has label and score null, as the CLI's jsonl has; a null text ha
 How the work is spread (pyspark.sql.functions.pandas_udf: Series → DataFrame on Arrow batches,
 ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows each, cut into ``batch_size`` texts to score):
 
-- the model folder (a folder, a training output folder's model-best, or a shipped model by name) is checked and
-  copied on the driver under a name made of its content's hash, and shipped to every executor once with
-  ``SparkContext.addFile(folder, recursive=True)``; executors find it with ``SparkFiles.get``. With
+- the model folder (a folder, a training output folder's model-best, or a shipped model by name) is checked on
+  the driver, zipped under a name made of its content's hash, and shipped to every executor once with
+  ``SparkContext.addArchive`` (Spark 3.3 or later), which unpacks it there; executors find it with
+  ``SparkFiles.get``. With
   ``ship=False`` nothing is shipped: the executors read ``model`` themselves, as a path (relative to their
   working folder, where ``spark-submit --archives models.zip#models`` unpacks), or a name under SparkFiles'
   folder (``--files``, ``--archives``, ``SparkContext.addArchive``);
@@ -51,7 +52,7 @@ from .errors import ZhseqError
 _MODELS: dict = {}  # in a Python worker: (folder, task) → the pipeline loaded from it
 _TOKENIZERS: dict = {}  # in a Python worker: its settings (sorted items) → Tokenizer
 _SHIPPED: dict = {}  # on the driver: (SparkContext id, content hash) → the name the folder was shipped under
-_COPIES: list = []  # on the driver: folders holding the copies shipped, removed when the interpreter exits
+_COPIES: list = []  # on the driver: folders holding the archives shipped, removed when the interpreter exits
 
 _EXPLANATION = "array<struct<token:string,weight:double>>"
 
@@ -237,31 +238,34 @@ def _neutral_ok(model, band: float) -> None:
 
 
 def _ship(folder: Path, task: str) -> str:
-    """Ship the files of ``folder`` to the executors (``SparkContext.addFile``) once per SparkContext, as a
-    copy named ``zhseq-<task>-<hash of the files>``: two folders with one name (model-best) never collide, and
-    the same model built twice is shipped once."""
+    """Ship the files of ``folder`` to the executors once per SparkContext, as a zip archive named
+    ``zhseq-<task>-<hash of the files>.zip`` that each executor unpacks once (``SparkContext.addArchive``:
+    ``addFile`` takes a local folder only on a local master): two folders with one name (model-best) never
+    collide, and the same model built twice is shipped once. Returns the name ``SparkFiles.get`` knows it by."""
+    import zipfile
+
     from pyspark import SparkContext
 
     sc = SparkContext._active_spark_context
     if sc is None:
         raise ZhseqError("no active SparkContext: start a SparkSession before building the UDF (the model is "
-                         "shipped to the executors with SparkContext.addFile), or pass ship=False")
+                         "shipped to the executors with SparkContext.addArchive), or pass ship=False")
     files = sorted(p for p in Path(folder).iterdir() if p.is_file())
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
-    name = f"zhseq-{task}-{digest.hexdigest()[:16]}"
+    name = f"zhseq-{task}-{digest.hexdigest()[:16]}.zip"
     key = (sc.applicationId, name)
     if key not in _SHIPPED:
         root = tempfile.mkdtemp(prefix="zhseq-spark-")
         if not _COPIES:
             atexit.register(lambda: [shutil.rmtree(r, ignore_errors=True) for r in _COPIES])
         _COPIES.append(root)
-        copy = Path(root) / name
-        copy.mkdir()
-        for path in files:
-            shutil.copyfile(path, copy / path.name)
-        sc.addFile(str(copy), recursive=True)
+        archive = Path(root) / name
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+            for path in files:
+                z.write(path, path.name)
+        sc.addArchive(str(archive))
         _SHIPPED[key] = name
     return _SHIPPED[key]
 
