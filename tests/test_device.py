@@ -98,16 +98,19 @@ def test_a_device_the_machine_lacks_is_one_line_saying_what_it_has(gpus, no_mps,
 
 def test_under_torchrun_each_process_takes_the_gpu_of_its_local_rank(gpus, monkeypatch):
     gpus(2)
-    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("WORLD_SIZE", "4")  # two machines of two processes each
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda", 1)
     assert distributed.backend(resolve_device("cuda")) == "nccl"
     assert distributed.backend(resolve_device("cpu")) == "gloo"
     with pytest.raises(ZhseqError, match="each process takes the GPU of its LOCAL_RANK"):
         resolve_device("cuda:0")  # two processes would share one GPU
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # more processes on this machine than GPUs
     monkeypatch.setenv("LOCAL_RANK", "2")
     with pytest.raises(ZhseqError, match=r"LOCAL_RANK=2 but torch sees 2 CUDA GPUs .*--nproc-per-node"):
-        resolve_device("auto")
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu")  # auto: a GPU each, or all on the CPU
     gpus(0)
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_RANK", "2")

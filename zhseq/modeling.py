@@ -42,8 +42,9 @@ def resolve_device(name: str = "auto") -> torch.device:
       ``torch.cuda.set_device`` say otherwise); ``"cuda:N"``: the N-th one.
     - ``"mps"``: Apple's GPU; ``"cpu"``: the CPU.
 
-    Under torchrun (``WORLD_SIZE`` > 1) ``"auto"`` and ``"cuda"`` take ``cuda:LOCAL_RANK``, one GPU per process
-    (``cuda:N`` is refused there: two processes would share one GPU).
+    Under torchrun (``WORLD_SIZE`` > 1) ``"cuda"`` takes ``cuda:LOCAL_RANK``, one GPU per process (``cuda:N`` is
+    refused there: two processes would share one GPU), and so does ``"auto"`` when every process on the machine
+    can have one (``LOCAL_WORLD_SIZE`` ≤ the GPUs), else the CPU.
 
     Raises ZhseqError, one line, for a name that is none of these and for a device this machine does not have
     (no CUDA GPU, ``cuda:7`` with fewer GPUs, MPS off a Mac, more torchrun processes than GPUs)."""
@@ -58,7 +59,8 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise ZhseqError("device 'mps' asked for, but torch sees no Apple GPU (MPS) on this machine")
         return torch.device("mps")
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if name == "auto" and count == 0:
+    if name == "auto" and (count == 0 or (local is not None and
+                                          int(os.environ.get("LOCAL_WORLD_SIZE", world)) > count)):
         return torch.device("cpu")
     if count == 0:
         build = "" if torch.version.cuda else f" (this torch, {torch.__version__}, is built without CUDA)"
