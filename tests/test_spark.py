@@ -228,3 +228,21 @@ def test_without_pyspark_the_error_names_the_extra(monkeypatch):
     with pytest.raises(ModuleNotFoundError, match=r"zhseq.spark needs pyspark, which is not installed: "
                                                   r"pip install 'zhseq\[spark\]'"):
         zspark.segment_udf()
+
+
+def test_a_shipped_model_inside_a_zipped_zhseq_is_copied_out(tmp_path, monkeypatch):
+    """spark-submit --py-files zhseq.zip: zhseq is imported from the zip, where the shipped models are no folder;
+    the driver copies the model's files out to ship them."""
+    import importlib.resources
+    import zipfile
+
+    shipped = default_model_dir("sentiment")
+    archive = tmp_path / "zhseq.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in shipped.iterdir():
+            z.write(path, f"zhseq/models/sentiment/{path.name}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(importlib.resources, "files", lambda package: zipfile.Path(archive, f"{package}/"))
+    folder = zspark._model_folder("sentiment")
+    assert folder != shipped
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {p.name: p.read_bytes() for p in shipped.iterdir()}

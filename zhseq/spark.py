@@ -52,7 +52,7 @@ from .errors import ZhseqError
 _MODELS: dict = {}  # in a Python worker: (folder, task) → the pipeline loaded from it
 _TOKENIZERS: dict = {}  # in a Python worker: its settings (sorted items) → Tokenizer
 _SHIPPED: dict = {}  # on the driver: (SparkContext id, content hash) → the name the folder was shipped under
-_COPIES: list = []  # on the driver: folders holding the archives shipped, removed when the interpreter exits
+_COPIES: list = []  # on the driver: temporary folders (archives shipped, models copied out of a zip), removed at exit
 
 _EXPLANATION = "array<struct<token:string,weight:double>>"
 
@@ -222,13 +222,31 @@ def _placed(model, task: str, ship: bool, check=None) -> tuple[str, str]:
     fails on the driver with a ZhseqError rather than in every task."""
     if not ship:
         return "here", os.fspath(model)
-    from .checkpoint import resolve_model_dir
-
-    folder = resolve_model_dir(model)
+    folder = _model_folder(model)
     loaded = _pipeline(task).from_pretrained(folder, engine="numpy")  # task, config, weights, numpy engine
     if check is not None:
         check(loaded)
     return "shipped", _ship(folder, task)
+
+
+def _model_folder(model) -> Path:
+    """``resolve_model_dir(model)``; a shipped model's name while zhseq itself is imported from a zip (a wheel
+    on ``spark-submit --py-files``), where its files are no folder: a copy of them in a temporary folder."""
+    from .checkpoint import resolve_model_dir
+    from .config import TASKS
+
+    if os.path.exists(model) or str(model) not in TASKS:
+        return resolve_model_dir(model)
+    from importlib import resources
+
+    packaged = resources.files(__package__).joinpath("models", str(model))
+    if isinstance(packaged, Path) or not packaged.is_dir():  # installed as files (or absent: the usual error)
+        return resolve_model_dir(model)
+    root = _temporary_folder()
+    for entry in packaged.iterdir():
+        if entry.is_file():
+            (root / entry.name).write_bytes(entry.read_bytes())
+    return root
 
 
 def _neutral_ok(model, band: float) -> None:
@@ -257,17 +275,22 @@ def _ship(folder: Path, task: str) -> str:
     name = f"zhseq-{task}-{digest.hexdigest()[:16]}.zip"
     key = (sc.applicationId, name)
     if key not in _SHIPPED:
-        root = tempfile.mkdtemp(prefix="zhseq-spark-")
-        if not _COPIES:
-            atexit.register(lambda: [shutil.rmtree(r, ignore_errors=True) for r in _COPIES])
-        _COPIES.append(root)
-        archive = Path(root) / name
+        archive = _temporary_folder() / name
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             for path in files:
                 z.write(path, path.name)
         sc.addArchive(str(archive))
         _SHIPPED[key] = name
     return _SHIPPED[key]
+
+
+def _temporary_folder() -> Path:
+    """A new folder on the driver, removed when the interpreter exits."""
+    root = tempfile.mkdtemp(prefix="zhseq-spark-")
+    if not _COPIES:
+        atexit.register(lambda: [shutil.rmtree(r, ignore_errors=True) for r in _COPIES])
+    _COPIES.append(root)
+    return Path(root)
 
 
 def _series_to_frame(func, pd):
