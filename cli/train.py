@@ -25,7 +25,25 @@ from zhseq.config import (
     default_of,
 )
 
-_device_option = setting_option(FitConfig, "device", metavar="|".join(DEVICE_NAMES))
+class DeviceName(click.ParamType):
+    """``--device``: a name ``zhseq.config.DEVICE`` accepts (auto, cpu, cuda, cuda:N, mps), else a usage error;
+    whether the machine has that device is the library's question (``zhseq.modeling.resolve_device``)."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        from zhseq.config import DEVICE
+        from zhseq.errors import ZhseqError
+
+        try:
+            return DEVICE("device", value)
+        except ZhseqError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def device_option(**extra):
+    """``--device``, from ``FitConfig.device`` (its default, and its help unless given)."""
+    return setting_option(FitConfig, "device", type=DeviceName(), metavar="|".join(DEVICE_NAMES), **extra)
 
 # ---------------------------------------------------------------------------------------------
 # Training
@@ -81,7 +99,7 @@ _device_option = setting_option(FitConfig, "device", metavar="|".join(DEVICE_NAM
 @click.option("--ngram-data", multiple=True, metavar="FILE",
               help="Fit the n-gram model on these files (same columns) instead of --data, e.g. the in-domain part "
                    "of a mixed corpus. May be repeated.")
-@_device_option
+@device_option()
 @_resume_options
 @_quiet_option
 def train_command(task, data, dev, out, text_column, label_column, encoding, label_map, allow_rare_labels, ngram_data,
@@ -131,7 +149,7 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
 @setting_option(FitConfig, "ngram_c", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
                 help="Inverse regularisation of the refitted n-gram model, if the model has one (default: the "
                      "base model's).")
-@_device_option
+@device_option()
 @_resume_options
 @_quiet_option
 def finetune_command(model_dir, data, dev, out, text_column, label_column, encoding, label_map, allow_rare_labels,

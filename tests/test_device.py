@@ -123,22 +123,24 @@ def tiny(*extra):
             "--quiet", *extra]
 
 
-@pytest.mark.parametrize("device, cuda_gpus, message", [
-    ("cuda", 0, "Error: device 'cuda' asked for, but torch sees no CUDA GPU"),
-    ("cuda:7", 1, "Error: device 'cuda:7' asked for, but torch sees 1 CUDA GPU (cuda:0)"),
-    ("mps", 0, "Error: device 'mps' asked for, but torch sees no Apple GPU (MPS) on this machine"),
-    ("gpu", 0, 'Error: device must be one of: auto, cpu, cuda, cuda:N, mps, not "gpu"'),
-])
+LACKING = [  # (--device, CUDA GPUs torch sees, exit status, the Error: line's start)
+    ("cuda", 0, 1, "Error: device 'cuda' asked for, but torch sees no CUDA GPU"),
+    ("cuda:7", 1, 1, "Error: device 'cuda:7' asked for, but torch sees 1 CUDA GPU (cuda:0)"),
+    ("mps", 0, 1, "Error: device 'mps' asked for, but torch sees no Apple GPU (MPS) on this machine"),
+    ("gpu", 0, 2, "Error: Invalid value for '--device': device must be one of: auto, cpu, cuda, cuda:N, mps, "
+                  'not "gpu" (see '),
+]
+
+
+@pytest.mark.parametrize("device, cuda_gpus, status, message", LACKING)
 def test_train_and_finetune_on_a_device_the_machine_lacks_say_so_in_one_line(
-        device, cuda_gpus, message, gpus, no_mps, two_label_tsv, tmp_path):
+        device, cuda_gpus, status, message, gpus, no_mps, two_label_tsv, tmp_path):
     gpus(cuda_gpus)
     out = tmp_path / "out"
-    line = one_error_line(invoke("train", "sentiment", "--data", two_label_tsv, "--out", out, "--device", device))
-    assert line.startswith(message)
-    assert not out.exists()  # refused before anything is read or made
-    line = one_error_line(invoke("finetune", "sentiment", "--data", two_label_tsv, "--out", out, "--device", device))
-    assert line.startswith(message)
-    assert not out.exists()
+    for command in ("train", "finetune"):
+        result = invoke(command, "sentiment", "--data", two_label_tsv, "--out", out, "--device", device)
+        assert one_error_line(result, code=status).startswith(message)
+        assert not out.exists()  # refused before anything is read or made
 
 
 def test_device_cpu_trains_the_model_the_default_trains_byte_for_byte(two_label_tsv, tmp_path, one_thread):
