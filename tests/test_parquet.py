@@ -10,6 +10,7 @@ import pytest
 
 from cli_helpers import invoke, ok, one_error_line
 from zhseq.data import read_labelled, read_rows, read_texts
+from zhseq.errors import ZhseqError
 
 pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'zhseq[parquet]')")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -162,3 +163,10 @@ def test_without_pyarrow_one_line_names_the_extra(tmp_path, monkeypatch):
     line = one_error_line(invoke("segment", "好", "--output", tmp_path / "out.parquet"))
     assert line.endswith("needs pyarrow, which is not installed: pip install 'zhseq[parquet]'")
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_training_data_errors_name_parquet_rows(tmp_path):
+    source = table(tmp_path / "train.parquet", 评论=["好"] * 300 + ["差"] * 300 + ["坏"] * 2,
+                   标签=["positive"] * 300 + ["negative"] * 300 + ["postive"] * 2)
+    with pytest.raises(ZhseqError, match=r"'postive' \(2 rows: \S*train.parquet row 601, \S*train.parquet row 602"):
+        read_labelled(str(source), require_labels=True, allow_rare_labels=False)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from zhseq.errors import ZhseqError
 
+from .files import _format_of
 from .labels import label_map as label_map_of
 from .labels import tidy_labels
 from .reader import read_rows
@@ -63,7 +64,8 @@ def read_labelled(paths: list[str] | str, *, text_column: str | None = None, lab
             raise ZhseqError(f"{rows.name}: {len(empty)} row(s) have an empty label in column {rows.label_column!r} "
                              f"(first: data row {empty[0][0]}, line {empty[0][1]})")
         labels += [row.label for row in file_rows]
-        where.add(f"{rows.name} {'line' if rows.name == '-' or os.path.exists(rows.name) else 'row'}",
+        lines = rows.name == "-" or (os.path.exists(rows.name) and _format_of(rows.name) != "parquet")
+        where.add(f"{rows.name} {'line' if lines else 'row'}",
                   [row.line for row in file_rows])
     if sources_with_labels and sources_without:
         raise ZhseqError(f"{sources_without[0]} has no labels but {sources_with_labels[0]} has; "
@@ -76,8 +78,8 @@ def read_labelled(paths: list[str] | str, *, text_column: str | None = None, lab
 
 
 class _Places(Sequence):
-    """Where each row read is, as ``"train.csv line 8"`` (a Hub dataset's: ``row 8``), made only when asked for:
-    a number per row is kept, not a string."""
+    """Where each row read is, as ``"train.csv line 8"`` (a Parquet file's or a Hub dataset's: ``row 8``), made
+    only when asked for: a number per row is kept, not a string."""
 
     def __init__(self):
         self._starts: list[int] = []
