@@ -25,10 +25,10 @@ How the work is spread (pyspark.sql.functions.pandas_udf: Series → DataFrame o
 - the model folder (a folder, a training output folder's model-best, or a shipped model by name) is checked on
   the driver, zipped under a name made of its content's hash, and shipped to every executor once with
   ``SparkContext.addArchive`` (Spark 3.3 or later), which unpacks it there; executors find it with
-  ``SparkFiles.get``. With
-  ``ship=False`` nothing is shipped: the executors read ``model`` themselves, as a path (relative to their
-  working folder, where ``spark-submit --archives models.zip#models`` unpacks), or a name under SparkFiles'
-  folder (``--files``, ``--archives``, ``SparkContext.addArchive``);
+  ``SparkFiles.get``. With ``ship=False`` nothing is shipped: the executors read ``model`` themselves, as a
+  path (relative to their working folder, where ``spark-submit --archives model.zip#model`` unpacks on a
+  cluster), or a name under SparkFiles' folder (``--archives`` on a local master, ``--files``,
+  ``SparkContext.addArchive``);
 - each Python worker loads the model once, with the numpy engine (``from_pretrained(path, engine="numpy")``:
   executors need no torch), keeps it in a module-level cache for the tasks that follow (Spark reuses its
   Python workers unless ``spark.python.worker.reuse`` is false), and runs numpy's BLAS on one thread, since
@@ -51,7 +51,7 @@ from .errors import ZhseqError
 
 _MODELS: dict = {}  # in a Python worker: (folder, task) → the pipeline loaded from it
 _TOKENIZERS: dict = {}  # in a Python worker: its settings (sorted items) → Tokenizer
-_SHIPPED: dict = {}  # on the driver: (SparkContext id, content hash) → the name the folder was shipped under
+_SHIPPED: dict = {}  # on the driver: (application id, archive name) → the name SparkFiles knows it by
 _COPIES: list = []  # on the driver: temporary folders (archives shipped, models copied out of a zip), removed at exit
 
 _EXPLANATION = "array<struct<token:string,weight:double>>"
