@@ -12,8 +12,9 @@ as wheels in .whl/ (zhseq itself runs from the tree through a link zhseq/cli →
 Stages, in this order, each within what is left of ``--budget`` seconds (default 420), each written to the JSON
 as it ends (a run cut short keeps what it measured):
 
-1. environment: torch, CUDA, cuDNN, the GPU, TF32 flags; whether cuDNN's LSTM runs in bf16 under autocast; how far
-   cuDNN's LSTM is from the CPU's with the same weights (float32).
+1. environment: torch, CUDA, cuDNN, the GPU, TF32 flags; the dtype torch's bf16 autocast gives a plain nn.LSTM's
+   output (zhseq's cells keep float32 under autocast: torch's rule for cuDNN RNNs casts, as far as we know, to
+   float16); how far cuDNN's LSTM is from the CPU's with the same weights (float32).
 2. speed, one epoch of ChnSentiCorp train (9,600 reviews) as bench/train_speed.py measures the CPU: the naive loop
    of bench/naive_sentiment.py moved to the GPU (cuDNN, batch 64, file order, Adam; the same code plus
    ``.to(device)`` for the model, the ids and the labels) in a process of its own, and ``zhseq train sentiment

@@ -147,6 +147,15 @@ class _Fused(_Recurrent):
     _kernel: type
 
     def _run(self, x, lengths):
+        if x.device.type == "cuda":
+            # float32 even under autocast: torch's autocast rule for cuDNN's recurrent kernel casts it, as far as we
+            # know, to float16 whatever autocast's dtype (unscaled float16 gradients: bench/gpu_check.py's first
+            # stage records what it does), and at these sizes a time step costs its latency more than its arithmetic
+            with torch.autocast("cuda", enabled=False):
+                return self._packed(x.to(self.weight_ih_l0.dtype), lengths)
+        return self._packed(x, lengths)
+
+    def _packed(self, x, lengths):
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=_presorted(x, lengths))
         packed_out, h_n = self._kernel.forward(self, packed)
         if isinstance(h_n, tuple):  # LSTM's (h, c): the cell state never leaves this module

@@ -308,7 +308,8 @@ class FitConfig(_Checked):
                                                    "every epoch).")
     precision: str = setting("fp32", choice(PRECISIONS), "bf16: on the CPU, the lstm training kernel's matrix "
                                                          "products in bfloat16 (faster with AMX or AVX512-BF16); "
-                                                         "on a GPU, torch's bf16 autocast.")
+                                                         "on a GPU, torch's bf16 autocast around the recurrent "
+                                                         "layer (which stays float32).")
     device: str = setting("auto", DEVICE, "Where to train: auto (a CUDA GPU when torch sees one, else the CPU), "
                                           "cpu, cuda, cuda:N, or mps (Apple GPU, only when asked). Under torchrun "
                                           "each process takes the GPU of its LOCAL_RANK.")

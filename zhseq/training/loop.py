@@ -5,7 +5,8 @@
 
 On a CUDA GPU (``FitConfig.device``): the recurrent layers are cuDNN's (``zhseq.cells``), each batch's rows come
 longest first (packing then needs no reordering), ids and targets go over from pinned memory without waiting,
-``precision="bf16"`` is torch's bf16 autocast, AdamW is fused, and the loss is read back every
+``precision="bf16"`` is torch's bf16 autocast (around the recurrent layer, which stays float32: ``zhseq.cells``),
+AdamW is fused, and the loss is read back every
 ``SYNC_EVERY`` steps rather than every step, so that the CPU queues work ahead of the GPU.
 """
 
@@ -98,7 +99,7 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
     ``config.device`` (``zhseq.modeling.resolve_device``): ``net`` is moved there and stays there; ``collate``
     gives CPU tensors (ids, lengths, targets), and the loop moves ids and targets (lengths stay on the CPU).
     ``config.precision``: on the CPU the lstm training kernel's matrix products (``zhseq.kernels``) for this run;
-    on a GPU the forward pass under ``torch.autocast(dtype=torch.bfloat16)``.
+    on a GPU the forward pass under ``torch.autocast(dtype=torch.bfloat16)`` (the recurrent layer excepted).
 
     Progress: a tqdm bar on stderr and one INFO line per epoch on the ``zhseq.training.loop`` logger, both
     only with ``config.progress``."""
