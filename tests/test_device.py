@@ -344,3 +344,51 @@ def test_a_run_killed_on_a_gpu_resumes_to_the_same_bytes(layers, two_label_tsv, 
     assert resumed.returncode == 0, resumed.stderr
     for name in ("model-best", "model-last"):
         assert digest(killed / name / "model.safetensors") == digest(whole / name / "model.safetensors")
+
+
+# -- evaluate and the torch engine on a device ---------------------------------------------------------
+@pytest.mark.parametrize("device, cuda_gpus, status, message", LACKING)
+def test_evaluate_on_a_device_the_machine_lacks_says_so_in_one_line(device, cuda_gpus, status, message, gpus, no_mps,
+                                                                    two_label_tsv):
+    gpus(cuda_gpus)
+    result = invoke("evaluate", "sentiment", "--data", two_label_tsv, "--device", device)
+    assert one_error_line(result, code=status).startswith(message)
+
+
+def test_the_numpy_engine_has_no_device_and_the_torch_engine_takes_one(gpus, no_mps):
+    from zhseq.pipeline import SentimentClassifier
+
+    gpus(0)
+    with pytest.raises(ZhseqError, match="numpy engine runs on the CPU only"):
+        SentimentClassifier.from_pretrained("sentiment", engine="numpy", device="cpu")
+    with pytest.raises(ZhseqError, match="sees no CUDA GPU"):
+        SentimentClassifier.from_pretrained("sentiment", device="cuda")
+    model = SentimentClassifier.from_pretrained("sentiment", device="auto")
+    assert model.engine_name == "torch" and next(model.net.parameters()).device == torch.device("cpu")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_evaluate_on_a_device_scores_as_on_the_cpu(device, two_label_tsv, tmp_path):
+    from zhseq import evaluate
+
+    lm_text = tmp_path / "lm.txt"
+    lm_text.write_text("\n".join(["我们今天去公园散步，天气很好。", "他们明天去学校上课，老师很忙。"] * 20),
+                       encoding="utf-8")
+    on_cpu = evaluate("sentiment", str(two_label_tsv), device="cpu")
+    if not HAS_CUDA:
+        assert evaluate("sentiment", str(two_label_tsv)) == on_cpu  # auto is the CPU here: the numpy engine
+    on_device = evaluate("sentiment", str(two_label_tsv), device=device)
+    assert abs(on_device["accuracy"] - on_cpu["accuracy"]) <= 1 / on_cpu["n"]  # a tie may round either way
+    lm_cpu, lm_device = evaluate("lm", str(lm_text), device="cpu"), evaluate("lm", str(lm_text), device=device)
+    assert lm_device["perplexity"] == pytest.approx(lm_cpu["perplexity"], rel=1e-3)
+    assert (lm_device["top1"], lm_device["top5"]) == pytest.approx((lm_cpu["top1"], lm_cpu["top5"]), abs=0.01)
+
+
+@cuda
+def test_a_model_moved_to_a_gpu_saves_as_on_the_cpu(tmp_path):
+    from zhseq.pipeline import SentimentClassifier
+
+    model = SentimentClassifier.from_pretrained("sentiment", device="cuda")
+    saved = model.save_pretrained(tmp_path / "copy")
+    assert digest(saved / "model.safetensors") == digest(
+        SentimentClassifier.from_pretrained("sentiment").save_pretrained(tmp_path / "cpu") / "model.safetensors")

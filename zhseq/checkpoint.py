@@ -145,9 +145,11 @@ def save_model(model_dir: str | os.PathLike, *, config: dict, module, vocab, dty
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        original = module.state_dict()
+        # .cpu(): a module on a GPU saves as on the CPU (cuDNN keeps a recurrent layer's weights as views of one
+        # buffer, which safetensors refuses); a CPU tensor stays as it is
+        original = {k: v.detach().cpu() for k, v in module.state_dict().items()}
         state = {
-            k: (v.detach().to(cast[dtype]) if dtype and v.is_floating_point() else v.detach()).contiguous()
+            k: (v.to(cast[dtype]) if dtype and v.is_floating_point() else v).contiguous()
             for k, v in original.items()
         }
         for name in QUANTIZABLE if quantize else ():

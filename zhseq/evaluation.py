@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .config import PredictConfig, check_prediction, default_of
+from .config import FitConfig, PredictConfig, check_prediction, default_of
 from .data import batched
 from .data.labels import label_map as parse_label_map
 from .errors import ZhseqError
@@ -22,6 +22,7 @@ def evaluate(
     encoding: str | None = None,
     label_map=None,
     batch_size: int = default_of(PredictConfig, "batch_size"),
+    device: str = default_of(FitConfig, "device"),
 ) -> dict:
     """Score a saved model on a labelled table (sentiment: accuracy, macro-F1, per-label scores and the
     confusion matrix of the labels the prediction pipeline gives, so exactly what ``zhseq sentiment``
@@ -29,13 +30,21 @@ def evaluate(
     ``encoding``: the data's character encoding (default: UTF-8, else detected; see ``zhseq.data.read_rows``).
     ``label_map`` (``{"好评": "positive"}``, or ``"好评=positive,差评=negative"``): rename the data's labels
     as they are read, before anything else; labels that differ from the model's only in case or width take its
-    spelling (one warning says so). Raises ZhseqError for unreadable data (an unknown ``encoding`` too), a
-    malformed ``label_map`` or one given for an lm, and labels the model does not know (mapped ones too)."""
+    spelling (one warning says so). ``device`` (as ``FitConfig.device``; ``auto``: a CUDA GPU when torch sees one,
+    else the CPU): where the model runs; on the CPU a sentiment model is scored by the numpy engine, exactly as
+    ``zhseq sentiment`` labels, on a GPU by the torch engine there (the same up to float rounding). Raises
+    ZhseqError for unreadable data (an unknown ``encoding`` too), a malformed ``label_map`` or one given for an
+    lm, labels the model does not know (mapped ones too), and a device the machine does not have."""
     if model_dir is None:
         raise ZhseqError("a model folder is needed")
     check_prediction(batch_size=batch_size)
     label_map = parse_label_map(label_map)  # a malformed map fails before the model loads
-    model = load(model_dir)
+    from .modeling import resolve_device
+
+    target = resolve_device(device)  # so does a GPU the machine lacks
+    model = load(model_dir, engine="auto" if target.type == "cpu" else "torch")
+    if target.type != "cpu":
+        model.net.to(target)
     texts, labels = read_task_data(model.task, data, text_column, label_column, encoding=encoding,
                                    label_map=label_map, prefer_labels=model.labels if model.task == "sentiment" else ())
     if model.task == "sentiment":

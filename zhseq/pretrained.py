@@ -62,11 +62,21 @@ class Pretrained:
         """The head's own checks of config.json (labels)."""
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, *, engine: str = "auto"):
+    def from_pretrained(cls, path: str | os.PathLike | None = None, *, engine: str = "auto",
+                        device: str | None = None):
         """Load a model folder (or a training output folder: its ``model-best``); ``None`` loads the default
         model shipped with zhseq. ``engine``: ``"auto"``, ``"numpy"`` or ``"torch"`` (module docstring).
+        ``device`` (``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"cpu"``, ``"auto"``: as ``FitConfig.device``): run the
+        torch engine there (``engine`` "auto" becomes "torch"; "numpy" runs on the CPU only).
         Raises ZhseqError for a missing or corrupt folder, a config.json setting of the wrong type or value
-        (naming it), a model of the other task, and weights that do not match the config."""
+        (naming it), a model of the other task, weights that do not match the config, and a device the machine
+        does not have."""
+        if device is not None:
+            if engine == "numpy":
+                raise ZhseqError("the numpy engine runs on the CPU only; load with engine=\"torch\" to use a device")
+            from .modeling import resolve_device
+
+            engine, device = "torch", resolve_device(device)  # a device the machine lacks fails before loading
         folder = resolve_model_dir(default_model_dir(cls.task) if path is None else path)
         config = read_config(folder)
         if config.get("task") != cls.task:
@@ -79,7 +89,9 @@ class Pretrained:
 
             self._engine = NumpyEngine.load(folder, self.head)
         else:
-            self.net  # noqa: B018 — load the weights now, so that a bad file fails here
+            net = self.net  # load the weights now, so that a bad file fails here
+            if device is not None:
+                net.to(device)
         return self
 
     @property
@@ -116,7 +128,7 @@ class Pretrained:
             if key != self._engine_key:
                 from .runtime import NumpyEngine
 
-                arrays = {name: t.detach().float().numpy() for name, t in state.items()}
+                arrays = {name: t.detach().float().cpu().numpy() for name, t in state.items()}
                 self._engine, self._engine_key = NumpyEngine.from_state(self.head, arrays), key
         return self._engine
 

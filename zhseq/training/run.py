@@ -45,7 +45,7 @@ from ..config import (
 )
 from ..data.labels import label_map as parse_label_map
 from ..errors import ZhseqError
-from ..modeling import NextWordNet, SentimentNet, build_model, device_of, resolve_device
+from ..modeling import NextWordNet, SentimentNet, build_model, resolve_device
 from ..tokenizer import Tokenizer
 from ..vocab import Vocab
 from . import distributed, outdir
@@ -279,8 +279,7 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
 
     def save(folder: str, record: dict | None) -> None:
         scores = record.get("dev") if record else None
-        module = net if device_of(net).type == "cpu" else _OnCPU(net)
-        save_model(out / folder, config={**config, "dev_scores": scores}, module=module, vocab=vocab)
+        save_model(out / folder, config={**config, "dev_scores": scores}, module=net, vocab=vocab)
 
     ngram_info = None
     if task == "sentiment" and net.ngrams is not None and distributed.is_main():
@@ -379,17 +378,6 @@ def _copy_backbone(backbone, source) -> int:
 def _mapped(label_map: dict | None) -> dict:
     """The label map a model's recipe records: none when not given (as before label maps existed)."""
     return {"label_map": label_map} if label_map else {}
-
-
-class _OnCPU:
-    """What ``save_model`` reads of a model on a GPU, its ``state_dict``, as CPU tensors (one copy each: cuDNN
-    keeps a recurrent layer's weights as views of one buffer, which safetensors refuses to write)."""
-
-    def __init__(self, net):
-        self.net = net
-
-    def state_dict(self) -> dict:
-        return {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
 
 
 def _public(fit: FitConfig, device) -> dict:
