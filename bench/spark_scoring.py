@@ -14,6 +14,7 @@ Usage: python bench/spark_scoring.py [--texts 200000] [--repeat 1] [--out bench/
 """
 
 import argparse
+import atexit
 import gzip
 import json
 import os
@@ -64,6 +65,7 @@ def main():
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="zhseq-spark-bench-"))
+    atexit.register(shutil.rmtree, work, True)  # also when a run fails
     texts = corpus_texts(args.texts)
     source = work / "texts.parquet"
     pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), source, row_group_size=25_000)
@@ -114,7 +116,6 @@ def main():
         "goal_ratio": 0.7,
         "rows_identical": f"{same} of {len(texts)}",
     }
-    shutil.rmtree(work)
     Path(args.out).write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result, ensure_ascii=False, indent=1))
 
