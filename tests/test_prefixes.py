@@ -63,7 +63,8 @@ def test_generate_does_not_loop(lm):
         trigrams = [tuple(ids[i:i + 3]) for i in range(len(ids) - 2)]
         assert len(trigrams) == len(set(trigrams)), prefix
     # without the defaults the shipped model loops: the case the defaults are for
-    assert "假货,假货,假货" in lm.generate("请问这个", n=12, repetition_penalty=1.0, no_repeat_ngram=0)
+    assert "很好,很好,很好" in lm.generate("我们要", n=20, repetition_penalty=1.0, no_repeat_ngram=0)
+    assert "很好,很好" not in lm.generate("我们要", n=20)
 
 
 def test_sampling_is_seeded_and_nucleus_narrows_it(lm):
@@ -80,8 +81,8 @@ def test_repeating_is_huggingfaces_no_repeat_ngram():
 
 
 def test_the_cli_takes_the_generation_settings():
-    out = CliRunner().invoke(cli, ["generate", "-n", "12", "--repetition-penalty", "1", "--no-repeat-ngram", "0",
-                                   "请问这个"])
-    assert out.exit_code == 0 and "假货,假货" in out.stdout
+    out = CliRunner().invoke(cli, ["generate", "-n", "20", "--repetition-penalty", "1", "--no-repeat-ngram", "0",
+                                   "我们要"])
+    assert out.exit_code == 0 and "很好,很好,很好" in out.stdout
     bad = CliRunner().invoke(cli, ["generate", "--top-p", "0", "x"])
     assert bad.exit_code == 2 and "top_p must be a number in (0, 1], not 0.0" in bad.stderr

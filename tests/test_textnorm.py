@@ -223,27 +223,41 @@ BEFORE = {
 
 @pytest.mark.parametrize("name", ["sentiment", "lm"])
 @pytest.mark.parametrize("engine", ENGINES)
-def test_shipped_models_cut_as_before(name, engine):
+def test_models_saved_before_the_settings_cut_as_before(name, engine):
+    # a model saved before the settings existed: the shipped model's tokenizer settings without the two keys
     settings = json.loads((MODELS / name / "config.json").read_text(encoding="utf-8"))["tokenizer"]
-    assert "emoji" not in settings and "social" not in settings
-    tok = Tokenizer.from_dict(settings, engine=engine)
+    older = {k: v for k, v in settings.items() if k not in ("emoji", "social")}
+    tok = Tokenizer.from_dict(older, engine=engine)
     assert (tok.emoji, tok.social) == (False, False)
     off = Tokenizer(emoji=False, social=False, engine=engine)
     for text, before in BEFORE.items():
         assert tok.cut(text) == before == off.cut(text), text
     post = "#双十一#新买的耳机音质绝了👍👍 @张三 http://t.cn/A6abc [哈哈]//@李四:气死我了😡"
     assert tok.cut(post) == off.cut(post)
-    assert tok.to_dict() == settings  # saved again (finetune): the same settings, no new keys
+    assert tok.to_dict() == older  # saved again (finetune): the same settings, no new keys
 
 
-def test_shipped_sentiment_model_does_not_import_emoji():
+@pytest.mark.parametrize("name", ["sentiment", "lm"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_shipped_models_read_emoji_and_posts(name, engine):
+    settings = json.loads((MODELS / name / "config.json").read_text(encoding="utf-8"))["tokenizer"]
+    assert settings["emoji"] is True and settings["social"] is True  # rebuilt with them (issue 14)
+    tok = Tokenizer.from_dict(settings, engine=engine)
+    words = tok.cut("#双十一#新买的耳机音质绝了👍👍 @张三 http://t.cn/A6abc [哈哈]//@李四:气死我了😡")
+    assert "".join(words[:3]) == "双十一新" and words.count("拇指") == 2 and "👍" not in words  # topic marks gone
+    for token in ("@用户", "<链接>", "[哈哈]", "//转发", "怒火中烧"):
+        assert token in words, token
+    assert tok.to_dict() == settings
+
+
+def test_emoji_is_imported_only_by_models_that_read_it():
     code = ("import sys\nfrom zhseq.pipeline import SentimentClassifier\n"
-            "clf = SentimentClassifier.from_pretrained('sentiment', engine='numpy')\n"
+            "clf = SentimentClassifier.from_pretrained(sys.argv[1], engine='numpy')\n"
             "clf.predict_proba(['很好👍', '@张三 气死我了😡'])\n"
             "print('emoji' in sys.modules, 'zhseq.textnorm' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parent.parent)
-    assert out.stdout.split() == ["False", "False"]
+    shipped = subprocess.run([sys.executable, "-c", code, "sentiment"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).parent.parent)
+    assert shipped.stdout.split() == ["True", "True"]
 
 
 # -- segment: off unless asked --------------------------------------------------------------------------------
