@@ -99,7 +99,7 @@ def sentiment(texts, input_path, text_column, encoding, output_path, model, fmt,
       zhseq sentiment --model runs/reviews --input big.txt --workers 4 > labels.txt
       zhseq sentiment --input reviews.parquet --text-column 评论 --output labels.parquet
       zhseq sentiment --explain "等了一个小时，太失望了"
-        -> negative  0.994  等 了 一个 小时 , 太 失望 了  失望 +5.717  太 +1.965  了 +1.737
+        -> negative  0.982  等 了 一个 小时 , 太 失望 了  失望 +4.505  太 +1.476  了 +1.265
     """
     from zhseq.parallel import predict_in_processes
     from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path
