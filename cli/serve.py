@@ -59,44 +59,8 @@ def serve(host, port, workers, shutdown_timeout, access_log, **settings):
       curl -s localhost:8000/v1/sentiment -d '{"texts": ["这家餐厅的菜很好吃"]}'
         -> {"results":[{"text":"这家餐厅的菜很好吃","label":"positive","score":0.879149}]}
     """
-    import json
-    import logging
-    import os
-
-    import uvicorn  # the serve extra: a missing one is ZhseqGroup's one line naming it
-
-    from zhseq.serve.app import CONFIG_ENV, Models, create_app
     from zhseq.serve.config import ServeConfig
+    from zhseq.serve.run import serve as run
 
-    config = ServeConfig(**settings)
-    _check_address(host, port)
-    models = Models.load(config)  # a missing or broken model is one Error line, before listening
-    logging.getLogger("zhseq").info(f"zhseq serve: sentiment model {models.sentiment.path}, language model "
-                                    f"{models.lm.path}; API documentation at http://{host}:{port}/docs")
-    common = dict(host=host, port=port, access_log=access_log, timeout_graceful_shutdown=shutdown_timeout,
-                  server_header=False, log_level="info")
-    if workers == 1:
-        uvicorn.run(create_app(config, models=models), **common)
-        return
-    # each worker process loads the models again, from the folders found here
-    found = {"sentiment_model": str(models.sentiment.path.resolve()), "lm_model": str(models.lm.path.resolve())}
-    del models
-    os.environ[CONFIG_ENV] = json.dumps({**config.to_dict(), **found})
-    uvicorn.run("zhseq.serve.app:app_from_environment", factory=True, workers=workers, **common)
-
-
-
-def _check_address(host, port):
-    """A one-line error now, rather than uvicorn's log lines after loading the models, when (host, port) cannot
-    be listened on (a port in use, an address not on this machine). uvicorn binds it again right after."""
-    import socket
-
-    from zhseq.errors import ZhseqError
-
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            probe.bind(address)
-    except OSError as exc:
-        raise ZhseqError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    run(ServeConfig(**settings), host=host, port=port, workers=workers, shutdown_timeout=shutdown_timeout,
+        access_log=access_log)

@@ -6,6 +6,7 @@ event loop); the real server as a subprocess for SIGTERM, --workers and the one-
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -371,29 +373,68 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(tmp_path):
         post(base, "/healthz", {}, timeout=2)
 
 
-def test_workers_run_separate_processes(tmp_path):
-    pytest.importorskip("uvicorn")
+def start_workers(tmp_path, n=2):
     port, log = free_port(), tmp_path / "serve.log"
     base = f"http://127.0.0.1:{port}"
     with open(log, "w") as out:
-        process = start_serve(["serve", "--port", port, "--workers", 2], log=out)
+        process = start_serve(["serve", "--port", port, "--workers", n], log=out)
+    wait_until_up(process, base, log, timeout=90)
+    deadline = time.monotonic() + 60
+    while log.read_text().count("Application startup complete") < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    line = next(x for x in log.read_text().splitlines() if "worker processes" in x)
+    return process, base, log, [int(p) for p in line.split("(")[1].rstrip(")").split(", ")]
+
+
+def alive(pid):
+    """Whether process ``pid`` runs (one that ended but is not yet reaped, a zombie, does not). Linux."""
     try:
-        wait_until_up(process, base, log, timeout=90)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_serve_on_one_port_and_end_on_sigterm(tmp_path):
+    pytest.importorskip("uvicorn")
+    process, base, log, pids = start_workers(tmp_path)
+    try:
+        assert len(set(pids)) == 2 and process.pid not in pids
         for _ in range(5):
             assert post(base, "/v1/segment", {"texts": ["我爱北京天安门"]}) == (
                 200, {"results": [{"text": "我爱北京天安门", "tokens": ["我", "爱", "北京", "天安门"]}]})
-        deadline = time.monotonic() + 60
-        while log.read_text().count("Application startup complete") < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(60) in (0, -signal.SIGTERM), log.read_text()
+        assert process.wait(60) == -signal.SIGTERM, log.read_text()
     finally:
         if process.poll() is None:
             process.kill()
     text = log.read_text()
-    pids = {line.split("[")[1].split("]")[0] for line in text.splitlines() if "Started server process" in line}
-    assert len(pids) == 2, text
-    assert "Traceback" not in text
+    assert text.count("Application shutdown complete") == 2 and "Traceback" not in text
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_a_worker_that_dies_stops_the_server_with_one_error_line(tmp_path):
+    pytest.importorskip("uvicorn")
+    process, base, log, pids = start_workers(tmp_path)
+    try:
+        os.kill(pids[0], signal.SIGKILL)
+        assert process.wait(60) == 1, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    errors = [line for line in log.read_text().splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: worker process {pids[0]} ended with status -9; the server stopped"]
+    assert not alive(pids[1])
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    pytest.importorskip("uvicorn")
+    process, base, log, pids = start_workers(tmp_path)
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in pids), log.read_text()
 
 
 def test_help():

@@ -41,7 +41,7 @@ from .batching import Batcher, QueueFull, group_by_options
 from .config import ServeConfig
 
 STATIC_DIR = Path(__file__).parent / "static"
-CONFIG_ENV = "ZHSEQ_SERVE_CONFIG"  # the settings as JSON, for the worker processes of --workers N
+CONFIG_ENV = "ZHSEQ_SERVE_CONFIG"  # the settings as JSON, for uvicorn's workers where SO_REUSEPORT is missing
 RETRY_AFTER_S = 1
 
 
@@ -273,6 +273,7 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
 
 
 def app_from_environment() -> FastAPI:
-    """uvicorn's application factory in each worker process of ``zhseq serve --workers N``: the settings the
-    parent process wrote as JSON into ``ZHSEQ_SERVE_CONFIG``."""
+    """uvicorn's application factory in each of its worker processes (``zhseq serve --workers N`` on a system
+    without SO_REUSEPORT, ``zhseq.serve.run``): the settings the parent process wrote as JSON into
+    ``ZHSEQ_SERVE_CONFIG``."""
     return create_app(ServeConfig.from_dict(json.loads(os.environ.get(CONFIG_ENV, "{}"))))
