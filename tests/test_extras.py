@@ -92,7 +92,7 @@ def test_every_extra_is_declared_in_setup_cfg():
     cfg.read(Path(__file__).resolve().parent.parent / "setup.cfg", encoding="utf-8")
     extras = cfg["options.extras_require"]
     core = cfg["options"]["install_requires"]
-    pip_names = {"sklearn": "scikit-learn"}
+    pip_names = {"sklearn": "scikit-learn", "fastapi_offline": "fastapi-offline"}
     for module, extra in EXTRAS.items():
         assert extra in extras, extra
         if module in ("scipy", "starlette"):  # come with scikit-learn / fastapi

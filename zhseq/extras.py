@@ -5,7 +5,7 @@
 comes with extras (setup.cfg):
 
     train    torch, datasets, scikit-learn        train, finetune, evaluate, the torch engine
-    serve    fastapi, uvicorn                     zhseq serve
+    serve    fastapi, fastapi-offline, uvicorn    zhseq serve
     spark    pyspark, pyarrow, pandas             zhseq.spark's pandas UDFs
     parquet  pyarrow                              --input/--output x.parquet
     plot     matplotlib                           --plot
@@ -27,6 +27,7 @@ EXTRAS = {
     "fastapi": "serve",
     "uvicorn": "serve",
     "starlette": "serve",
+    "fastapi_offline": "serve",
     "pyspark": "spark",
     "pandas": "spark",
     "pyarrow": "parquet",
