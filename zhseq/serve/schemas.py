@@ -104,7 +104,10 @@ def parse(model: type[BaseModel], body: bytes):
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
+        errors = exc.errors(include_url=False)
+        # an unknown field first (often a misspelt known one, which is then also "missing"): pydantic's own
+        # order of the two differs between its versions
+        error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         if error["type"] == "json_invalid":
             try:
                 body.decode("utf-8")
