@@ -26,6 +26,7 @@ from zhseq.errors import ZhseqError
 from zhseq.modeling import resolve_device
 from zhseq.training import distributed, train
 from zhseq.training.state import STATE_DIR, load_state
+from training_helpers import interrupted_at_step
 
 HAS_CUDA = torch.cuda.is_available()
 cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (bench/gpu_check.py runs these on one)")
@@ -157,20 +158,8 @@ def test_a_checkpoint_resumes_only_on_the_kind_of_device_that_wrote_it(two_label
     kw = dict(embedding_size=8, hidden_size=8, epochs=2, batch_size=16, min_freq=1, progress=False,
               checkpoint_every=3, device="cpu")
     out = tmp_path / "run"
-    real, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
-
-    def stop_at_step_5(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    torch.nn.utils.clip_grad_norm_ = stop_at_step_5
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train("sentiment", str(two_label_tsv), out=out, **kw)
-    finally:
-        torch.nn.utils.clip_grad_norm_ = real
+    with interrupted_at_step(5):
+        train("sentiment", str(two_label_tsv), out=out, **kw)
     # as a run on a GPU would have written it
     folder = out / STATE_DIR / json.loads((out / STATE_DIR / "latest.json").read_text())["dir"]
     meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))

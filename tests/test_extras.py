@@ -10,27 +10,11 @@ import sys
 
 import pytest
 
+from cli_helpers import TRAIN_ONLY, command_without
 from zhseq.extras import EXTRAS, missing_message
 
-TRAIN_ONLY = ("torch", "datasets", "sklearn", "scipy")
-
-RUN_WITHOUT = """
-import sys
-for name in {blocked!r}:
-    sys.modules[name] = None
-sys.argv = ["zhseq"] + {args!r}
-from zhseq.cli import main
-try:
-    main()
-finally:
-    loaded = sorted(n for n in {blocked!r} if sys.modules.get(n) is not None)
-    print("LOADED", loaded, file=sys.stderr)
-"""
-
-
 def zhseq_without(args, blocked=TRAIN_ONLY, input=None):
-    code = RUN_WITHOUT.format(blocked=list(blocked), args=[str(a) for a in args])
-    return subprocess.run([sys.executable, "-c", code], input=input, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command_without(args, blocked), input=input, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("args, expect", [

@@ -15,6 +15,7 @@ import pytest
 from zhseq.errors import ZhseqError
 from zhseq.training.state import STATE_DIR, load_state
 from zhseq.training import train
+from training_helpers import interrupted_at_step
 
 
 def digest(path: Path) -> str:
@@ -77,22 +78,8 @@ def test_resume_refuses_a_different_run_and_a_finished_one(two_label_tsv, tmp_pa
         train("sentiment", str(two_label_tsv), out=out, resume=True, **kw)
 
     interrupted = tmp_path / "interrupted"
-    import torch
-
-    real, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
-
-    def stop_at_step_10(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 10:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    torch.nn.utils.clip_grad_norm_ = stop_at_step_10
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train("sentiment", str(two_label_tsv), out=interrupted, **kw)
-    finally:
-        torch.nn.utils.clip_grad_norm_ = real
+    with interrupted_at_step(10):
+        train("sentiment", str(two_label_tsv), out=interrupted, **kw)
     assert load_state(interrupted)["loop"]["step"] == 9  # Ctrl-C keeps the checkpoint for --resume
     with pytest.raises(ZhseqError, match="different run"):
         train("sentiment", str(two_label_tsv), out=interrupted, resume=True, **{**kw, "epochs": 3})

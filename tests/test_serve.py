@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import invoke, ok, one_error_line
+from cli_helpers import TRAIN_ONLY, command_without, invoke, ok, one_error_line
 
 SERVE_EXTRA = ("fastapi", "uvicorn", "starlette", "fastapi_offline")
-TRAIN_ONLY = ("torch", "datasets", "sklearn", "scipy")
 TEXTS = ["这家餐厅的菜很好吃", "等了一个小时，太失望了", "", "   ", "味道一般，价格还可以", "👍👍", "房间干净，服务周到，下次还会再来",
          "hello world", "a\tb\nc"]
 PREFIXES = ["今天天气", "我们明天", "", "中国人民", "1"]
@@ -302,23 +301,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-RUN_WITHOUT = """
-import sys
-for name in {blocked!r}:
-    sys.modules[name] = None
-sys.argv = ["zhseq"] + {args!r}
-from zhseq.cli import main
-try:
-    main()
-finally:
-    print("LOADED", sorted(n for n in {blocked!r} if sys.modules.get(n) is not None), file=sys.stderr, flush=True)
-"""
-
-
 def start_serve(args, blocked=TRAIN_ONLY, log=None):
     """``zhseq serve ARGS`` in a fresh interpreter where ``blocked`` modules cannot be imported."""
-    code = RUN_WITHOUT.format(blocked=list(blocked), args=[str(a) for a in args])
-    return subprocess.Popen([sys.executable, "-c", code], stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.Popen(command_without(args, blocked), stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 
 
