@@ -45,6 +45,13 @@ def device_option(**extra):
     """``--device``, from ``FitConfig.device`` (its default, and its help unless given)."""
     return setting_option(FitConfig, "device", type=DeviceName(), metavar="|".join(DEVICE_NAMES), **extra)
 
+
+def _regularisation_options(func):
+    """--label-smoothing and --word-dropout, from their FitConfig fields."""
+    for name in ("word_dropout", "label_smoothing"):
+        func = setting_option(FitConfig, name, type=click.FloatRange(0, 1, max_open=True), metavar="P")(func)
+    return func
+
 # ---------------------------------------------------------------------------------------------
 # Training
 
@@ -90,6 +97,7 @@ def device_option(**extra):
 @setting_option(ModelConfig, "bptt", type=click.IntRange(min=1), metavar="N",
                 help=f"lm only: training window in tokens.  [default: {default_of(NextWordConfig, 'bptt')}]")
 @setting_option(FitConfig, "patience", type=click.IntRange(min=1), metavar="N")
+@_regularisation_options
 @setting_option(ModelConfig, "sampled_softmax", type=click.IntRange(min=0), metavar="N",
                 help="lm only: train the output layer against N sampled words per batch instead of the whole "
                      "vocabulary (much faster for large vocabularies; 0 = full softmax).")
@@ -146,6 +154,7 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
                    "new data's label set. Without it such data is refused, the labels named.")
 @click.option("--min-freq", type=click.IntRange(min=1), default=default_of(ModelConfig, "min_freq"),
               show_default=True, help="New words this frequent join the vocabulary.")
+@_regularisation_options
 @setting_option(FitConfig, "ngram_c", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
                 help="Inverse regularisation of the refitted n-gram model, if the model has one (default: the "
                      "base model's).")

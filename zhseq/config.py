@@ -320,6 +320,15 @@ class FitConfig(_Checked):
     ngram_nb: float = setting(0.5, number(0), "Scale each n-gram by its naive-Bayes log-count ratio to this "
                                               "power before the fit, as NBSVM does (0: plain TF-IDF).")
     progress: bool = setting(True, BOOL, "A progress bar and INFO messages (the zhseq loggers) during the run.")
+    # regularisation (training only: nothing of them is saved in the model's backbone or head)
+    label_smoothing: float = setting(0.0, number(0, 1, high_open=True),
+                                     "sentiment only: the training target puts 1 − P + P/C on the gold label "
+                                     "and P/C on each other of the C labels (Szegedy et al. 2016, torch's "
+                                     "cross_entropy; 0 = off).")
+    word_dropout: float = setting(0.0, number(0, 1, high_open=True),
+                                  "In training only, replace each word of a text by <unk> with this probability "
+                                  "(Iyyer et al. 2015; Bowman et al. 2016; 0 = off). Padding and the lm's line "
+                                  "start/end stay.")
 
 
 @dataclass

@@ -29,7 +29,7 @@ from .cells import build_rnn
 from .config import DEVICE, BackboneConfig, NextWordConfig, SentimentConfig, model_config
 from .errors import ZhseqError
 from .kernels import Dropout
-from .vocab import BOS_ID, PAD_ID, SPECIALS
+from .vocab import BOS_ID, PAD_ID, SPECIALS, UNK_ID
 
 
 # -- devices -----------------------------------------------------------------------------------------
@@ -99,7 +99,14 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 class Backbone(nn.Module):
-    """Embedding plus a recurrent layer from the cell registry. Padding never changes a result."""
+    """Embedding plus a recurrent layer from the cell registry. Padding never changes a result.
+
+    ``word_dropout`` (a probability, default 0; set by the training run from ``FitConfig.word_dropout``, never
+    saved): in training mode only, each word id (not ``<pad>``, ``<bos>``, ``<eos>``) becomes ``<unk>`` with
+    this probability before the embedding (Iyyer et al. 2015, Bowman et al. 2016). The draws come from torch's
+    generator on the ids' device, so a resumed run draws the same."""
+
+    word_dropout: float = 0.0
 
     def __init__(self, config: BackboneConfig):
         super().__init__()
@@ -120,6 +127,8 @@ class Backbone(nn.Module):
         self.output_dropout = Dropout(config.dropout)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
+        if self.training and self.word_dropout > 0:
+            ids = drop_words(ids, self.word_dropout)
         x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
         outputs, final = self.rnn(x, lengths.cpu())  # (B, T, D·H), (B, D·H); zeros past each length
         # output_dropout is the heads' to apply, to what they use (SentimentNet: every state before pooling;
@@ -137,6 +146,13 @@ class Backbone(nn.Module):
             new.weight[: old.num_embeddings] = old.weight
         self.embedding = new
         self.config.vocab_size = vocab_size
+
+
+def drop_words(ids: torch.Tensor, p: float) -> torch.Tensor:
+    """Word dropout: (B, T) ids → a copy where each word id (≥ ``len(SPECIALS)``: not ``<pad>``, ``<unk>``,
+    ``<bos>``, ``<eos>``) is ``<unk>`` with probability ``p``, drawn independently per position."""
+    hit = (torch.rand(ids.shape, device=ids.device) < p) & (ids >= len(SPECIALS))
+    return ids.masked_fill(hit, UNK_ID)
 
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -163,6 +179,12 @@ class NgramTable(nn.Module):
 
 
 class SentimentNet(nn.Module):
+    """Backbone → dropout → pooled (B, D·H) → linear → logits (B, C); loss: cross-entropy with
+    ``label_smoothing`` (a share in [0, 1), default 0; set by the training run from ``FitConfig.label_smoothing``,
+    never saved; torch's ``F.cross_entropy(..., label_smoothing=)``, Szegedy et al. 2016)."""
+
+    label_smoothing: float = 0.0
+
     def __init__(self, config: SentimentConfig):
         super().__init__()
         self.config = config
@@ -189,7 +211,9 @@ class SentimentNet(nn.Module):
         drop = self.backbone.output_dropout
         outputs, final = drop(outputs), drop(final)
         logits = self.classifier(self.pool(outputs, final, lengths))  # (B, C)
-        loss = F.cross_entropy(logits, targets) if targets is not None else None
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing if self.training else 0.0)
         return logits, loss
 
     def reset_labels(self, num_labels: int) -> None:

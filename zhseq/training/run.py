@@ -106,6 +106,7 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
     for name, owner in ModelConfig.HEAD_SETTINGS.items():
         if owner != task and getattr(model, name) != default_of(ModelConfig, name):
             raise ZhseqError(f"{name} is a setting of {owner} models only")
+    _check_fit(task, fit)
     if ngram_data and (task != "sentiment" or not model.ngrams):
         raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
     device = resolve_device(fit.device)  # a GPU this machine lacks fails here too
@@ -191,6 +192,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
         raise ZhseqError("--out must be a new folder, not the model being fine-tuned")
     recipe_old = config.get("training", {})
     fit = replace(fit, **settings) if fit is not None else finetune_config(src, **settings)
+    _check_fit(task, fit)
     label_map = parse_label_map(label_map)
     device = resolve_device(fit.device)
 
@@ -264,6 +266,10 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
         t = SentimentTask(tokenizer, vocab, labels, net.config.max_tokens)
     else:
         t = LMTask(tokenizer, vocab, net.config.bptt)
+    # training-only regularisation: attributes of the modules, never saved (zhseq.modeling)
+    net.backbone.word_dropout = fit_config.word_dropout
+    if task == "sentiment":
+        net.label_smoothing = fit_config.label_smoothing
     train_tokens = train_data[0]
     examples = t.examples(train_tokens, train_data[1])
     dev_tokens = None if dev_part is None else distributed.map_split(tokenizer.cut, dev_part[0])
@@ -308,7 +314,8 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
             raise ZhseqError(f"the checkpoint in {out} was written by a run on {was}, and this one is on {now}: "
                              f"resume it on {was} (--device {was}) to finish it as it began, or start afresh in a "
                              "new --out")
-        saved = {**saved, "recipe": {**saved.get("recipe", {}), "device": was}}
+        # a checkpoint from before a fit setting existed was written with its default
+        saved = {**saved, "recipe": {**ADDED_FIT_SETTINGS, **saved.get("recipe", {}), "device": was}}
         changed = sorted(k for k in fingerprint.keys() | saved.keys() if fingerprint.get(k) != saved.get(k))
         if changed:
             raise ZhseqError(f"the checkpoint in {out} was written by a different run ({', '.join(changed)} "
@@ -373,6 +380,17 @@ def _copy_backbone(backbone, source) -> int:
                 mine.copy_(theirs[name])
                 copied += 1
     return copied
+
+
+# FitConfig fields added after checkpoints were first written: absent from an older checkpoint's fingerprint,
+# which then stands for their defaults (so that --resume continues a run started by an earlier version)
+ADDED_FIT_SETTINGS = {name: default_of(FitConfig, name) for name in ("label_smoothing", "word_dropout")}
+
+
+def _check_fit(task: str, fit: FitConfig) -> None:
+    """ZhseqError (one line) for a fit setting that the task cannot use."""
+    if task != "sentiment" and fit.label_smoothing:
+        raise ZhseqError("label_smoothing is a setting of sentiment models only")
 
 
 def _mapped(label_map: dict | None) -> dict:
