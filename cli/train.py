@@ -47,10 +47,13 @@ def device_option(**extra):
 
 
 def _regularisation_options(func):
-    """--label-smoothing and --word-dropout, from their FitConfig fields."""
+    """--discriminative-lr, --gradual-unfreezing, --label-smoothing and --word-dropout, from their FitConfig
+    fields."""
     for name in ("word_dropout", "label_smoothing"):
         func = setting_option(FitConfig, name, type=click.FloatRange(0, 1, max_open=True), metavar="P")(func)
-    return func
+    func = setting_option(FitConfig, "gradual_unfreezing", "--gradual-unfreezing/--no-gradual-unfreezing")(func)
+    return setting_option(FitConfig, "discriminative_lr", type=click.FloatRange(min=0, min_open=True),
+                          metavar="F")(func)
 
 # ---------------------------------------------------------------------------------------------
 # Training

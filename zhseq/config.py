@@ -320,6 +320,14 @@ class FitConfig(_Checked):
     ngram_nb: float = setting(0.5, number(0), "Scale each n-gram by its naive-Bayes log-count ratio to this "
                                               "power before the fit, as NBSVM does (0: plain TF-IDF).")
     progress: bool = setting(True, BOOL, "A progress bar and INFO messages (the zhseq loggers) during the run.")
+    # ULMFiT's fine-tuning (Howard & Ruder 2018, §3.2–3.3) over the model's layer groups, bottom to top: the
+    # embedding, each recurrent layer, the head (zhseq.modeling.layer_groups)
+    discriminative_lr: float = setting(1.0, number(0, low_open=True),
+                                       "Layer group l below the top (the head) trains at lr / F**l (ULMFiT's "
+                                       "discriminative learning rates: 2.6; 1 = one rate for all).")
+    gradual_unfreezing: bool = setting(False, BOOL, "Epoch 1 trains only the head, each later epoch one more layer "
+                                                    "group down (recurrent layers, then the embedding) (ULMFiT). "
+                                                    "One process only (not under torchrun).")
     # regularisation (training only: nothing of them is saved in the model's backbone or head)
     label_smoothing: float = setting(0.0, number(0, 1, high_open=True),
                                      "sentiment only: the training target puts 1 − P + P/C on the gold label "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import torch
 import torch.nn as nn
@@ -317,6 +318,34 @@ class NextWordNet(nn.Module):
         bias = torch.zeros(vocab_size)
         bias[:old] = self.out_bias.detach()
         self.out_bias = nn.Parameter(bias)
+
+
+_LAYER = re.compile(r"_l([0-9]+)(?:_reverse)?$")  # torch's recurrent parameter names: weight_ih_l0_reverse …
+
+
+def layer_groups(net: nn.Module) -> list[list[nn.Parameter]]:
+    """ULMFiT's layer groups (Howard & Ruder 2018, §3.2–3.3) of a ``SentimentNet`` or ``NextWordNet``, bottom to
+    top: ``[embedding]``, then one group per recurrent layer (both directions; parameters named as torch names
+    them, ``…_l{k}`` / ``…_l{k}_reverse``; a registered cell that names them otherwise is one group), then the
+    head: every other parameter (the classifier; an lm's projection(s) and output bias). An lm's output layer
+    is its embedding (tied), so it trains with the bottom group. Buffers (the n-gram table) are in none: the
+    training loop never changes them. Each parameter appears once; within a group, ``net.parameters()``'s
+    order. Raises ValueError for a model without a ``backbone``."""
+    backbone = getattr(net, "backbone", None)
+    if not isinstance(backbone, Backbone):
+        raise ValueError(f"{type(net).__name__} has no zhseq backbone to split into layer groups")
+    embedding = [backbone.embedding.weight]
+    recurrent = list(backbone.rnn.named_parameters())
+    layers: dict[int, list] = {}
+    if all(_LAYER.search(name) for name, _ in recurrent):
+        for name, p in recurrent:
+            layers.setdefault(int(_LAYER.search(name).group(1)), []).append(p)
+    elif recurrent:
+        layers[0] = [p for _, p in recurrent]
+    below = {id(p) for p in embedding} | {id(p) for _, p in recurrent}
+    head = [p for p in net.parameters() if id(p) not in below]
+    groups = [embedding, *(layers[k] for k in sorted(layers)), head]
+    return [g for g in groups if g]
 
 
 def special_mask(vocab_size: int) -> torch.Tensor:

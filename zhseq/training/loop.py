@@ -1,6 +1,8 @@
 """The one training loop, ``fit``: it knows nothing about the task.
 
     examples → length_batches (seeded) → [to the device] → forward/backward → clip → torch.optim.AdamW → LambdaLR
+        (AdamW's groups: decay / no decay, within each layer group when their learning rates differ; frozen
+        layer groups: gradual unfreezing)
         → after each epoch: evaluate, on_best, on_epoch, early stopping; a resumable checkpoint (state.py)
 
 On a CUDA GPU (``FitConfig.device``): the recurrent layers are cuDNN's (``zhseq.cells``), each batch's rows come
@@ -50,17 +52,57 @@ def reporting(progress: bool):
         root.setLevel(before)
 
 
-def parameter_groups(net: torch.nn.Module, weight_decay: float) -> list[dict]:
+def parameter_groups(net: torch.nn.Module, weight_decay: float, params=None) -> list[dict]:
     """AdamW's two groups, as nanoGPT and transformers make them: weight matrices (dim ≥ 2) decay by
     ``weight_decay``; biases, norms (dim 1) and embedding matrices (a tied output layer is its embedding)
-    do not. Empty groups are left out; the order of ``net.parameters()`` is kept within each group."""
+    do not. ``params``: a part of ``net``'s parameters (default: all of them). Empty groups are left out;
+    the order of ``params`` is kept within each group."""
     embeddings = {id(m.weight) for m in net.modules() if isinstance(m, torch.nn.Embedding)}
     decay, plain = [], []
-    for p in net.parameters():
+    for p in net.parameters() if params is None else params:
         if p.requires_grad:
             (decay if p.dim() >= 2 and id(p) not in embeddings else plain).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
+
+
+def discriminative_groups(net: torch.nn.Module, layers: list[list], weight_decay: float, lr: float,
+                          factor: float) -> list[dict]:
+    """AdamW's groups for ULMFiT's discriminative learning rates (Howard & Ruder 2018, §3.2): within each layer
+    group of ``layers`` (bottom to top, ``zhseq.modeling.layer_groups``) the two groups of ``parameter_groups``;
+    the layer group ``l`` below the top gets the learning rate ``lr / factor**l`` (each group's own ``lr``,
+    which ``LambdaLR`` then scales), the top group ``lr``. Each group also holds its ``layer`` (0: the bottom).
+    Bottom groups first."""
+    groups = []
+    for index, params in enumerate(layers):
+        below_top = len(layers) - 1 - index
+        for g in parameter_groups(net, weight_decay, params):
+            groups.append({**g, "lr": lr / factor**below_top, "layer": index})
+    return groups
+
+
+GRADUAL_UNFREEZING_DDP = ("gradual_unfreezing trains in one process only: under torchrun, DDP needs the same "
+                          "trainable parameters all run long; start it without torchrun, or leave "
+                          "--gradual-unfreezing off")
+
+
+def check_layers(config: FitConfig) -> None:
+    """ZhseqError (one line) for ``gradual_unfreezing`` under torchrun (``GRADUAL_UNFREEZING_DDP``)."""
+    if config.gradual_unfreezing and distributed.world() > 1:
+        raise ZhseqError(GRADUAL_UNFREEZING_DDP)
+
+
+def unfreeze(layers: list[list], epoch: int) -> int:
+    """ULMFiT's gradual unfreezing (Howard & Ruder 2018, §3.3) for epoch ``epoch`` (1, 2, …): the top ``epoch``
+    layer groups of ``layers`` (bottom to top) train (``requires_grad``), those below are frozen; all train
+    from epoch ``len(layers)`` on. Decided by the epoch number alone, so a resumed run freezes as the
+    interrupted one did. A frozen parameter gets no gradient, so AdamW leaves it (and its moments) untouched.
+    Returns how many groups train."""
+    trained = min(epoch, len(layers))
+    for index, params in enumerate(layers):
+        for p in params:
+            p.requires_grad_(index >= len(layers) - trained)
+    return trained
 
 
 def adamw(groups: list[dict], lr: float) -> torch.optim.AdamW:
@@ -96,6 +138,12 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
     alone evaluates (its scores are broadcast), shows progress and writes checkpoints; pass the
     callbacks that write files only there.
 
+    ULMFiT's levers (Howard & Ruder 2018), over ``zhseq.modeling.layer_groups(net)``: ``config.discriminative_lr``
+    F ≠ 1 gives the layer group l below the top the learning rate ``config.lr / F**l`` (``discriminative_groups``);
+    ``config.gradual_unfreezing`` trains only the top group in epoch 1 and one more group down each epoch after
+    (``unfreeze``; one process only: ZhseqError under torchrun). The parameters that were trainable when ``fit``
+    was called are trainable again when it returns or fails.
+
     ``config.device`` (``zhseq.modeling.resolve_device``): ``net`` is moved there and stays there; ``collate``
     gives CPU tensors (ids, lengths, targets), and the loop moves ids and targets (lengths stay on the CPU).
     ``config.precision``: on the CPU the lstm training kernel's matrix products (``zhseq.kernels``) for this run;
@@ -107,11 +155,14 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
 
     before = kernels.get_precision()
     kernels.set_precision(config.precision)
+    trainable = [p for p in net.parameters() if p.requires_grad]  # gradual unfreezing gives them back
     try:
         with reporting(config.progress):
             return _fit(net, examples, config=config, **kwargs)
     finally:
         kernels.set_precision(before)
+        for p in trainable:
+            p.requires_grad_(True)
 
 
 def describe(device: torch.device) -> str:
@@ -167,6 +218,7 @@ def _fit(
 
     if not examples:
         raise ZhseqError("nothing to train on: the corpus gave no examples")
+    check_layers(config)
     world, rank, main = distributed.world(), distributed.rank(), distributed.is_main()
     device = resolve_device(config.device)
     if device.type != "cpu":
@@ -184,7 +236,17 @@ def _fit(
     if config.max_steps:
         total = min(total, config.max_steps)
     warm = max(1, int(config.warmup * total))
-    optimizer = adamw(parameter_groups(net, config.weight_decay), config.lr)
+    layers = None
+    if config.discriminative_lr != 1 or config.gradual_unfreezing:
+        from ..modeling import layer_groups
+
+        layers = [[p for p in g if p.requires_grad] for g in layer_groups(net)]
+        layers = [g for g in layers if g]
+    if config.discriminative_lr != 1:
+        groups = discriminative_groups(net, layers, config.weight_decay, config.lr, config.discriminative_lr)
+    else:
+        groups = parameter_groups(net, config.weight_decay)
+    optimizer = adamw(groups, config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(warm, total))
     lengths = [len(x) for x, _ in examples]
     # what a checkpoint must bring back besides the tensors
@@ -233,6 +295,10 @@ def _fit(
         if loop["rng_epoch_start"] is not None:  # resuming: the shuffle this epoch had or will have
             rng.setstate(_rng_state(loop["rng_epoch_start"]))
         loop.update(epoch=epoch, rng_epoch_start=rng.getstate())
+        if config.gradual_unfreezing:
+            trained = unfreeze(layers, epoch)
+            logger.info("epoch %d trains the top %d of %d layer groups%s", epoch, trained, len(layers),
+                        "" if trained < len(layers) else " (all)")
         batches = distributed.shard(length_batches(lengths, config.batch_size, rng))
         model.train()
         t0, tokens = time.perf_counter(), 0
@@ -267,7 +333,7 @@ def _fit(
             "epoch": epoch,
             "step": step,
             "train_loss": loss_sum / world / max(1, loop["n_batches"]),
-            "lr": schedule.get_last_lr()[0],
+            "lr": max(schedule.get_last_lr()),  # the top layer group's (discriminative_lr)
             "seconds": round(seconds, 3),
             "tokens_per_s": round(tokens / max(seconds, 1e-9)),
         }

@@ -50,6 +50,7 @@ from ..tokenizer import Tokenizer
 from ..vocab import Vocab
 from . import distributed, outdir
 from .corpus import as_list, check_known_labels, label_order, read_parts, read_task_data, recorded
+from .loop import check_layers
 from .loop import fit as fit_loop
 from .loop import reporting
 from .ngramfit import choose_ngram_weight, fit_ngrams
@@ -384,13 +385,16 @@ def _copy_backbone(backbone, source) -> int:
 
 # FitConfig fields added after checkpoints were first written: absent from an older checkpoint's fingerprint,
 # which then stands for their defaults (so that --resume continues a run started by an earlier version)
-ADDED_FIT_SETTINGS = {name: default_of(FitConfig, name) for name in ("label_smoothing", "word_dropout")}
+ADDED_FIT_SETTINGS = {name: default_of(FitConfig, name) for name in (
+    "label_smoothing", "word_dropout", "discriminative_lr", "gradual_unfreezing")}
 
 
 def _check_fit(task: str, fit: FitConfig) -> None:
-    """ZhseqError (one line) for a fit setting that the task cannot use."""
+    """ZhseqError (one line) for a fit setting that the task cannot use, or this run cannot (gradual unfreezing
+    under torchrun: ``loop.check_layers``)."""
     if task != "sentiment" and fit.label_smoothing:
         raise ZhseqError("label_smoothing is a setting of sentiment models only")
+    check_layers(fit)
 
 
 def _mapped(label_map: dict | None) -> dict:
