@@ -46,14 +46,51 @@ def device_option(**extra):
     return setting_option(FitConfig, "device", type=DeviceName(), metavar="|".join(DEVICE_NAMES), **extra)
 
 
-def _regularisation_options(func):
+def _regularisation_options(func, finetuning=False):
     """--discriminative-lr, --gradual-unfreezing, --label-smoothing and --word-dropout, from their FitConfig
-    fields."""
+    fields. ``finetuning``: the first two default to None, which ``finetune_config`` reads as ULMFiT's
+    recipe with --unlabeled, else off."""
     for name in ("word_dropout", "label_smoothing"):
         func = setting_option(FitConfig, name, type=click.FloatRange(0, 1, max_open=True), metavar="P")(func)
-    func = setting_option(FitConfig, "gradual_unfreezing", "--gradual-unfreezing/--no-gradual-unfreezing")(func)
-    return setting_option(FitConfig, "discriminative_lr", type=click.FloatRange(min=0, min_open=True),
-                          metavar="F")(func)
+    from zhseq.training.settings import ULMFIT_DEFAULTS
+
+    unset = dict(default=None, show_default=False) if finetuning else {}
+
+    def shown(name, say=lambda v: f"{v:g}"):
+        if not finetuning:
+            return _help(name)
+        return (f"{_help(name)}  [default: {say(ULMFIT_DEFAULTS[name])} with --unlabeled, else "
+                f"{say(default_of(FitConfig, name))}]")
+
+    func = setting_option(FitConfig, "gradual_unfreezing", "--gradual-unfreezing/--no-gradual-unfreezing",
+                          help=shown("gradual_unfreezing", lambda v: "on" if v else "off"), **unset)(func)
+    return setting_option(FitConfig, "discriminative_lr", type=click.FloatRange(min=0, min_open=True), metavar="F",
+                          help=shown("discriminative_lr"), **unset)(func)
+
+
+def _help(name):
+    from dataclasses import fields
+
+    return next(f.metadata["help"] for f in fields(FitConfig) if f.name == name)
+
+
+def _lm_stage_options(func):
+    """--unlabeled and the lm stage's own settings (zhseq.training.settings.LM_STAGE_DEFAULTS)."""
+    from zhseq.training.settings import LM_STAGE_DEFAULTS, ULMFIT_DEFAULTS
+
+    func = click.option("--lm-lr", type=click.FloatRange(min=0, min_open=True), default=LM_STAGE_DEFAULTS["lr"],
+                        show_default=True, help="With --unlabeled: the lm stage's peak learning rate.")(func)
+    func = click.option("--lm-epochs", type=click.IntRange(min=1), default=LM_STAGE_DEFAULTS["epochs"],
+                        show_default=True, metavar="N",
+                        help="With --unlabeled: passes of the lm stage over the texts (about 3 s per 1,000 reviews "
+                             "per pass on one CPU thread for the shipped model).")(func)
+    return click.option(
+        "--unlabeled", multiple=True, metavar="FILE",
+        help="sentiment models: first adapt the backbone as a language model on these texts (one a line, or a "
+             "table's text column, read as --data is) plus --data's own texts, saved as OUT/lm/, then fine-tune "
+             f"the classifier (ULMFiT; defaults then --discriminative-lr {ULMFIT_DEFAULTS['discriminative_lr']:g} "
+             "--gradual-unfreezing). Repeatable.",
+    )(func)
 
 # ---------------------------------------------------------------------------------------------
 # Training
@@ -157,7 +194,8 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
                    "new data's label set. Without it such data is refused, the labels named.")
 @click.option("--min-freq", type=click.IntRange(min=1), default=default_of(ModelConfig, "min_freq"),
               show_default=True, help="New words this frequent join the vocabulary.")
-@_regularisation_options
+@lambda f: _regularisation_options(f, finetuning=True)
+@_lm_stage_options
 @setting_option(FitConfig, "ngram_c", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
                 help="Inverse regularisation of the refitted n-gram model, if the model has one (default: the "
                      "base model's).")
@@ -165,7 +203,7 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
 @_resume_options
 @_quiet_option
 def finetune_command(model_dir, data, dev, out, text_column, label_column, encoding, label_map, allow_rare_labels,
-                     new_labels, min_freq, resume, quiet, **settings):
+                     new_labels, min_freq, unlabeled, lm_epochs, lm_lr, resume, quiet, **settings):
     """Continue training a model on new data.
 
     Starts from MODEL_DIR, keeps its vocabulary (adding frequent new words) and trains at a
@@ -174,16 +212,27 @@ def finetune_command(model_dir, data, dev, out, text_column, label_column, encod
     Sentiment data may bring new labels with --new-labels: the classifier head is rebuilt for
     them. Prints the best model's folder.
 
+    With --unlabeled (sentiment models), ULMFiT (Howard & Ruder, 2018) in two stages: the
+    backbone is first trained as a language model on the domain's unlabelled texts and --data's
+    texts (saved as OUT/lm/, a next-word model of the domain too), then the classifier is
+    fine-tuned from it with discriminative learning rates and gradual unfreezing. --resume
+    continues a run killed in either stage.
+
     \b
     Examples:
       zhseq finetune runs/reviews --data hotel.tsv --out runs/hotel
       zhseq finetune runs/reviews --data three-way.tsv --out runs/3way --new-labels
       zhseq finetune runs/lm --data forum.txt --out runs/lm-forum --epochs 2
+      zhseq finetune sentiment --data 500-labelled.csv --unlabeled domain.txt --out runs/domain
     """
     from zhseq.training import finetune, finetune_config
+    from zhseq.training.settings import lm_stage_config
 
-    fit = finetune_config(model_dir, **settings, progress=not quiet)  # batch size, n-gram C: None → the base's
+    # batch size, n-gram C: None → the base's; discriminative lr, gradual unfreezing: None → ULMFiT's or off
+    fit = finetune_config(model_dir, ulmfit=bool(unlabeled), **settings, progress=not quiet)
+    lm_fit = lm_stage_config(fit, epochs=lm_epochs, lr=lm_lr) if unlabeled else None
     path = finetune(model_dir, list(data), out, fit=fit, dev=dev, text_column=text_column, label_column=label_column,
                     encoding=encoding, label_map=label_map, allow_rare_labels=allow_rare_labels,
-                    new_labels=new_labels, min_freq=min_freq, resume=resume)
+                    new_labels=new_labels, min_freq=min_freq, unlabeled=list(unlabeled), lm_fit=lm_fit,
+                    resume=resume)
     _report_saved(path)

@@ -121,7 +121,9 @@ def test_training_option_defaults_are_the_configs():
     owner = {f.name: cls for cls in (ModelConfig, FitConfig) for f in fields(cls)}
     for command, required, expected in (
         ("train", ["lm"], {}),
-        ("finetune", ["model"], {**FINETUNE_DEFAULTS, "batch_size": None, "ngram_c": None}),
+        # None: the base model's (batch size, n-gram C), or ULMFiT's with --unlabeled (discriminative lr, unfreezing)
+        ("finetune", ["model"], {**FINETUNE_DEFAULTS, "batch_size": None, "ngram_c": None,
+                                 "discriminative_lr": None, "gradual_unfreezing": None}),
     ):
         ctx = cli.commands[command].make_context(command, required + ["--data", "d", "--out", "o"])
         given = {name: value for name, value in ctx.params.items() if name in owner}

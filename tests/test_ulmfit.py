@@ -139,3 +139,117 @@ def test_gradual_unfreezing_is_refused_under_torchrun_before_anything_is_read(tm
                                  "--gradual-unfreezing"))
     assert line.startswith("Error: gradual_unfreezing trains in one process only") and "torchrun" in line
     assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()
+
+
+# -- finetune --unlabeled: the lm stage, then the classifier ----------------------------------------------
+@pytest.fixture(scope="module")
+def domain(two_label_tsv, tmp_path_factory):
+    """A tiny base classifier, and 300 unlabelled texts of a 'new domain' (new words among the old)."""
+    import random
+
+    root = tmp_path_factory.mktemp("domain")
+    base = train("sentiment", str(two_label_tsv), root / "base", epochs=1, **TINY)
+    rng = random.Random(1)
+    new, old = ["外卖", "骑手", "送餐", "好吃", "难吃"], ["很好", "失望", "房间", "快递", "不错"]
+    raw = root / "raw.txt"
+    raw.write_text("\n".join(f"{rng.choice(new)}{rng.choice(old)}，{rng.choice(old)}{rng.choice(new)}"
+                             for _ in range(300)) + "\n", encoding="utf-8")
+    return base, raw
+
+
+FT = dict(epochs=2, batch_size=16, progress=False, checkpoint_every=4)
+LM_FIT = FitConfig(epochs=1, batch_size=32, lr=1e-3, discriminative_lr=2.6, progress=False, checkpoint_every=4)
+
+
+def _tensors(folder, prefix="backbone."):
+    from safetensors.torch import load_file
+
+    return {k: v for k, v in load_file(str(folder / "model.safetensors")).items() if k.startswith(prefix)}
+
+
+def test_unlabeled_text_adapts_the_backbone_as_an_lm_before_the_classifier_is_tuned(domain, two_label_tsv, tmp_path):
+    from zhseq.training import finetune
+
+    base, raw = domain
+    out = tmp_path / "ft"
+    best = finetune(base, str(two_label_tsv), out, unlabeled=[raw], lm_fit=LM_FIT, **{**FT, "epochs": 1})
+    lm = out / "lm" / "model-best"
+    lm_config = json.loads((lm / "config.json").read_text(encoding="utf-8"))
+    assert lm_config["task"] == "lm" and lm_config["backbone"] == json.loads(
+        (best / "config.json").read_text(encoding="utf-8"))["backbone"]
+    assert (lm / "vocab.json").read_bytes() == (best / "vocab.json").read_bytes()  # 外卖 … joined the vocabulary
+    assert "骑手" in json.loads((lm / "vocab.json").read_text(encoding="utf-8"))["tokens"]
+    # epoch 1 of gradual unfreezing trains the head alone: the classifier's backbone is the lm stage's, bit for bit
+    adapted, tuned, before = _tensors(lm), _tensors(best), _tensors(base)
+    assert adapted.keys() == tuned.keys()
+    assert all(torch.equal(adapted[k], tuned[k]) for k in adapted)
+    assert not torch.equal(tuned["backbone.rnn.weight_hh_l0"], before["backbone.rnn.weight_hh_l0"])
+    n_old = before["backbone.embedding.weight"].size(0)
+    assert not torch.equal(tuned["backbone.embedding.weight"][:n_old], before["backbone.embedding.weight"])
+    recipe = json.loads((best / "config.json").read_text(encoding="utf-8"))["training"]
+    assert recipe["unlabeled"] == [str(raw)]
+    assert (recipe["discriminative_lr"], recipe["gradual_unfreezing"]) == (2.6, True)  # ULMFiT's, by default
+    stage = recipe["lm_stage"]
+    assert (stage["dir"], stage["epochs"], stage["n_unlabeled"], stage["n_texts"]) == ("lm", 1, 300, 300 + 380)
+    assert stage["dev_perplexity"] > 1
+    # OUT/lm is a next-word model like any other
+    result = invoke("predict-next", "--model", lm, "外卖", "-k", "3", "--format", "jsonl")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["predictions"]) == 3
+
+
+def test_the_cli_reads_unlabeled_tables_with_the_same_reader_and_encoding(domain, tmp_path):
+    base, raw = domain
+    lines = raw.read_text(encoding="utf-8").splitlines()
+    table = tmp_path / "raw.tsv"  # a table: its text column is read, its labels ignored
+    table.write_text("label\ttext\n" + "\n".join(f"x\t{t}" for t in lines[:250]) + "\n", encoding="gb18030")
+    labelled = tmp_path / "labelled.tsv"
+    labelled.write_text("label\ttext\n" + "\n".join(f"{'positive' if i % 2 else 'negative'}\t{t}"
+                                                    for i, t in enumerate(lines[:120])) + "\n", encoding="gb18030")
+    out = tmp_path / "ft"
+    result = invoke("finetune", base, "--data", labelled, "--unlabeled", table, "--encoding", "gb18030", "--out", out,
+                    "--epochs", "1", "--lm-epochs", "1", "--batch-size", "16", "--no-gradual-unfreezing")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out / "model-best")
+    # the labelled texts join the lm's
+    assert "stage 1 of 2: adapting the backbone as a language model on 370 texts (250 unlabelled, 120 labelled)" \
+           in result.stderr
+    assert "stage 2 of 2: fine-tuning the classifier on 120 labelled texts, discriminative lr 2.6" in result.stderr
+    recipe = json.loads((out / "model-best" / "config.json").read_text(encoding="utf-8"))["training"]
+    assert recipe["gradual_unfreezing"] is False and recipe["lm_stage"]["n_unlabeled"] == 250
+    assert (out / "lm" / "model-best" / "config.json").is_file()
+
+
+def test_unlabeled_text_is_refused_for_an_lm_and_a_stacked_bidirectional_classifier(domain, two_label_tsv, tmp_path):
+    base, raw = domain
+    lm = train("lm", str(raw), tmp_path / "lm", epochs=1, **{k: v for k, v in TINY.items() if k != "ngrams"})
+    line = one_error_line(invoke("finetune", lm, "--data", raw, "--unlabeled", raw, "--out", tmp_path / "o"))
+    assert line.startswith("Error: --unlabeled is for sentiment models")
+    stacked = train("sentiment", str(two_label_tsv), tmp_path / "stacked", epochs=1, layers=2, **TINY)
+    line = one_error_line(invoke("finetune", stacked, "--data", two_label_tsv, "--unlabeled", raw, "--out",
+                                 tmp_path / "o"))
+    assert "bidirectional with 2 layers" in line and "would see the words it predicts" in line
+    line = one_error_line(invoke("finetune", base, "--data", two_label_tsv, "--unlabeled", tmp_path / "none.txt",
+                                 "--out", tmp_path / "o"))
+    assert "none.txt" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_run_killed_in_either_stage_resumes_to_the_same_models(domain, two_label_tsv, tmp_path):
+    from zhseq.training import finetune
+
+    base, raw = domain
+    kw = dict(unlabeled=[raw], lm_fit=LM_FIT, **FT)
+    whole = finetune(base, str(two_label_tsv), tmp_path / "whole", **kw)
+    lm_steps = json.loads((tmp_path / "whole" / "lm" / "metrics.json").read_text())["epochs"][-1]["step"]
+    for stop, where in ((10, "lm/checkpoint"), (lm_steps + 30, "checkpoint")):  # in the lm stage, the classifier's
+        out = tmp_path / f"stopped-{stop}"
+        with interrupted_at_step(stop):
+            finetune(base, str(two_label_tsv), out, **kw)
+        assert (out / where / "latest.json").is_file() and not (out / "model-last").exists()
+        if where == "checkpoint":  # the lm stage is finished: a different one is refused
+            with pytest.raises(ZhseqError, match="lm stage of a different run"):
+                finetune(base, str(two_label_tsv), out, resume=True,
+                         **{**kw, "lm_fit": FitConfig(**{**LM_FIT.to_dict(), "epochs": 2})})
+        resumed = finetune(base, str(two_label_tsv), out, resume=True, **kw)
+        assert digest(resumed) == digest(whole)
+        assert digest(out / "lm" / "model-best") == digest(tmp_path / "whole" / "lm" / "model-best")

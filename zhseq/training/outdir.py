@@ -2,6 +2,7 @@
 if it was interrupted, and the learning curves drawn beside metrics.json at the end.
 
     OUT/model-best/  OUT/model-last/  OUT/metrics.json  OUT/learning_curves.png  (OUT/checkpoint/ while running)
+    OUT/lm/ …  a run in stages (finetune with unlabelled text): an earlier stage's own output folder (``inner``)
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ logger = logging.getLogger(__name__)
 CURVES_NAME = "learning_curves.png"
 
 
-def prepare(out: Path, resume: bool = False) -> bool:
+def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> bool:
     """Refuse to mix a new run into a folder that holds something else (ZhseqError naming it); True if this
     run created the folder. With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is;
     without one (a run killed before its first checkpoint, an empty or new folder) a WARNING says ``no
     checkpoint in OUT: starting from the beginning``, and what a killed run left (``model-best``,
-    ``metrics.json``, a half-written checkpoint) is removed first. ZhseqError for ``resume`` on a finished run."""
+    ``metrics.json``, a half-written checkpoint) is removed first. ZhseqError for ``resume`` on a finished run.
+    ``inner``: the folders in ``out`` of a run's earlier stages (each its own output folder, which that stage
+    prepares itself); with ``resume``, ``out`` holding one of them is taken as it is (less the later stage's
+    leftovers), as that stage's run continues."""
     if resume and out.is_dir() and (out / STATE_DIR / "latest.json").is_file():
         return False
     if resume and out.is_dir():
@@ -35,6 +39,8 @@ def prepare(out: Path, resume: bool = False) -> bool:
         for p in out.iterdir():
             if p.name in (BEST_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if any((out / name).is_dir() for name in inner):
+            return False
     if resume and (not out.exists() or out.is_dir() and not any(out.iterdir())):  # else refused below
         logger.warning("no checkpoint in %s: starting from the beginning", out)
     if out.exists():
@@ -53,15 +59,26 @@ def prepare(out: Path, resume: bool = False) -> bool:
     return True
 
 
-def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="cpu") -> Path:
+def saved_progress(out: Path, inner: tuple[str, ...] = ()) -> Path | None:
+    """What ``--resume`` would continue from: ``out``'s checkpoint folder, else that of an earlier stage in
+    ``inner`` (``OUT/lm/checkpoint``), else a finished earlier stage's folder; None if nothing."""
+    for folder in (out, *(out / name for name in inner)):
+        if (folder / STATE_DIR / "latest.json").is_file():
+            return folder / STATE_DIR
+    return next((out / name for name in inner if (out / name / LAST_DIR).is_dir()), None)
+
+
+def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="cpu",
+            inner: tuple[str, ...] = ()) -> Path:
     """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
     interruption (Ctrl-C) and any failure of a resumed run, so ``--resume`` can still continue it (a
-    WARNING says so). Under torchrun, this is where every process joins the run (on ``device``, its own: NCCL
-    for a CUDA GPU, else gloo), and process 0 alone owns ``out``."""
+    WARNING says so). ``inner``: the folders of a run's earlier stages in ``out`` (``prepare``): their
+    checkpoints, and a finished earlier stage, are kept as ``out``'s own checkpoint is. Under torchrun, this
+    is where every process joins the run (on ``device``, its own: NCCL for a CUDA GPU, else gloo), and process
+    0 alone owns ``out``."""
     distributed.setup(device)
-    created = distributed.on_main(lambda: prepare(out, resume))
-    pointer = out / STATE_DIR / "latest.json"
-    resuming = pointer.is_file()
+    created = distributed.on_main(lambda: prepare(out, resume, inner))
+    resuming = saved_progress(out, inner) is not None
     try:
         return body()
     except BaseException as exc:
@@ -69,21 +86,22 @@ def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="c
             raise  # process 0 owns the folder
         # with several processes, a failure here is most often another process's end (killed, out of
         # memory, a machine lost), so the checkpoint is kept for --resume as after Ctrl-C
-        if pointer.is_file() and (resuming or isinstance(exc, KeyboardInterrupt) or distributed.world() > 1):
-            logger.warning("stopped: continue with the same command plus --resume (checkpoint in %s)",
-                           out / STATE_DIR)
+        kept = saved_progress(out, inner)
+        if kept is not None and (resuming or isinstance(exc, KeyboardInterrupt) or distributed.world() > 1):
+            logger.warning("stopped: continue with the same command plus --resume (checkpoint in %s)", kept)
         else:
-            clean(out, created)
+            clean(out, created, inner)
         raise
 
 
-def clean(out: Path, created: bool) -> None:
-    """Remove what a failed run wrote: the whole folder if it made it, else its files in it."""
+def clean(out: Path, created: bool, inner: tuple[str, ...] = ()) -> None:
+    """Remove what a failed run wrote: the whole folder if it made it, else its files in it (and the folders
+    of its earlier stages, ``inner``)."""
     clear_state(out)
     if created:
         shutil.rmtree(out, ignore_errors=True)
     else:
-        for name in (BEST_DIR, LAST_DIR, METRICS_NAME, CURVES_NAME):
+        for name in (BEST_DIR, LAST_DIR, METRICS_NAME, CURVES_NAME, *inner):
             p = out / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
