@@ -228,6 +228,13 @@ def finetune_command(model_dir, data, dev, out, text_column, label_column, encod
     from zhseq.training import finetune, finetune_config
     from zhseq.training.settings import lm_stage_config
 
+    ctx = click.get_current_context()
+    given = [f"--{n.replace('_', '-')}" for n in ("lm_epochs", "lm_lr")
+             if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+    if given and not unlabeled:
+        raise click.UsageError(f"{' and '.join(given)} set{'s' if len(given) == 1 else ''} the lm stage, which "
+                               "runs with --unlabeled only")
+
     # batch size, n-gram C: None → the base's; discriminative lr, gradual unfreezing: None → ULMFiT's or off
     fit = finetune_config(model_dir, ulmfit=bool(unlabeled), **settings, progress=not quiet)
     lm_fit = lm_stage_config(fit, epochs=lm_epochs, lr=lm_lr) if unlabeled else None

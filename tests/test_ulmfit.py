@@ -231,6 +231,8 @@ def test_unlabeled_text_is_refused_for_an_lm_and_a_stacked_bidirectional_classif
     line = one_error_line(invoke("finetune", base, "--data", two_label_tsv, "--unlabeled", tmp_path / "none.txt",
                                  "--out", tmp_path / "o"))
     assert "none.txt" in line
+    result = invoke("finetune", base, "--data", two_label_tsv, "--out", tmp_path / "o", "--lm-epochs", "2")
+    assert result.exit_code == 2 and "--lm-epochs sets the lm stage, which runs with --unlabeled only" in result.output
     assert not (tmp_path / "o").exists()
 
 
