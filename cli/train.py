@@ -47,11 +47,12 @@ def device_option(**extra):
 
 
 def _regularisation_options(func, finetuning=False):
-    """--discriminative-lr, --gradual-unfreezing, --label-smoothing and --word-dropout, from their FitConfig
-    fields. ``finetuning``: the first two default to None, which ``finetune_config`` reads as ULMFiT's
+    """--discriminative-lr, --gradual-unfreezing, --average-last, --label-smoothing and --word-dropout, from
+    their FitConfig fields. ``finetuning``: the first two default to None, which ``finetune_config`` reads as ULMFiT's
     recipe with --unlabeled, else off."""
     for name in ("word_dropout", "label_smoothing"):
         func = setting_option(FitConfig, name, type=click.FloatRange(0, 1, max_open=True), metavar="P")(func)
+    func = setting_option(FitConfig, "average_last", type=click.IntRange(min=0), metavar="N")(func)
     from zhseq.training.settings import ULMFIT_DEFAULTS
 
     unset = dict(default=None, show_default=False) if finetuning else {}

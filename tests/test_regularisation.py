@@ -137,3 +137,50 @@ def test_a_checkpoint_from_before_these_settings_resumes_as_their_defaults(two_l
         del state["loop"]["fingerprint"]["recipe"][name]
     state_json.write_text(json.dumps(state), encoding="utf-8")
     assert digest(train("sentiment", str(two_label_tsv), out, resume=True, **kw)) == digest(whole)
+
+
+# -- checkpoint averaging ----------------------------------------------------------------------------------
+def test_the_loop_averages_the_last_n_epochs_parameters():
+    from zhseq.training.loop import fit
+    from zhseq.training.tasks import SentimentTask
+
+    net = _net()
+    g = torch.Generator().manual_seed(0)
+    examples = [(torch.randint(4, 40, (6,), generator=g).tolist(), i % 3) for i in range(64)]
+    seen, got = [], {}
+    fit(net, examples, collate=SentimentTask.collate,
+        config=FitConfig(epochs=3, batch_size=16, patience=9, average_last=2, progress=False),
+        on_epoch=lambda h: seen.append({n: p.detach().clone() for n, p in net.named_parameters()}),
+        on_average=lambda params, n: got.update(params=params, n=n))
+    assert got["n"] == 2 and got["params"].keys() == seen[-1].keys()
+    for name, value in got["params"].items():
+        assert torch.allclose(value, (seen[1][name] + seen[2][name]) / 2, atol=1e-7), name
+    assert not torch.equal(got["params"]["classifier.weight"], seen[2]["classifier.weight"])
+
+
+def test_average_last_saves_a_scored_model_average_beside_the_unchanged_best_and_last(two_label_tsv, tmp_path):
+    from cli_helpers import ok
+
+    kw = dict(epochs=3, patience=3, checkpoint_every=5, **TINY)
+    plain = train("sentiment", str(two_label_tsv), tmp_path / "plain", **kw)
+    out = tmp_path / "avg"
+    train("sentiment", str(two_label_tsv), out, average_last=2, **kw)
+    for name in ("model-best", "model-last"):  # averaging changes nothing else
+        assert digest(out / name) == digest(plain.parent / name)
+    average = out / "model-average"
+    assert digest(average) not in (digest(out / "model-best"), digest(out / "model-last"))
+    config = json.loads((average / "config.json").read_text(encoding="utf-8"))
+    assert config["training"]["average_last"] == 2 and "accuracy" in config["dev_scores"]
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["average"]["epochs"] == [2, 3] and "accuracy" in metrics["average"]["dev"]
+    assert "model-average" in metrics["ngrams"]  # its n-gram weight chosen on dev, as the others'
+    assert config["head"]["ngram_weight"] == metrics["ngrams"]["model-average"]["weight"]
+    result = ok("sentiment", "--model", average, "服务很好", "--format", "jsonl")
+    assert json.loads(result.stdout)["label"] in ("positive", "negative")
+
+    stopped = tmp_path / "stopped"
+    with interrupted_at_step(60):  # in epoch 3: one epoch's parameters are in the checkpoint
+        train("sentiment", str(two_label_tsv), stopped, average_last=2, **kw)
+    assert any(k.startswith("average.0.") for k in load_state(stopped)["tensors"])
+    train("sentiment", str(two_label_tsv), stopped, resume=True, average_last=2, **kw)
+    assert digest(stopped / "model-average") == digest(average)

@@ -328,6 +328,9 @@ class FitConfig(_Checked):
     gradual_unfreezing: bool = setting(False, BOOL, "Epoch 1 trains only the head, each later epoch one more layer "
                                                     "group down (recurrent layers, then the embedding) (ULMFiT). "
                                                     "One process only (not under torchrun).")
+    average_last: int = setting(0, whole(0), "Also save OUT/model-average: the weights averaged over the last N "
+                                             "epochs' models (checkpoint averaging, Vaswani et al. 2017; SWA, "
+                                             "Izmailov et al. 2018), scored on dev; 0 or 1 = off.")
     # regularisation (training only: nothing of them is saved in the model's backbone or head)
     label_smoothing: float = setting(0.0, number(0, 1, high_open=True),
                                      "sentiment only: the training target puts 1 − P + P/C on the gold label "

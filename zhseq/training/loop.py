@@ -149,6 +149,11 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
     ``config.precision``: on the CPU the lstm training kernel's matrix products (``zhseq.kernels``) for this run;
     on a GPU the forward pass under ``torch.autocast(dtype=torch.bfloat16)`` (the recurrent layer excepted).
 
+    ``config.average_last`` N > 1: the parameters after each of the last N epochs are kept (in checkpoints too),
+    and at the end ``on_average`` gets their mean ({name: tensor}, on the CPU) and how many epochs it averages
+    (fewer than N when fewer ran): checkpoint averaging (Vaswani et al. 2017; Izmailov et al. 2018, SWA,
+    there with a cyclic learning rate). Process 0 only.
+
     Progress: a tqdm bar on stderr and one INFO line per epoch on the ``zhseq.training.loop`` logger, both
     only with ``config.progress``."""
     from .. import kernels
@@ -211,10 +216,11 @@ def _fit(
     state_dir: Path | None = None,
     resume: dict | None = None,
     fingerprint: dict | None = None,
+    on_average: Callable[[dict, int], None] | None = None,
 ) -> list[dict]:
     from tqdm import tqdm
 
-    from .state import restore, save_state
+    from .state import restore, save_state, snapshots_of
 
     if not examples:
         raise ZhseqError("nothing to train on: the corpus gave no examples")
@@ -252,9 +258,13 @@ def _fit(
     # what a checkpoint must bring back besides the tensors
     loop = {"step": 0, "epoch": 1, "batches_done": 0, "rng_epoch_start": None, "history": [], "best": None,
             "bad_epochs": 0, "loss_sum": 0.0, "n_batches": 0, "fingerprint": fingerprint}
+    # checkpoint averaging: the parameters after each of the last config.average_last epochs, on the CPU
+    keep = config.average_last if config.average_last > 1 and main else 0
+    snapshots: list[dict] = []
     if resume is not None:
         restore(resume, net=net, optimizer=optimizer, schedule=schedule, rank=rank, device=device)
         loop.update(resume["loop"])
+        snapshots = snapshots_of(resume)[-keep:] if keep else []
     model = distributed.wrap(net)  # training steps only; evaluation and saving use net itself
     history = loop["history"]
     show = config.progress and main
@@ -285,7 +295,7 @@ def _fit(
         loop["loss_sum"] = distributed.all_sum([loop["loss_sum"]])[0] / world
         if main:
             save_state(state_dir, net=net, optimizer=optimizer, schedule=schedule, loop=loop, rng_states=rng_states,
-                       device_rng=device_rng)
+                       device_rng=device_rng, snapshots=snapshots)
 
     step = loop["step"]
     finished = step >= total
@@ -350,6 +360,8 @@ def _fit(
             logger.info("epoch %d: train loss %.4f", epoch, record["train_loss"])
         record["best"] = improved
         history.append(record)
+        if keep:
+            snapshots = [*snapshots, {n: p.detach().cpu().clone() for n, p in net.named_parameters()}][-keep:]
         if improved:
             loop.update(best=record["dev"][metric] if evaluate is not None else None, bad_epochs=0)
             if on_best is not None:
@@ -367,6 +379,10 @@ def _fit(
             logger.info("early stop: no better dev %s for %d epochs", metric, loop["bad_epochs"])
             break
     bar.close()
+    if keep and on_average is not None:
+        # the mean in float64, so that the order of the epochs does not change a bit of it
+        on_average({n: torch.stack([s[n].double() for s in snapshots]).mean(0).to(snapshots[-1][n].dtype)
+                    for n in snapshots[-1]}, len(snapshots))
     return history
 
 

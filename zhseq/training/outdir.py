@@ -2,6 +2,7 @@
 if it was interrupted, and the learning curves drawn beside metrics.json at the end.
 
     OUT/model-best/  OUT/model-last/  OUT/metrics.json  OUT/learning_curves.png  (OUT/checkpoint/ while running)
+    OUT/model-average/  with FitConfig.average_last: the last epochs' weights averaged
     OUT/lm/ …  a run in stages (finetune with unlabelled text): an earlier stage's own output folder (``inner``)
 """
 
@@ -20,6 +21,7 @@ from .state import STATE_DIR, clear_state
 logger = logging.getLogger(__name__)
 
 CURVES_NAME = "learning_curves.png"
+AVERAGE_DIR = "model-average"
 
 
 def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> bool:
@@ -37,7 +39,7 @@ def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> boo
         if (out / LAST_DIR).exists():
             raise ZhseqError(f"--out {out} holds a finished run: nothing to resume")
         for p in out.iterdir():
-            if p.name in (BEST_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR):
+            if p.name in (BEST_DIR, AVERAGE_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         if any((out / name).is_dir() for name in inner):
             return False
@@ -101,7 +103,7 @@ def clean(out: Path, created: bool, inner: tuple[str, ...] = ()) -> None:
     if created:
         shutil.rmtree(out, ignore_errors=True)
     else:
-        for name in (BEST_DIR, LAST_DIR, METRICS_NAME, CURVES_NAME, *inner):
+        for name in (BEST_DIR, LAST_DIR, AVERAGE_DIR, METRICS_NAME, CURVES_NAME, *inner):
             p = out / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 

@@ -92,6 +92,10 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
     corpus's frequent words), cell and sizes are used; a classifier's second direction starts from the
     saved model's if it has one (a bidirectional lm), else fresh.
 
+    ``fit.average_last`` N > 1 (checkpoint averaging, Vaswani et al. 2017; SWA, Izmailov et al. 2018): also
+    ``out/model-average``, the parameters averaged over the last N epochs run (model-best and model-last
+    unchanged), scored on dev (``metrics.json``'s ``average``; its own n-gram weight); ``finetune`` too.
+
     ``fit.device`` (``auto``: a CUDA GPU when torch sees one, else the CPU; ``zhseq.modeling.resolve_device``):
     where the network trains; the recipe in config.json records the kind of device (``cpu``, ``cuda``, ``mps``).
 
@@ -413,9 +417,12 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
         # train and finetune put both settings in the recipe (finetune: the base model's power)
         ngram_info = fit_ngrams(net, ngram_tokens, ngram_targets, c=recipe["ngram_c"], nb=recipe["ngram_nb"])
 
+    averaged: dict = {}  # fit_config.average_last: the averaged parameters, and what metrics.json says of them
+
     def metrics(history: list[dict]) -> dict:
         return {"task": task, "metric": t.metric, "epochs": history,
-                **({"ngrams": ngram_info} if ngram_info else {})}
+                **({"ngrams": ngram_info} if ngram_info else {}),
+                **({"average": averaged["info"]} if "info" in averaged else {})}
 
     # a checkpoint may only continue the run that wrote it
     fingerprint = json.loads(json.dumps({"recipe": recipe, "examples": len(examples), "vocab": len(vocab),
@@ -462,14 +469,26 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
         state_dir=out,
         resume=state,
         fingerprint=fingerprint,
+        on_average=(lambda params, n: averaged.update(params=params, n=n)) if main else None,
     )
     if main:
         save(LAST_DIR, history[-1])
+        if "params" in averaged:  # checkpoint averaging: the last epochs' mean, scored and saved beside them
+            net.load_state_dict(averaged.pop("params"), strict=False)  # parameters; buffers (n-grams) as they are
+            last = dev_probs.get("last")
+            scores = evaluate(net) if dev_examples else None  # (sets dev_probs["last"] to the average's)
+            dev_probs["average"], dev_probs["last"] = (dev_probs.get("last") if scores else None), last
+            averaged["info"] = {"epochs": [h["epoch"] for h in history[-averaged["n"]:]], "dev": scores}
+            save(outdir.AVERAGE_DIR, {"dev": scores})
+            write_json(out / METRICS_NAME, metrics(history))
+            logger.info("the last %d epochs' weights averaged%s, saved to %s", averaged["n"],
+                        f": dev {t.metric} {scores[t.metric]:.4f}" if scores else "", out / outdir.AVERAGE_DIR)
         if ngram_info is not None:
             z = ngram_logits(net, dev_tokens) if dev_examples else None
             # after a resume, the epochs before it left no probabilities: those models are run again
-            for folder, key in ((BEST_DIR, "best"), (LAST_DIR, "last")):
-                ngram_info[folder] = choose_ngram_weight(out / folder, t, dev_examples, z, dev_probs.get(key))
+            for folder, key in ((BEST_DIR, "best"), (LAST_DIR, "last"), (outdir.AVERAGE_DIR, "average")):
+                if (out / folder).is_dir():
+                    ngram_info[folder] = choose_ngram_weight(out / folder, t, dev_examples, z, dev_probs.get(key))
             write_json(out / METRICS_NAME, metrics(history))
         clear_state(out)  # the run is complete: its models replace the checkpoint
         outdir.draw_curves(metrics(history), out / outdir.CURVES_NAME)
@@ -500,7 +519,7 @@ def _copy_backbone(backbone, source) -> int:
 # FitConfig fields added after checkpoints were first written: absent from an older checkpoint's fingerprint,
 # which then stands for their defaults (so that --resume continues a run started by an earlier version)
 ADDED_FIT_SETTINGS = {name: default_of(FitConfig, name) for name in (
-    "label_smoothing", "word_dropout", "discriminative_lr", "gradual_unfreezing")}
+    "label_smoothing", "word_dropout", "discriminative_lr", "gradual_unfreezing", "average_last")}
 
 
 def _check_fit(task: str, fit: FitConfig) -> None:

@@ -3,7 +3,9 @@
     OUT/checkpoint/latest.json            {"dir": "step-000500"}: the last complete checkpoint
     OUT/checkpoint/step-000500/state.safetensors   model.*, optim.<param>.<name>, rng.torch (rng.torch.<r>
                                                    for process r > 0 of a multi-process run); on a GPU also
-                                                   its generator's, rng.cuda (rng.cuda.<r>) or rng.mps
+                                                   its generator's, rng.cuda (rng.cuda.<r>) or rng.mps; with
+                                                   FitConfig.average_last, the last epochs' parameters,
+                                                   average.<i>.<name> (i = 0: the oldest kept)
     OUT/checkpoint/step-000500/state.json          everything else (JSON): the loop's position, the
                                                    optimizer's param_groups, the schedule's state
 
@@ -50,11 +52,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_state(out: Path, *, net, optimizer, schedule, loop: dict, rng_states: list | None = None,
-               device_rng: tuple[str, list] | None = None) -> Path:
+               device_rng: tuple[str, list] | None = None, snapshots: list[dict] = ()) -> Path:
     """Write a complete checkpoint of the run in ``out`` and point ``latest.json`` at it.
 
     ``rng_states``: every process's torch (CPU) random state in a multi-process run (default: this one's);
-    ``device_rng``: (device type, every process's state) of a GPU's generator, for a run on one."""
+    ``device_rng``: (device type, every process's state) of a GPU's generator, for a run on one;
+    ``snapshots``: the parameters ({name: CPU tensor}) of the last epochs, oldest first, for checkpoint
+    averaging (``snapshots_of`` reads them back)."""
     from safetensors.torch import save_file
 
     root = Path(out) / STATE_DIR
@@ -78,6 +82,9 @@ def save_state(out: Path, *, net, optimizer, schedule, loop: dict, rng_states: l
         kind, states = device_rng
         for r, rng in enumerate(states):
             tensors[f"rng.{kind}" if r == 0 else f"rng.{kind}.{r}"] = rng.cpu()
+    for i, snapshot in enumerate(snapshots):
+        for param, value in snapshot.items():
+            tensors[f"average.{i}.{param}"] = value.contiguous()
     save_file(tensors, str(tmp / "state.safetensors"))
     with open(tmp / "state.safetensors", "rb") as f:
         os.fsync(f.fileno())
@@ -150,6 +157,17 @@ def restore(state: dict, *, net, optimizer, schedule, rank: int = 0, device=None
         torch.cuda.set_rng_state(tensors[key], device)
     elif kind == "mps" and key in tensors:
         torch.mps.set_rng_state(tensors[key])
+
+
+def snapshots_of(state: dict) -> list[dict]:
+    """The epochs' parameters a checkpoint keeps for averaging (``save_state``'s ``snapshots``), oldest first;
+    [] for none (or a checkpoint written before averaging existed)."""
+    found: dict[int, dict] = {}
+    for key, value in state["tensors"].items():
+        if key.startswith("average."):
+            _, index, name = key.split(".", 2)
+            found.setdefault(int(index), {})[name] = value
+    return [found[i] for i in sorted(found)]
 
 
 def clear_state(out: Path) -> None:
