@@ -29,6 +29,7 @@ _LAZY = {
     "fit_ngrams": "zhseq.training.ngramfit",
     "finetune": "zhseq.training.run",
     "finetune_config": "zhseq.training.settings",
+    "lm_stage_config": "zhseq.training.settings",
     "split_settings": "zhseq.training.settings",
     "train": "zhseq.training.run",
     "LMTask": "zhseq.training.tasks",

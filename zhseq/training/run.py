@@ -202,6 +202,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
     the held-out 5 %), so about 40 s for the default 3 epochs (``OMP_NUM_THREADS=1 zhseq finetune sentiment
     --data 500.tsv --unlabeled 4000.txt``; ``LM_STAGE_DEFAULTS``). The recipe in config.json records the
     unlabelled files and the lm stage's settings (``training.unlabeled``, ``training.lm_stage``).
+
     ``dev``, ``text_column``, ``label_column``, ``encoding``, ``label_map``, ``allow_rare_labels``: the data
     files, as for ``train``; labels that differ from the model's only in case or width take its spelling.
 
