@@ -14,6 +14,7 @@ the sockets by their addresses (Linux). Where the option does not exist, uvicorn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -67,42 +68,55 @@ def serve(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000, wor
         os.environ[CONFIG_ENV] = json.dumps(config.to_dict())
         uvicorn.run("zhseq.serve.app:app_from_environment", factory=True, workers=workers, **settings)
         return
-    _supervise(config, settings, workers)
-
-
-def _supervise(config: ServeConfig, settings: dict, workers: int) -> None:
-    """Start ``workers`` processes and wait for them. The first SIGTERM or SIGINT here is passed on to each as
-    SIGTERM (uvicorn's graceful shutdown), a second as SIGINT (uvicorn's forced one). A worker that ends while
-    the others serve ends them all, and this raises ZhseqError: a process manager restarts the whole."""
     spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_worker, args=(config.to_dict(), settings, os.getpid()),
-                               name=f"zhseq-serve-{i}") for i in range(workers)]
-    stopping = []
+    _supervise([spawn.Process(target=_worker, args=(config.to_dict(), settings, os.getpid()), name=f"zhseq-serve-{i}")
+                for i in range(workers)])
+
+
+def _supervise(processes: list[multiprocessing.process.BaseProcess]) -> None:
+    """Start ``processes`` and wait until they have all ended. The first SIGTERM or SIGINT here is passed on to
+    each as SIGTERM (uvicorn's graceful shutdown), a second as SIGINT (uvicorn's forced one), also to a process
+    started after it came. A process that ends with a status other than 0 or -SIGTERM while the others serve
+    ends them all, and this raises ZhseqError: a process manager restarts the whole. After a signal, this
+    process ends as that signal would have ended it.
+
+    A process leaves the wait with its exit status read by ``join``, never by a look at ``exitcode`` alone: its
+    sentinel is ready as soon as the kernel has closed its files, a moment before its status exists (CPU load
+    stretches that moment), so such a look can find no status, and the status found by a later look was never
+    checked: the server stayed up on its other workers after one was killed."""
+    running: list = []  # started and not reaped: the only pids a signal may go to (a reaped pid can be reused)
+    stopping: list[int] = []
+    failed = None
+
+    def forward(p) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGTERM if len(stopping) == 1 else signal.SIGINT)
 
     def stop(signum, frame):
-        passed = signal.SIGTERM if not stopping else signal.SIGINT
         stopping.append(signum)
-        for p in processes:
-            if p.pid is not None and p.exitcode is None:
-                os.kill(p.pid, passed)
+        for p in list(running):
+            forward(p)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         for p in processes:
             p.start()
-        log.info(f"zhseq serve: {workers} worker processes ({', '.join(str(p.pid) for p in processes)})")
-        failed = None
-        while any(p.exitcode is None for p in processes):
-            multiprocessing.connection.wait([p.sentinel for p in processes if p.exitcode is None])
-            ended = next((p for p in processes if p.exitcode not in (None, 0, -signal.SIGTERM)), None)
-            if ended is not None and not stopping and failed is None:
-                failed = ended
-                stop(signal.SIGTERM, None)
-        for p in processes:
-            p.join()
+            running.append(p)
+            if stopping:  # the signal came while the processes before this one were being started
+                forward(p)
+        log.info(f"zhseq serve: {len(processes)} worker processes ({', '.join(str(p.pid) for p in processes)})")
+        while running:
+            ready = multiprocessing.connection.wait([p.sentinel for p in running])
+            for p in [p for p in running if p.sentinel in ready]:
+                running.remove(p)  # before it is reaped, so that `stop` no longer signals its pid
+                p.join()  # its status, waited for (see above)
+                if p.exitcode not in (0, -signal.SIGTERM) and not stopping and failed is None:
+                    failed = p
+                    stop(signal.SIGTERM, None)
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            if handler is not None:  # None: a handler not set from Python, which cannot be put back
+                signal.signal(s, handler)
     if failed is not None:
         raise ZhseqError(f"worker process {failed.pid} ended with status {failed.exitcode}; the server stopped")
     if stopping:  # as uvicorn does: end as the signal would have, after the graceful shutdown
