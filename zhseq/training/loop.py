@@ -125,7 +125,8 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
 
     ``torch.optim.AdamW`` (``adamw``, ``parameter_groups``), gradient clipping to ``config.clip``, the learning
     rate of ``warmup_then_linear`` through ``LambdaLR``, seeded shuffling; after each epoch ``evaluate``
-    scores the model on dev data, ``on_best`` is called when ``metric`` improves (without ``evaluate``,
+    scores the model on dev data, ``on_best`` is called when ``metric`` improves, or stays equal while
+    ``tie_metric`` (lower is better; e.g. the dev log loss beside accuracy) improves (without ``evaluate``,
     every epoch counts as best), ``on_epoch`` gets the history so far, and training stops early after
     ``patience`` epochs without improvement. Returns the per-epoch history.
 
@@ -211,6 +212,7 @@ def _fit(
     evaluate: Callable[[torch.nn.Module], dict] | None = None,
     metric: str = "loss",
     greater_is_better: bool = False,
+    tie_metric: str | None = None,
     on_best: Callable[[dict], None] | None = None,
     on_epoch: Callable[[list[dict]], None] | None = None,
     state_dir: Path | None = None,
@@ -353,6 +355,9 @@ def _fit(
             score = record["dev"][metric]
             best = loop["best"]
             improved = best is None or (score > best if greater_is_better else score < best)
+            if not improved and score == best and tie_metric is not None:  # a tie: the lower tie_metric wins
+                tie, best_tie = record["dev"].get(tie_metric), loop.get("best_tie")
+                improved = tie is not None and best_tie is not None and tie < best_tie
             logger.info("epoch %d: train loss %.4f, dev %s %.4f%s", epoch, record["train_loss"], metric, score,
                         " (best)" if improved else "")
         else:
@@ -363,7 +368,8 @@ def _fit(
         if keep:
             snapshots = [*snapshots, {n: p.detach().cpu().clone() for n, p in net.named_parameters()}][-keep:]
         if improved:
-            loop.update(best=record["dev"][metric] if evaluate is not None else None, bad_epochs=0)
+            loop.update(best=record["dev"][metric] if evaluate is not None else None, bad_epochs=0,
+                        best_tie=record["dev"].get(tie_metric) if evaluate is not None and tie_metric else None)
             if on_best is not None:
                 on_best(record)
         else:

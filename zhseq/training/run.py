@@ -465,6 +465,7 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
         evaluate=evaluate if dev_examples else None,
         metric=t.metric,
         greater_is_better=t.greater_is_better,
+        tie_metric=t.tie_metric,
         on_best=on_best if main else None,
         on_epoch=(lambda h: write_json(out / METRICS_NAME, metrics(h))) if main else None,
         state_dir=out,
