@@ -17,6 +17,7 @@ from zhseq.cli.options import (
 from zhseq.config import (
     DEVICE_NAMES,
     FINETUNE_DEFAULTS,
+    FINETUNE_NGRAM_KEEP,
     POOLINGS,
     FitConfig,
     ModelConfig,
@@ -200,11 +201,15 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
 @setting_option(FitConfig, "ngram_c", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
                 help="Inverse regularisation of the refitted n-gram model, if the model has one (default: the "
                      "base model's).")
+@click.option("--ngram-keep", type=click.FloatRange(min=0, max=1, max_open=True), default=FINETUNE_NGRAM_KEEP,
+              show_default=True, metavar="SHARE",
+              help="Keep this share of the model's n-gram half: its logits become SHARE × the old ones + (1 − SHARE) "
+                   "× those refitted on the new data (0: replaced). Not with --new-labels.")
 @device_option()
 @_resume_options
 @_quiet_option
 def finetune_command(model_dir, data, dev, out, text_column, label_column, encoding, label_map, allow_rare_labels,
-                     new_labels, min_freq, unlabeled, lm_epochs, lm_lr, resume, quiet, **settings):
+                     new_labels, min_freq, unlabeled, lm_epochs, lm_lr, ngram_keep, resume, quiet, **settings):
     """Continue training a model on new data.
 
     Starts from MODEL_DIR, keeps its vocabulary (adding frequent new words) and trains at a
@@ -242,5 +247,5 @@ def finetune_command(model_dir, data, dev, out, text_column, label_column, encod
     path = finetune(model_dir, list(data), out, fit=fit, dev=dev, text_column=text_column, label_column=label_column,
                     encoding=encoding, label_map=label_map, allow_rare_labels=allow_rare_labels,
                     new_labels=new_labels, min_freq=min_freq, unlabeled=list(unlabeled), lm_fit=lm_fit,
-                    resume=resume)
+                    ngram_keep=ngram_keep, resume=resume)
     _report_saved(path)

@@ -255,6 +255,77 @@ def test_finetuning_refits_the_table(hybrid, tmp_path):
     assert 0.0 <= clf.net.config.ngram_weight <= 1.0
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.25])
+def test_fitting_with_keep_averages_the_old_table_with_a_refit_on_its_idf(keep):
+    """keep: the new table is keep · old + (1 − keep) · a fit of the new texts, whose idf is the old one where the
+    old table has one and the new texts' elsewhere (so n-grams only the new texts hold count too)."""
+    buckets = 2**12
+    config = SentimentConfig(BackboneConfig(10, 4, 4), num_labels=2, ngram_buckets=buckets)
+    old_docs, old_y = _docs(150, 2, seed=1)
+    new_docs, new_y = _docs(60, 2, seed=2)
+    new_docs = [d + ["水果"] if y else d for d, y in zip(new_docs, new_y)]  # a word the old texts never hold
+    net = SentimentNet(config)
+    fit_ngrams(net, old_docs, old_y, c=4.0, nb=0.5)
+    old = [t.copy() for t in net.ngrams.numpy()]
+    info = fit_ngrams(net, new_docs, new_y, c=4.0, nb=0.5, keep=keep)
+    weight, bias, idf = net.ngrams.numpy()
+
+    new_idf = ngrams.fit_idf(ngrams.ngram_counts(new_docs, buckets)[1], len(new_docs), buckets)
+    assert np.array_equal(idf, np.where(old[2] > 0, old[2], new_idf))
+    only_new = (old[2] == 0) & (new_idf > 0)
+    assert only_new.any()  # 水果's buckets: learnt from the new texts alone
+    d = ngramfit.design(new_docs, new_y, config, 0.5, base_idf=old[2])
+    w_new, b_new = ngramfit.logit_table(ngramfit.logistic_regression(d.x, new_y, 4.0), 2)
+    full = np.zeros((buckets, 2))
+    full[d.active] = w_new * d.scale[:, None]
+    assert np.allclose(weight, keep * old[0] + (1 - keep) * full, atol=1e-6)
+    assert np.allclose(bias, keep * old[1] + (1 - keep) * b_new, atol=1e-6)
+    assert np.abs(weight[only_new]).max() > 0 and info["keep"] == keep
+
+
+def test_fitting_with_keep_0_replaces_the_table():
+    config = SentimentConfig(BackboneConfig(10, 4, 4), num_labels=2, ngram_buckets=2**12)
+    docs, y = _docs(80, 2, seed=3)
+    a, b = SentimentNet(config), SentimentNet(config)
+    fit_ngrams(a, *_docs(150, 2, seed=1), c=4.0)
+    fit_ngrams(a, docs, y, c=4.0, keep=0.0)
+    info = fit_ngrams(b, docs, y, c=4.0)
+    assert all(np.array_equal(x, z) for x, z in zip(a.ngrams.numpy(), b.ngrams.numpy())) and "keep" not in info
+
+
+def test_finetuning_keeps_half_the_old_table_unless_told_or_relabelled(hybrid, tmp_path):
+    best, dev = hybrid
+    base = SentimentClassifier.from_pretrained(best).net.ngrams.numpy()
+    kept = finetune(best, str(dev), out=tmp_path / "kept", epochs=1, progress=False)
+    config = json.loads((kept / "config.json").read_text(encoding="utf-8"))
+    metrics = json.loads((kept.parent / "metrics.json").read_text(encoding="utf-8"))
+    assert config["training"]["ngram_keep"] == 0.5 and metrics["ngrams"]["keep"] == 0.5
+    replaced = finetune(best, str(dev), out=tmp_path / "replaced", epochs=1, ngram_keep=0, progress=False)
+    assert "ngram_keep" not in json.loads((replaced / "config.json").read_text(encoding="utf-8"))["training"]
+    clf = SentimentClassifier.from_pretrained(kept)
+    texts = [line.split("\t")[1] for line in dev.read_text(encoding="utf-8").splitlines()[1:]]
+    c = clf.net.config
+    held = ngrams.ngram_counts([clf.tokenizer.cut(t) for t in texts], c.ngram_buckets, c.ngram_words, c.ngram_chars)[1]
+    unseen = base[2] > 0
+    unseen[held] = False  # n-grams the new texts lack: the old weight, halved
+    w_kept = clf.net.ngrams.numpy()[0]
+    assert unseen.any() and np.allclose(w_kept[unseen], 0.5 * base[0][unseen], atol=1e-6)
+    assert not np.allclose(w_kept[held], 0.5 * base[0][held], atol=1e-3)  # and the rest learnt anew
+    with pytest.raises(ZhseqError, match="ngram_keep must be a number from 0 up to"):
+        finetune(best, str(dev), out=tmp_path / "bad", ngram_keep=1.0, progress=False)
+
+
+def test_the_cli_passes_ngram_keep_and_refuses_one_out_of_range(hybrid, tmp_path):
+    from cli_helpers import invoke, ok
+
+    best, dev = hybrid
+    ok("finetune", best, "--data", dev, "--out", tmp_path / "k", "--epochs", 1, "--ngram-keep", 0.25, "--quiet")
+    config = json.loads((tmp_path / "k" / "model-best" / "config.json").read_text(encoding="utf-8"))
+    assert config["training"]["ngram_keep"] == 0.25
+    bad = invoke("finetune", best, "--data", dev, "--out", tmp_path / "b", "--ngram-keep", 1)
+    assert bad.exit_code == 2 and "--ngram-keep" in bad.output
+
+
 def test_loaders_refuse_a_bad_weight(hybrid, tmp_path):
     import shutil
 

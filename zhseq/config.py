@@ -377,6 +377,9 @@ def check_prediction(**values) -> None:
 # what finetune changes from FitConfig's defaults; batch size and n-gram C default to the base model's
 FINETUNE_DEFAULTS = {"epochs": 3, "lr": 5e-4}
 FINETUNE_MAX_NEW_WORDS = 20000
+# finetune: the share of the base model's n-gram half kept beside the one refitted on the new data (logits
+# averaged; zhseq.training.fit_ngrams' keep): chosen on the 500-label runs of bench/domain_dev.py
+FINETUNE_NGRAM_KEEP = 0.5
 
 
 def replace(config, **changes) -> Any:

@@ -53,9 +53,10 @@ class Design(NamedTuple):
     scale: np.ndarray  # (A,) float64 naive-Bayes scale of each column (ones when nb = 0)
 
 
-def design(tokens: list[list[str]], targets, config, nb: float) -> Design:
+def design(tokens: list[list[str]], targets, config, nb: float, base_idf: np.ndarray | None = None) -> Design:
     """The training texts' features for a ``SentimentConfig``'s table (its buckets and n-gram orders):
-    TF-IDF values from ``zhseq.ngrams`` (idf fitted here), over the A buckets with an idf (fewer than half
+    TF-IDF values from ``zhseq.ngrams`` (idf fitted here; with ``base_idf`` (buckets,), that idf wherever it
+    is non-zero, this data's elsewhere), over the A buckets with an idf (fewer than half
     of them: the fit's vector work shrinks as much), each column times its naive-Bayes scale
     (``nb_scale`` with power ``nb``; none for 0)."""
     from scipy.sparse import csr_matrix
@@ -63,6 +64,8 @@ def design(tokens: list[list[str]], targets, config, nb: float) -> Design:
     B, N = config.ngram_buckets, len(tokens)
     doc, bucket, count = hashed_ngrams.ngram_counts(tokens, B, config.ngram_words, config.ngram_chars)
     idf = hashed_ngrams.fit_idf(bucket, N, B)
+    if base_idf is not None:
+        idf = np.where(base_idf > 0, base_idf, idf).astype(np.float32)
     value = hashed_ngrams.tfidf(doc, bucket, count, idf, N)
     keep = value != 0  # features too rare to have an idf
     doc, bucket, value = doc[keep], bucket[keep], value[keep]  # sorted by doc, then bucket: CSR order
@@ -117,7 +120,7 @@ def logit_table(model, num_labels: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = default_of(FitConfig, "ngram_c"),
-               nb: float = default_of(FitConfig, "ngram_nb")) -> dict:
+               nb: float = default_of(FitConfig, "ngram_nb"), keep: float = 0.0) -> dict:
     """Fit ``net.ngrams`` (a ``SentimentNet``'s table) on the training texts: their idf, then L2-regularised
     logistic regression over their TF-IDF n-grams (``design``, ``logistic_regression``: scikit-learn's, for
     any number of labels the multinomial objective C · Σ cross-entropy + ½ ‖W‖²). ``targets``: label indices.
@@ -128,28 +131,41 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = d
     less. On ChnSentiCorp the n-gram half alone gains about a point over plain TF-IDF, and the standard
     protocol 0.3 to 0.9 points (bench/quality.md).
 
+    ``keep`` (fine-tuning, 0 ≤ keep < 1): the table ``net`` holds now (a saved model's, fitted on its own
+    data) is kept as a prior. The new fit reads that table's idf wherever it has one (this data's idf
+    elsewhere, so the new data's own n-grams count too), and the table becomes keep · (the old weights and
+    bias) + (1 − keep) · (the new ones): an average of the two linear models' logits. A few hundred labelled
+    texts of a new domain then add their n-grams to what the old table knew instead of replacing it
+    (bench/quality.md: a new domain from 500 labels). 0: the old table is replaced.
+
     Returns what metrics.json records: C, the power, the buckets, the objective at the solution (divided
-    by C·N), L-BFGS's iterations and the seconds taken. Raises ZhseqError for texts of fewer than two labels."""
+    by C·N), L-BFGS's iterations and the seconds taken (and ``keep`` when set). Raises ZhseqError for texts
+    of fewer than two labels."""
     cfg = net.config
     t0 = time.perf_counter()
-    d = design(tokens, targets, cfg, nb)
+    table = net.ngrams
+    old = table.numpy() if keep else None  # (weight (B, K), bias (K,), idf (B,)), copies below
+    old = None if old is None else tuple(np.array(t, np.float64) for t in old)
+    d = design(tokens, targets, cfg, nb, base_idf=None if old is None else old[2])
     model = logistic_regression(d.x, targets, c)
     weight, bias = logit_table(model, cfg.num_labels)  # (A, K), (K,) for the scaled columns
     p = model.predict_proba(d.x)[np.arange(len(tokens)), np.searchsorted(model.classes_, targets)]
     loss = float(-np.log(np.maximum(p, 1e-300)).mean() + (weight * weight).sum() / (2 * c * len(tokens)))
-    table = net.ngrams
     with torch.no_grad():
         table.weight.zero_()
         table.weight[torch.from_numpy(d.active)] = torch.from_numpy(weight * d.scale[:, None]).float()
         table.bias.copy_(torch.from_numpy(bias))
         table.idf.copy_(torch.from_numpy(d.idf))
+        if old is not None:
+            table.weight.copy_(torch.from_numpy(keep * old[0] + (1 - keep) * table.weight.double().numpy()))
+            table.bias.copy_(torch.from_numpy(keep * old[1] + (1 - keep) * table.bias.double().numpy()))
     iterations = int(model.n_iter_.max())
     seconds = time.perf_counter() - t0
     logger.info("n-grams: logistic regression over %d TF-IDF values of %d texts (%d buckets), C %s, naive-Bayes "
                 "power %s: loss %.4f after %d iterations, %.1f s", d.x.nnz, len(tokens), len(d.active), c, nb,
                 loss, iterations, seconds)
     return {"c": c, "nb": nb, "buckets": cfg.ngram_buckets, "loss": loss, "iterations": iterations,
-            "seconds": round(seconds, 2)}
+            "seconds": round(seconds, 2), **({"keep": keep} if keep else {})}
 
 
 def choose_ngram_weight(folder: Path, task, dev_examples, z, p_rnn=None) -> dict:
