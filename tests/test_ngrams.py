@@ -390,3 +390,21 @@ def test_finetuning_a_model_fitted_before_the_scaling_keeps_plain_tfidf(hybrid, 
     metrics = json.loads((out.parent / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["ngrams"]["nb"] == 0.0
     assert json.loads((out / "config.json").read_text(encoding="utf-8"))["training"]["ngram_nb"] == 0.0
+
+
+def test_a_tie_in_dev_accuracy_between_weights_goes_to_the_lower_log_loss(hybrid, tmp_path):
+    """On a small dev set most weights tie on accuracy; the dev log loss then chooses (not the nearest to 0.5)."""
+    import shutil
+
+    from zhseq.training.tasks import SentimentTask
+
+    best, _ = hybrid
+    folder = tmp_path / "m"
+    shutil.copytree(best, folder)
+    task = SentimentTask(None, None, ["negative", "positive"], 256)
+    examples = [([4, 5], 1), ([6], 1), ([7], 0)]
+    p_rnn = np.array([[0.4, 0.6], [0.45, 0.55], [0.6, 0.4]])  # right, unsure
+    z = np.array([[-3.0, 3.0], [-2.0, 2.0], [2.5, -2.5]])  # right, sure
+    found = ngramfit.choose_ngram_weight(folder, task, examples, z, p_rnn)
+    assert found["weight"] == 1.0 and found["dev_accuracy"] == {"network": 1.0, "ngrams": 1.0, "mixed": 1.0}
+    assert json.loads((folder / "config.json").read_text(encoding="utf-8"))["head"]["ngram_weight"] == 1.0
