@@ -431,14 +431,14 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
 
 # -- the supervisor of --workers N, with stand-in processes -----------------------------------------------------
 class DiedNotYetReaped:
-    """Stands for a worker process killed a moment ago: its sentinel is ready (the kernel has closed its files), but
-    the first non-blocking look at its status (``exitcode``) finds none, as the kernel makes the status readable
-    only a moment later (CPU load stretches that moment); ``join`` waits for it."""
+    """Stands for a worker process that has just ended: its sentinel is ready (the kernel has closed its files), but
+    the first ``hidden`` non-blocking looks at its status (``exitcode``) find none, as the kernel makes the status
+    readable a moment later (CPU load stretches that moment); ``join`` waits for it."""
 
-    pid, name = None, "died"
+    pid, name = None, "ended"
 
-    def __init__(self, status):
-        self.status, self._seen = status, False
+    def __init__(self, status, hidden=1):
+        self.status, self.hidden = status, hidden
         self.sentinel, write = os.pipe()
         os.close(write)
 
@@ -447,11 +447,11 @@ class DiedNotYetReaped:
 
     @property
     def exitcode(self):
-        seen, self._seen = self._seen, True
-        return self.status if seen else None
+        self.hidden -= 1
+        return self.status if self.hidden < 0 else None
 
     def join(self, timeout=None):
-        self._seen = True
+        self.hidden = 0
 
 
 class StartedAfterASigterm(multiprocessing.context.SpawnProcess):
@@ -473,6 +473,21 @@ def sigterm_caught():
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def within(seconds):
+    """TimeoutError in this (the main) thread if the block takes longer than ``seconds``, even blocked in a wait."""
+    def late(signum, frame):
+        raise TimeoutError(f"not done within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_worker_whose_status_comes_after_its_sentinel_still_stops_the_server():
     """The fault behind the two-worker shutdown hangs: the status of the killed worker, read a moment after its
     sentinel, was never checked, and the supervisor waited on the other worker for ever."""
@@ -490,6 +505,20 @@ def test_a_worker_whose_status_comes_after_its_sentinel_still_stops_the_server()
             serving.kill()
         os.close(died.sentinel)
     assert serving.exitcode == -signal.SIGTERM and time.monotonic() - start < 20
+
+
+def test_workers_that_end_together_end_the_supervisor():
+    """The fault behind the SIGTERM hang: both workers ended between two looks at their status, and the supervisor
+    waited on an empty list of sentinels for ever."""
+    from zhseq.serve.run import _supervise
+
+    processes = [DiedNotYetReaped(-signal.SIGTERM), DiedNotYetReaped(-signal.SIGTERM, hidden=0)]
+    try:
+        with within(10):
+            _supervise(processes)
+    finally:
+        for p in processes:
+            os.close(p.sentinel)
 
 
 def test_a_sigterm_while_the_workers_start_reaches_each_of_them():
