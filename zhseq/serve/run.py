@@ -80,10 +80,11 @@ def _supervise(processes: list[multiprocessing.process.BaseProcess]) -> None:
     ends them all, and this raises ZhseqError: a process manager restarts the whole. After a signal, this
     process ends as that signal would have ended it.
 
-    A process leaves the wait with its exit status read by ``join``, never by a look at ``exitcode`` alone: its
-    sentinel is ready as soon as the kernel has closed its files, a moment before its status exists (CPU load
-    stretches that moment), so such a look can find no status, and the status found by a later look was never
-    checked: the server stayed up on its other workers after one was killed."""
+    A process leaves the wait only through ``join``, which waits for its exit status, never on a look at
+    ``exitcode``: its sentinel is ready as soon as the kernel has closed its files, a moment before its status
+    exists (CPU load stretches that moment). Deciding on such looks hung the server: a killed worker's status,
+    found by a later look, was never checked (the server stayed up on its other worker), or all the workers
+    ended between two looks and the wait was left with no sentinel (after SIGTERM)."""
     running: list = []  # started and not reaped: the only pids a signal may go to (a reaped pid can be reused)
     stopping: list[int] = []
     failed = None
