@@ -13,13 +13,15 @@ held-out reviews' text without labels, as it read all of `corpora/`.
         # scores the network alone, the n-grams alone and their mix at every weight on each domain
     python bench/domain_dev.py tfidf                  # TF-IDF + logistic regression on the same training set
     python bench/domain_dev.py backbone [--epochs 3]  # the recipe's lm start without the held-out text (runs/domains/backbone)
-    python bench/domain_dev.py few-shot BASE NAME [--unlabeled] [--set epochs=5 ...]
+    python bench/domain_dev.py few-shot BASE NAME [--unlabeled] [--set epochs=5 ...] [--sample K]
         # a new domain from 500 labels: for fruit and clothes, 500 labelled reviews from the pool (the
         # category minus its dev reviews), scored on the category's 2,000 dev reviews; zhseq finetune of
         # BASE (a zero-shot model, which never saw the category's labels) against TF-IDF + LR on the same 500;
-        # --unlabeled: the rest of the pool (about 7,500 reviews, labels dropped) as finetune's --unlabeled
+        # --unlabeled: the rest of the pool (about 7,500 reviews, labels dropped) as finetune's --unlabeled;
+        # --sample K: the pool's K-th 500 are the labelled ones (default 0: the first 500)
 
-Results: bench/results/domain_dev.json (one entry per NAME), printed as JSON lines too.
+Results: bench/results/domain_dev.json (one entry per NAME), printed as JSON lines too;
+`python bench/domain_dev.py report` prints them as bench/quality.md's tables.
 """
 import argparse
 import csv
@@ -210,14 +212,17 @@ def tfidf_zero_shot() -> None:
                      "accuracy": acc})
 
 
-def few_shot(base: Path, name: str, unlabeled: bool, overrides: dict) -> None:
+def few_shot(base: Path, name: str, unlabeled: bool, overrides: dict, sample: int = 0) -> None:
     from zhseq.training import finetune
 
-    result = {"kind": "few-shot", "base": str(base), "unlabeled": unlabeled,
+    if sample:
+        name = f"{name}-sample{sample}"
+    result = {"kind": "few-shot", "base": str(base), "unlabeled": unlabeled, "sample": sample,
               "overrides": {k: str(v) for k, v in overrides.items()}, "domains": {}}
     for cat in FEW_SHOT:
         pool = read_tsv(OUT / f"pool-{cat}.tsv")
-        labelled, rest = pool[:LABELLED], pool[LABELLED:]
+        chosen = slice(sample * LABELLED, (sample + 1) * LABELLED)  # sample k: the pool's k-th 500
+        labelled, rest = pool[chosen], pool[:chosen.start] + pool[chosen.stop:]
         write_tsv(OUT / f"labelled-{cat}.tsv", labelled)
         (OUT / f"unlabeled-{cat}.txt").write_text("".join(t + "\n" for _, t in rest), encoding="utf-8")
         texts, y = dev_sets()[cat]
@@ -236,10 +241,53 @@ def few_shot(base: Path, name: str, unlabeled: bool, overrides: dict) -> None:
     record(name, result)
 
 
+def report() -> None:
+    """The markdown tables of bench/quality.md from bench/results/domain_dev.json."""
+    results = json.loads(RESULTS.read_text())
+    pct = lambda x: f"{100 * x:.2f} %"  # noqa: E731
+    print("| model | " + " | ".join(("ChnSentiCorp dev",) + HELD_OUT) +
+          " | multi-domain mean | ChnSentiCorp test |")
+    print("| --- |" + " ---: |" * 6)
+    for name, r in results.items():
+        if r["kind"] != "zero-shot":
+            continue
+        if "accuracy" in r:  # the TF-IDF baseline
+            rows = [(name, r["accuracy"], None)]
+        else:
+            rows = [(f"{name} (n-gram weight {r['weight_chosen_in_training']})", r["at_that_weight"],
+                     r["chnsenticorp_test"]),
+                    (f"{name}: network alone", r["network_alone"], None),
+                    (f"{name}: n-grams alone", r["ngrams_alone"], None)]
+            if r["weight_chosen_on_multi_domain_dev"] != r["weight_chosen_in_training"]:
+                rows.append((f"{name}: weight {r['weight_chosen_on_multi_domain_dev']} (best on the multi-domain dev)",
+                             r["at_multi_domain_weight"], None))
+            if "model_average" in r:
+                m = r["model_average"]
+                rows.append((f"{name}: model-average (n-gram weight {m['weight_chosen_in_training']})",
+                             m["at_that_weight"], m["chnsenticorp_test"]))
+        for label, acc, test in rows:
+            print(f"| {label} | " + " | ".join(pct(acc[d]) for d in DOMAINS + ("multi_domain_mean",)) +
+                  f" | {pct(test) if test is not None else ''} |")
+    print()
+    print("| run | labelled sample | " + " | ".join(f"{c}: TF-IDF + LR on the 500 | {c}: zhseq | {c}: error ratio"
+                                                   for c in FEW_SHOT) + " | seconds |")
+    print("| --- | ---: |" + " ---: | ---: | ---: |" * len(FEW_SHOT) + " ---: |")
+    for name, r in results.items():
+        if r["kind"] != "few-shot":
+            continue
+        cells = []
+        for c in FEW_SHOT:
+            d = r["domains"][c]
+            cells += [pct(d["tfidf_500"]), pct(d["finetuned_500"]), f"{d['error_ratio']:.2f}"]
+        seconds = " / ".join(f"{r['domains'][c]['seconds']:.0f}" for c in FEW_SHOT)
+        print(f"| {r.get('what', name)} (`{name}`) | {r.get('sample', 0)} | " + " | ".join(cells) + f" | {seconds} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("split")
+    sub.add_parser("report", help="print the markdown tables of bench/quality.md from the results")
     z = sub.add_parser("zero-shot")
     z.add_argument("name")
     z.add_argument("--dev", choices=("chnsenticorp", "multi"), default="chnsenticorp")
@@ -253,9 +301,12 @@ def main():
     f.add_argument("name")
     f.add_argument("--unlabeled", action="store_true")
     f.add_argument("--set", action="append", help="a finetune option, KEY=JSON (e.g. epochs=5)")
+    f.add_argument("--sample", type=int, default=0, help="which 500 of the pool are labelled (0: the first)")
     args = ap.parse_args()
     if args.command == "split":
         split()
+    elif args.command == "report":
+        report()
     elif args.command == "zero-shot":
         zero_shot(args.name, args.dev, parse_sets(args.set), args.retrain)
     elif args.command == "backbone":
@@ -263,7 +314,7 @@ def main():
     elif args.command == "tfidf":
         tfidf_zero_shot()
     else:
-        few_shot(args.base, args.name, args.unlabeled, parse_sets(args.set))
+        few_shot(args.base, args.name, args.unlabeled, parse_sets(args.set), args.sample)
 
 
 if __name__ == "__main__":
