@@ -160,6 +160,8 @@ def test_without_pyarrow_one_line_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow raises ImportError
     line = one_error_line(invoke("sentiment", "--input", source))
     assert line == f"Error: reading {source} needs pyarrow, which is not installed: pip install 'zhseq[parquet]'"
+    missing = tmp_path / "missing.parquet"  # a missing file is said as such, before the missing extra
+    assert one_error_line(invoke("sentiment", "--input", missing)) == f"Error: no such file: {missing}"
     line = one_error_line(invoke("segment", "好", "--output", tmp_path / "out.parquet"))
     assert line.endswith("needs pyarrow, which is not installed: pip install 'zhseq[parquet]'")
     assert not (tmp_path / "out.parquet").exists()

@@ -39,6 +39,8 @@ def _parquet_rows(source: str, text_column: str | None, label_column: str | None
     Raises ZhseqError for a missing path, a file that is not Parquet, a folder without Parquet files, a
     missing column, and a file that cannot be read further on (while iterating)."""
     name = os.fspath(source)
+    if not os.path.exists(name):  # said first: without pyarrow too
+        raise ZhseqError(f"no such file: {name}")
     pq = _pyarrow_parquet(f"reading {name}")
     files = _files(name)
     try:
