@@ -95,7 +95,7 @@ def _supervise(processes: list[multiprocessing.process.BaseProcess]) -> None:
 
     def stop(signum, frame):
         stopping.append(signum)
-        for p in list(running):
+        for p in running:  # the handler runs in the main thread, between two steps of the loop below
             forward(p)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
