@@ -249,6 +249,7 @@ def test_finetuning_refits_the_table(hybrid, tmp_path):
                    encoding="utf-8")
     out = finetune(best, str(new), out=tmp_path / "ft", epochs=1, ngram_c=2.0, new_labels=True, progress=False)
     clf = SentimentClassifier.from_pretrained(out)
+    assert "ngram_keep" not in clf.config["training"]  # other labels: the old table cannot be kept
     assert clf.labels == ["fast", "slow"] and clf.net.ngrams.weight.shape == (ngrams.BUCKETS, 2)
     assert clf.config["training"]["ngram_c"] == 2.0 and clf.config["training"]["ngram_nb"] == 0.5  # the base's
     assert clf(["物流神速", "物流太慢"], batch_size=1)[0]["label"] == "fast"
@@ -301,7 +302,7 @@ def test_finetuning_keeps_half_the_old_table_unless_told_or_relabelled(hybrid, t
     metrics = json.loads((kept.parent / "metrics.json").read_text(encoding="utf-8"))
     assert config["training"]["ngram_keep"] == 0.5 and metrics["ngrams"]["keep"] == 0.5
     replaced = finetune(best, str(dev), out=tmp_path / "replaced", epochs=1, ngram_keep=0, progress=False)
-    assert "ngram_keep" not in json.loads((replaced / "config.json").read_text(encoding="utf-8"))["training"]
+    assert json.loads((replaced / "config.json").read_text(encoding="utf-8"))["training"]["ngram_keep"] == 0.0
     clf = SentimentClassifier.from_pretrained(kept)
     texts = [line.split("\t")[1] for line in dev.read_text(encoding="utf-8").splitlines()[1:]]
     c = clf.net.config

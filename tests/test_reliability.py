@@ -69,7 +69,7 @@ def test_sigkill_then_resume_finishes_with_the_uninterrupted_model(two_label_tsv
         (whole / "metrics.json").read_text())["epochs"]]
 
 
-def test_resume_refuses_a_different_run_and_a_finished_one(two_label_tsv, tmp_path):
+def test_resume_refuses_a_different_run_and_a_finished_one(two_label_tsv, tmp_path, caplog):
     kw = dict(embedding_size=8, hidden_size=8, epochs=2, batch_size=16, min_freq=1, progress=False,
               checkpoint_every=3)
     out = tmp_path / "run"
@@ -81,8 +81,10 @@ def test_resume_refuses_a_different_run_and_a_finished_one(two_label_tsv, tmp_pa
     with interrupted_at_step(10):
         train("sentiment", str(two_label_tsv), out=interrupted, **kw)
     assert load_state(interrupted)["loop"]["step"] == 9  # Ctrl-C keeps the checkpoint for --resume
-    with pytest.raises(ZhseqError, match="different run"):
+    caplog.clear()
+    with pytest.raises(ZhseqError, match=r"different run \(it differs in recipe\.epochs\)"):
         train("sentiment", str(two_label_tsv), out=interrupted, resume=True, **{**kw, "epochs": 3})
+    assert "continue with the same command plus --resume" not in caplog.text  # no advice contradicting the error
     with pytest.raises(ZhseqError, match="already holds|not empty"):
         train("sentiment", str(two_label_tsv), out=interrupted, **kw)  # without --resume nothing is mixed in
     train("sentiment", str(two_label_tsv), out=interrupted, resume=True, **kw)

@@ -161,9 +161,10 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = d
             table.bias.copy_(torch.from_numpy(keep * old[1] + (1 - keep) * table.bias.double().numpy()))
     iterations = int(model.n_iter_.max())
     seconds = time.perf_counter() - t0
-    logger.info("n-grams: logistic regression over %d TF-IDF values of %d texts (%d buckets), C %s, naive-Bayes "
-                "power %s: loss %.4f after %d iterations, %.1f s", d.x.nnz, len(tokens), len(d.active), c, nb,
-                loss, iterations, seconds)
+    logger.info("n-grams: logistic regression over %d TF-IDF values of %d texts (%d buckets%s), C %s, naive-Bayes "
+                "power %s: loss %.4f after %d iterations, %.1f s%s", d.x.nnz, len(tokens), len(d.active),
+                ", the old table's and the new texts'" if old is not None else "", c, nb, loss, iterations, seconds,
+                f"; {keep:g} of the old table kept" if old is not None else "")
     return {"c": c, "nb": nb, "buckets": cfg.ngram_buckets, "loss": loss, "iterations": iterations,
             "seconds": round(seconds, 2), **({"keep": keep} if keep else {})}
 

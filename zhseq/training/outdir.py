@@ -90,7 +90,8 @@ def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="c
         # memory, a machine lost), so the checkpoint is kept for --resume as after Ctrl-C
         kept = saved_progress(out, inner)
         if kept is not None and (resuming or isinstance(exc, KeyboardInterrupt) or distributed.world() > 1):
-            logger.warning("stopped: continue with the same command plus --resume (checkpoint in %s)", kept)
+            if not isinstance(exc, ZhseqError):  # a refused resume says why itself; "--resume" would contradict it
+                logger.warning("stopped: continue with the same command plus --resume (checkpoint in %s)", kept)
         else:
             clean(out, created, inner)
         raise

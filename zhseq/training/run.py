@@ -285,8 +285,11 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
         if task == "sentiment" and net.ngrams is not None:
             recipe["ngram_c"] = fit.ngram_c
             recipe["ngram_nb"] = recipe_old.get("ngram_nb", 0.0)  # absent: fitted before the scaling existed
-            if labels == list(config["labels"]) and ngram_keep:  # the old table means the same labels
+            if labels == list(config["labels"]):  # the old table means the same labels
                 recipe["ngram_keep"] = float(ngram_keep)
+            elif ngram_keep:
+                logger.info("the n-gram half is fitted on the new data alone: the old one was fitted for other "
+                            "labels (--ngram-keep applies when the labels stay the model's)")
         if unlabeled:
             recipe["unlabeled"] = unlabeled
             recipe["lm_stage"] = _adapt_backbone(
@@ -449,10 +452,10 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
                              "new --out")
         # a checkpoint from before a fit setting existed was written with its default
         saved = {**saved, "recipe": {**ADDED_FIT_SETTINGS, **saved.get("recipe", {}), "device": was}}
-        changed = sorted(k for k in fingerprint.keys() | saved.keys() if fingerprint.get(k) != saved.get(k))
+        changed = _differences(fingerprint, saved)
         if changed:
-            raise ZhseqError(f"the checkpoint in {out} was written by a different run ({', '.join(changed)} "
-                             "differ); rerun the same command, or start afresh in a new --out")
+            raise ZhseqError(f"the checkpoint in {out} was written by a different run (it differs in "
+                             f"{', '.join(changed)}); rerun the same command, or start afresh in a new --out")
         logger.info("resuming from the checkpoint at step %d (epoch %d)", state["loop"]["step"], state["loop"]["epoch"])
 
     dev_probs: dict = {}  # sentiment: the network's dev probabilities, last epoch and best, for the n-gram mix
@@ -508,6 +511,18 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
         logger.info("best model (epoch %d) saved to %s", best["epoch"], out / BEST_DIR)
     distributed.barrier()  # every process returns a finished model
     return out / BEST_DIR
+
+
+def _differences(now: dict, saved: dict, prefix: str = "") -> list[str]:
+    """The dotted names of the values that differ between two fingerprints (``recipe.epochs``), in order."""
+    out = []
+    for key in sorted(now.keys() | saved.keys()):
+        a, b = now.get(key), saved.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
 
 
 def _copy_backbone(backbone, source) -> int:
