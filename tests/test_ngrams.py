@@ -312,7 +312,7 @@ def test_finetuning_keeps_half_the_old_table_unless_told_or_relabelled(hybrid, t
     w_kept = clf.net.ngrams.numpy()[0]
     assert unseen.any() and np.allclose(w_kept[unseen], 0.5 * base[0][unseen], atol=1e-6)
     assert not np.allclose(w_kept[held], 0.5 * base[0][held], atol=1e-3)  # and the rest learnt anew
-    with pytest.raises(ZhseqError, match="ngram_keep must be a number from 0 up to"):
+    with pytest.raises(ZhseqError, match=r"^ngram_keep must be a number in \[0, 1\), not 1\.0$"):
         finetune(best, str(dev), out=tmp_path / "bad", ngram_keep=1.0, progress=False)
 
 

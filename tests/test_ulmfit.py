@@ -250,7 +250,7 @@ def test_a_run_killed_in_either_stage_resumes_to_the_same_models(domain, two_lab
             finetune(base, str(two_label_tsv), out, **kw)
         assert (out / where / "latest.json").is_file() and not (out / "model-last").exists()
         if where == "checkpoint":  # the lm stage is finished: a different one is refused
-            with pytest.raises(ZhseqError, match="lm stage of a different run"):
+            with pytest.raises(ZhseqError, match=r"lm stage of a different run \(it differs in epochs\)"):
                 finetune(base, str(two_label_tsv), out, resume=True,
                          **{**kw, "lm_fit": FitConfig(**{**LM_FIT.to_dict(), "epochs": 2})})
         resumed = finetune(base, str(two_label_tsv), out, resume=True, **kw)

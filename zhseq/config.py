@@ -380,6 +380,7 @@ FINETUNE_MAX_NEW_WORDS = 20000
 # finetune: the share of the base model's n-gram half kept beside the one refitted on the new data (logits
 # averaged; zhseq.training.fit_ngrams' keep): chosen on the 500-label runs of bench/domain_dev.py
 FINETUNE_NGRAM_KEEP = 0.5
+NGRAM_KEEP = number(0, 1, high_open=True)  # its check: a share in [0, 1)
 
 
 def replace(config, **changes) -> Any:

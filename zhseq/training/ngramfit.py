@@ -144,8 +144,8 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = d
     cfg = net.config
     t0 = time.perf_counter()
     table = net.ngrams
-    old = table.numpy() if keep else None  # (weight (B, K), bias (K,), idf (B,)), copies below
-    old = None if old is None else tuple(np.array(t, np.float64) for t in old)
+    # the table it holds now, copied before the fit overwrites it: weight (B, K), bias (K,), idf (B,)
+    old = tuple(np.array(t, np.float64) for t in table.numpy()) if keep else None
     d = design(tokens, targets, cfg, nb, base_idf=None if old is None else old[2])
     model = logistic_regression(d.x, targets, c)
     weight, bias = logit_table(model, cfg.num_labels)  # (A, K), (K,) for the scaled columns

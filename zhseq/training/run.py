@@ -38,6 +38,7 @@ from ..checkpoint import (
 from ..config import (
     FINETUNE_MAX_NEW_WORDS,
     FINETUNE_NGRAM_KEEP,
+    NGRAM_KEEP,
     TASKS,
     BackboneConfig,
     FitConfig,
@@ -228,8 +229,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
     if out.resolve() == src.resolve() or src.resolve().is_relative_to(out.resolve()):
         raise ZhseqError("--out must be a new folder, not the model being fine-tuned")
     recipe_old = config.get("training", {})
-    if not (isinstance(ngram_keep, (int, float)) and not isinstance(ngram_keep, bool) and 0 <= ngram_keep < 1):
-        raise ZhseqError(f"ngram_keep must be a number from 0 up to (not including) 1, not {ngram_keep!r}")
+    ngram_keep = NGRAM_KEEP("ngram_keep", ngram_keep)
     unlabeled = [] if unlabeled is None else as_list(unlabeled)
     if unlabeled:
         _check_adaptable(task, config)
@@ -349,10 +349,10 @@ def _adapt_backbone(net, *, vocab, tokenizer, texts, tokens, n_unlabeled: int, o
     if done:
         saved = read_config(out / LAST_DIR).get("training", {})
         expected = json.loads(json.dumps({**recipe, "n_train": saved.get("n_train")}))
-        changed = sorted(k for k in saved.keys() | expected.keys() if saved.get(k) != expected.get(k))
+        changed = _differences(expected, saved)
         if changed:
-            raise ZhseqError(f"{out} holds an lm stage of a different run ({', '.join(changed)} differ); rerun the "
-                             "same command, or start afresh in a new --out")
+            raise ZhseqError(f"{out} holds an lm stage of a different run (it differs in {', '.join(changed)}); "
+                             "rerun the same command, or start afresh in a new --out")
         logger.info("stage 1 of 2: the language model in %s is finished; continuing with the classifier", out)
     else:
         logger.info("stage 1 of 2: adapting the backbone as a language model on %d texts (%d unlabelled, %d "
