@@ -140,18 +140,21 @@ def zero_shot(name: str, dev: str, overrides: dict, retrain: bool = False) -> No
     if dev == "multi":
         dev_files += [str(OUT / f"dev-{c}.tsv") for c in HELD_OUT]
     out = OUT / f"zero-shot-{name}"
-    t0 = time.time()
-    best = out / "model-best" if (out / "model-best").exists() and not retrain else train("sentiment", [str(OUT / "train.tsv")], dev=dev_files if len(dev_files) > 1 else dev_files[0],
-                 out=out, **options)
-    minutes = (time.time() - t0) / 60
-    result = {"kind": "zero-shot", "dev": dev, "overrides": {k: str(v) for k, v in overrides.items()},
-              "minutes": round(minutes, 1), **mix_scores(best, dev_sets())}
+    result = {"kind": "zero-shot", "dev": dev, "overrides": {k: str(v) for k, v in overrides.items()}}
+    best = out / "model-best"
+    if retrain or not best.exists():  # else the model a run before trained is scored again
+        t0 = time.time()
+        best = train("sentiment", [str(OUT / "train.tsv")], dev=dev_files if len(dev_files) > 1 else dev_files[0],
+                     out=out, **options)
+        result["minutes"] = round((time.time() - t0) / 60, 1)
+    sets = dev_sets()
     test = read_tsv(C / "chnsenticorp/test.tsv.gz")
-    result["chnsenticorp_test"] = accuracy(best, [t for _, t in test], np.array([y for y, _ in test]))
+    test_texts, test_labels = [t for _, t in test], np.array([y for y, _ in test])
+    result.update(mix_scores(best, sets))
+    result["chnsenticorp_test"] = accuracy(best, test_texts, test_labels)
     if (out / "model-average").exists():  # average_last: the averaged weights, scored the same way
-        result["model_average"] = mix_scores(out / "model-average", dev_sets())
-        result["model_average"]["chnsenticorp_test"] = accuracy(out / "model-average", [t for _, t in test],
-                                                                np.array([y for y, _ in test]))
+        result["model_average"] = mix_scores(out / "model-average", sets)
+        result["model_average"]["chnsenticorp_test"] = accuracy(out / "model-average", test_texts, test_labels)
     record(name, result)
 
 
@@ -219,13 +222,14 @@ def few_shot(base: Path, name: str, unlabeled: bool, overrides: dict, sample: in
         name = f"{name}-sample{sample}"
     result = {"kind": "few-shot", "base": str(base), "unlabeled": unlabeled, "sample": sample,
               "overrides": {k: str(v) for k, v in overrides.items()}, "domains": {}}
+    dev = dev_sets()
     for cat in FEW_SHOT:
         pool = read_tsv(OUT / f"pool-{cat}.tsv")
         chosen = slice(sample * LABELLED, (sample + 1) * LABELLED)  # sample k: the pool's k-th 500
         labelled, rest = pool[chosen], pool[:chosen.start] + pool[chosen.stop:]
         write_tsv(OUT / f"labelled-{cat}.tsv", labelled)
         (OUT / f"unlabeled-{cat}.txt").write_text("".join(t + "\n" for _, t in rest), encoding="utf-8")
-        texts, y = dev_sets()[cat]
+        texts, y = dev[cat]
         sets = {cat: (texts, y)}
         base_acc = accuracy(base, texts, y)
         lin = tfidf([t for _, t in labelled], [label for label, _ in labelled], sets, cv=True)[cat]
