@@ -186,24 +186,21 @@ def backbone(epochs: int) -> None:
 
 
 def tfidf(train_texts, train_labels, sets: dict, cv: bool = False) -> dict:
-    """TF-IDF (sublinear tf, jieba words 1–2 + characters 1–3) + scikit-learn's logistic regression: C = 16
-    on the big training set; with ``cv``, C among 1, 4, 16 by 5-fold cross-validation (for 500 labels)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    """TF-IDF (bench/tfidf.py's: sublinear tf, jieba words 1–2 + characters 1–3, min_df 2, or 1 with ``cv``) +
+    scikit-learn's logistic regression: C = 16 on the big training set; with ``cv``, C among 1, 4, 16 by 5-fold
+    cross-validation (for 500 labels)."""
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-    from sklearn.pipeline import FeatureUnion
+    from tfidf import jieba_words, vectorizer
 
     from zhseq.tokenizer import Tokenizer
 
     tok = Tokenizer()
-    words = lambda texts: [" ".join(tok.cut(t)) for t in texts]  # noqa: E731
-    vec = FeatureUnion([("w", TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=1 if cv else 2,
-                                              sublinear_tf=True)),
-                        ("c", TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=1 if cv else 2,
-                                              sublinear_tf=True))])
-    x = vec.fit_transform(words(train_texts))
+    vec = vectorizer(min_df=1 if cv else 2)
+    x = vec.fit_transform(jieba_words(tok, train_texts))
     lr = (LogisticRegressionCV(Cs=[1, 4, 16], cv=5, max_iter=3000) if cv
           else LogisticRegression(C=16, max_iter=3000)).fit(x, train_labels)
-    return {d: float((lr.predict(vec.transform(words(texts))) == y).mean()) for d, (texts, y) in sets.items()}
+    return {d: float((lr.predict(vec.transform(jieba_words(tok, texts))) == y).mean())
+            for d, (texts, y) in sets.items()}
 
 
 def tfidf_zero_shot() -> None:

@@ -3,7 +3,8 @@
 TF-IDF (sublinear tf, min_df 2) over jieba words and word bigrams, optionally plus character 1-3-grams, with
 logistic regression (C chosen on dev among 1, 4, 16), trained on ChnSentiCorp train alone or on train plus
 `corpora/reviews`; then the mean of its positive probability and a zhseq model's, with the model's weight
-w in {0.3, 0.5, 0.7}. Tokens are zhseq's default Tokenizer (jieba, HMM off).
+w in {0.3, 0.5, 0.7}. Tokens are zhseq's default Tokenizer (jieba, HMM off); the features are bench/tfidf.py's,
+as bench/domain_dev.py's are.
 
 Usage: python bench/tfidf_baseline.py [--model zhseq/models/sentiment]   (needs scikit-learn;
 writes bench/results/tfidf_baseline.json)
@@ -29,9 +30,8 @@ def read(path):
 
 
 def main():
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import FeatureUnion
+    from tfidf import jieba_words, vectorizer
 
     from zhseq.pipeline import SentimentClassifier
     from zhseq.tokenizer import Tokenizer
@@ -46,7 +46,7 @@ def main():
     reviews, y_reviews = read(C / "reviews/train.tsv.gz")
     train_texts = set(train)
     unseen = np.array([t not in train_texts for t in test])
-    words = {name: [" ".join(tok.cut(t)) for t in texts]
+    words = {name: jieba_words(tok, texts)
              for name, texts in (("train", train), ("dev", dev), ("test", test), ("reviews", reviews))}
 
     model = SentimentClassifier.from_pretrained(args.model)
@@ -63,12 +63,7 @@ def main():
         texts = words["train"] + (words["reviews"] if data == "train+reviews" else [])
         labels = np.concatenate([y_train, y_reviews]) if data == "train+reviews" else y_train
         for features in ("words 1-2", "words 1-2 + chars 1-3"):
-            word_vec = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-            if features == "words 1-2":
-                vec = word_vec
-            else:
-                char_vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
-                vec = FeatureUnion([("w", word_vec), ("c", char_vec)])
+            vec = vectorizer(chars=features != "words 1-2")
             x = vec.fit_transform(texts)
             fits = [LogisticRegression(C=c, max_iter=2000).fit(x, labels) for c in (1, 4, 16)]
             x_dev, x_test = vec.transform(words["dev"]), vec.transform(words["test"])
