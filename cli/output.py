@@ -1,15 +1,14 @@
 """Formatting for the command line: one result per line, and tables that stay aligned with Chinese text; where
 the results go (stdout, a file written whole, or a Parquet table).
 
-Only the standard library is imported here, so ``zhseq --help`` stays fast (pyarrow only when a ``.parquet``
-file is written).
+Only the standard library is imported at the top, so ``zhseq --help`` stays fast (wcwidth only when a table is
+printed, pyarrow only when a ``.parquet`` file is written).
 """
 
 import json
 import os
 import secrets
 import sys
-import unicodedata
 
 # Every character that str.splitlines() treats as a line break, plus tab: a text printed in a
 # line-oriented format must stay on its own line and in its own tab-separated column.
@@ -159,18 +158,21 @@ class ParquetRecords:
 
 
 def display_width(text):
-    """Terminal columns ``text`` takes: wide (CJK) characters take two, combining marks none."""
-    width = 0
-    for ch in text:
-        if unicodedata.combining(ch):
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-    return width
+    """Terminal columns ``text`` takes, as wcwidth's ``wcswidth`` counts them (Unicode's East Asian Width and
+    emoji tables): a CJK or fullwidth character takes two, a combining mark, a zero-width space or joiner and a
+    byte-order mark none, an emoji sequence joined by ZWJ two. A control character, whose width a terminal
+    decides, counts none."""
+    from wcwidth import wcswidth, wcwidth  # here: only the commands that print tables import it
+
+    width = wcswidth(text)
+    return width if width >= 0 else sum(max(0, wcwidth(ch)) for ch in text)
 
 
 def table(rows, *, right=()):
-    """Lines of a plain-text table; the first row is the header. ``right``: indexes of right-aligned columns."""
-    rows = [[str(cell) for cell in row] for row in rows]
+    """Lines of a plain-text table, columns padded to the same display width (``display_width``: Chinese text
+    takes two columns a character); the first row is the header. ``right``: indexes of right-aligned columns.
+    A cell's tabs and line breaks become spaces (``one_line``), so that a row stays one line."""
+    rows = [[one_line(str(cell)) for cell in row] for row in rows]
     widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:

@@ -1,0 +1,99 @@
+"""What the command line shows a reader: tables aligned by display width (a Chinese character takes two terminal
+columns), ``zhseq info``'s account of a model's training data, and training progress on a stderr that is not
+a terminal."""
+
+import re
+import unicodedata
+
+import pytest
+
+from cli_helpers import ok
+from zhseq.cli import output
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def columns(text):
+    """Terminal columns of ASCII and CJK text, counted here independently of zhseq (wide and fullwidth: 2)."""
+    assert all(c.isascii() or unicodedata.east_asian_width(c) in "WFNa" for c in text), text
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def value_columns(lines):
+    """For each ``key  value`` line: the terminal column where its value starts (the key holds single spaces at
+    most, the gap two or more)."""
+    starts = []
+    for line in lines:
+        match = re.match(r"(\s*\S+(?: \S+)*)( {2,})\S", line)
+        assert match, line
+        starts.append(columns(match.group(1) + match.group(2)))
+    return starts
+
+
+# -- 1. tables padded by display width ------------------------------------------------------------------------
+def test_a_table_pads_chinese_cells_by_display_width():
+    lines = output.table([["label", "F1"], ["好评", "0.9"], ["negative", "0.75"], ["差", "1"]], right={1})
+    assert lines == [
+        "label       F1",
+        "好评       0.9",
+        "negative  0.75",
+        "差           1",
+    ]
+    assert {columns(line) for line in lines} == {14}
+
+
+def test_zero_width_characters_take_no_column_and_an_emoji_sequence_two():
+    assert output.display_width("好评") == 4
+    assert output.display_width("\u200b好\ufeff") == 2  # a zero-width space and a byte-order mark
+    assert output.display_width("e\u0301") == 1  # a combining accent
+    assert output.display_width("👨\u200d👩\u200d👧") == 2  # one emoji joined by ZWJ
+    assert output.display_width("a\x1bb") == 2  # a control character: none, and no error
+    assert output.table([["a\tb", "x\ny"]]) == ["a b  x y"]  # a row stays one line
+
+
+@pytest.fixture(scope="module")
+def chinese_model(tmp_path_factory):
+    """A tiny sentiment model folder (random weights) with Chinese labels, a Chinese label-map key and a Chinese
+    folder name, and a labelled file in its labels."""
+    import torch
+
+    from zhseq.checkpoint import save_model
+    from zhseq.config import BackboneConfig, SentimentConfig
+    from zhseq.modeling import SentimentNet
+    from zhseq.tokenizer import Tokenizer
+    from zhseq.vocab import Vocab
+
+    root = tmp_path_factory.mktemp("info")
+    torch.manual_seed(0)
+    vocab = Vocab.build([["很", "好"], ["太", "差"]], min_freq=1)
+    net = SentimentNet(SentimentConfig(BackboneConfig(len(vocab), 4, 4), num_labels=2))
+    config = {"task": "sentiment", **net.config.to_dict(), "labels": ["好评", "差评"],
+              "tokenizer": Tokenizer().to_dict(),
+              "training": {"command": "train", "data": ["评论.tsv"], "label_map": {"好": "好评", "bad": "差评"}}}
+    folder = save_model(root / "模型", config=config, module=net, vocab=vocab)
+    data = root / "评论.tsv"
+    data.write_text("label\ttext\n好评\t很好\n差评\t太差\n好评\t好\n", encoding="utf-8")
+    return folder, data
+
+
+def test_info_lines_up_its_values_with_chinese_keys_labels_and_paths(chinese_model):
+    folder, _ = chinese_model
+    lines = ok("info", folder).stdout.splitlines()
+    assert any("好评, 差评" in line for line in lines)
+    assert any(line.startswith("training.label_map.好 ") for line in lines)
+    starts = value_columns(lines)
+    assert len(set(starts)) == 1, "\n".join(f"{s:3d} {line}" for s, line in zip(starts, lines))
+
+
+def test_evaluate_lines_up_its_per_label_table_and_matrix_with_chinese_labels(chinese_model):
+    folder, data = chinese_model
+    text = ok("evaluate", folder, "--data", data).stdout
+    summary, per_label, matrix = text.strip().split("\n\n")
+    assert len(set(value_columns(summary.splitlines()))) == 1
+    rows = per_label.splitlines()
+    assert rows[0].split() == ["label", "precision", "recall", "F1", "support"]
+    assert [row.split()[0] for row in rows[1:]] == ["好评", "差评"]
+    assert len({columns(row) for row in rows}) == 1  # every column right-aligned to the same edge
+    grid = matrix.splitlines()[1:]  # after the caption
+    assert grid[0].split()[-2:] == ["好评", "差评"]
+    assert len({columns(row) for row in grid}) == 1
