@@ -190,7 +190,14 @@ def _info_report(details):
     add("parameters", rest.pop("n_parameters", None), output.thousands)
     add("size on disk", rest.pop("size_bytes", None), output.human_size)
     training = rest.get("training") or {}
-    add("training data", training.get("data"), ", ".join)
+    if training.get("unlabeled") and details.get("task") == "lm":
+        # finetune --unlabeled's OUT/lm: a language model of the unlabelled files and the labelled file's texts
+        add("training data", training, _lm_stage_data)
+    else:
+        add("training data", training.get("data"), ", ".join)
+    if training.get("unlabeled") and training.get("lm_stage"):
+        # its classifier: the backbone was that language model's
+        add("language-model stage data", training, _lm_stage_data)
     for name, scores in _score_groups(rest.pop("scores", None) or {}):
         rows.append(["measured " + name, output.metrics(scores)])
     dev = rest.pop("dev_scores", None) or {}
@@ -200,6 +207,15 @@ def _info_report(details):
     rows += _flatten({"backbone": backbone} if backbone else {})
     rows += _flatten(rest)
     return output.table(rows)
+
+
+def _lm_stage_data(training):
+    """What ``finetune --unlabeled``'s language-model stage read, from a recipe's ``unlabeled`` and ``data``:
+    ``unlabelled: raw.txt; labelled, texts only: labelled.tsv``."""
+    said = [f"unlabelled: {', '.join(training['unlabeled'])}"]
+    if training.get("data"):
+        said.append(f"labelled, texts only: {', '.join(training['data'])}")
+    return "; ".join(said)
 
 
 def _score_groups(scores, prefix=""):

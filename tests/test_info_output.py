@@ -97,3 +97,43 @@ def test_evaluate_lines_up_its_per_label_table_and_matrix_with_chinese_labels(ch
     grid = matrix.splitlines()[1:]  # after the caption
     assert grid[0].split()[-2:] == ["好评", "差评"]
     assert len({columns(row) for row in grid}) == 1
+
+
+# -- 2. info on finetune --unlabeled's outputs: what each model read --------------------------------------------
+@pytest.fixture(scope="module")
+def ulmfit_run(two_label_tsv, tmp_path_factory):
+    """``zhseq finetune BASE --data labelled.tsv --unlabeled raw.txt --out OUT``, as small as it runs: a tiny base
+    classifier (as tests/test_ulmfit.py's), 120 unlabelled texts, one epoch per stage."""
+    from zhseq.training import train
+
+    root = tmp_path_factory.mktemp("ulmfit")
+    base = train("sentiment", str(two_label_tsv), root / "base", epochs=1, embedding_size=8, hidden_size=8,
+                 min_freq=1, batch_size=16, progress=False, ngrams=False)
+    raw = root / "raw.txt"
+    raw.write_text("外卖很好，骑手不错\n送餐失望\n" * 60, encoding="utf-8")
+    out = root / "out"
+    ok("finetune", base, "--data", two_label_tsv, "--unlabeled", raw, "--out", out, "--epochs", "1",
+       "--lm-epochs", "1", "--batch-size", "32", "--quiet")
+    return out, raw
+
+
+def info_rows(folder):
+    return {m.group(1): m.group(2) for m in map(re.compile(r"(\S+(?: \S+)*) {2,}(.*)").match,
+                                                ok("info", folder).stdout.splitlines())}
+
+
+def test_info_on_the_language_model_stage_names_the_unlabelled_and_the_labelled_files(ulmfit_run, two_label_tsv):
+    out, raw = ulmfit_run
+    rows = info_rows(out / "lm")
+    assert rows["task"] == "lm"
+    assert rows["training data"] == f"unlabelled: {raw}; labelled, texts only: {two_label_tsv}"
+    assert "language-model stage data" not in rows
+
+
+def test_info_on_the_classifier_names_its_labelled_file_and_the_language_model_stages_data(ulmfit_run,
+                                                                                         two_label_tsv):
+    out, raw = ulmfit_run
+    rows = info_rows(out)
+    assert rows["task"] == "sentiment"
+    assert rows["training data"] == str(two_label_tsv)
+    assert rows["language-model stage data"] == f"unlabelled: {raw}; labelled, texts only: {two_label_tsv}"
