@@ -1,7 +1,10 @@
 """What training says (issue 14, "Smaller things a new user hit"): ``--resume`` with no checkpoint to resume,
-no ``--dev`` and too few texts to hold any out, and torch's DDP FutureWarning (no process prints it)."""
+no ``--dev`` and too few texts to hold any out, and torch's DDP FutureWarning (no process prints it); a run
+stopped by Ctrl-C or SIGTERM before its first checkpoint."""
 
 import logging
+import os
+import signal
 import warnings
 
 import pytest
@@ -11,7 +14,8 @@ from zhseq.errors import ZhseqError
 from zhseq.training import distributed, train
 from zhseq.training.corpus import read_parts
 from zhseq.training.state import STATE_DIR
-from cli_helpers import ok
+from cli_helpers import invoke, ok, one_error_line
+from training_helpers import interrupted_at_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -68,6 +72,84 @@ def test_resume_still_refuses_a_finished_run_and_a_folder_of_other_files(small, 
     with pytest.raises(ZhseqError, match="is not empty"):
         train("sentiment", str(small), out=other, resume=True, **TINY_PY)
     assert (other / "notes.txt").read_text() == "mine"
+
+
+# -- stopped by Ctrl-C or SIGTERM before the first checkpoint ----------------------------------------------
+
+
+@pytest.fixture
+def stop_at(monkeypatch):
+    """``stop_at(step, how)``: the training loop's ``step``-th optimizer step (its clip_grad_norm_ call) stops the
+    run as ``how`` would: "ctrl-c" raises KeyboardInterrupt; "sigterm" sends this process a real SIGTERM, which
+    the handler of the ``zhseq`` command in force must turn into the run's end (never the test process's)."""
+    real, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
+
+    def arm(step, how="ctrl-c"):
+        def stop(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == step:
+                if how == "ctrl-c":
+                    raise KeyboardInterrupt
+                assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None), \
+                    "no SIGTERM handler during the run"
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(*args, **kwargs)
+
+        calls["n"] = 0
+        monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", stop)
+
+    return arm
+
+
+@pytest.fixture(scope="module")
+def base(small, tmp_path_factory):
+    """A tiny trained classifier to fine-tune."""
+    return train("sentiment", str(small), out=tmp_path_factory.mktemp("base") / "base", **TINY_PY)
+
+
+@pytest.mark.parametrize("how, code, said", [("ctrl-c", 130, "interrupted"), ("sigterm", 143, "terminated (SIGTERM)")])
+def test_train_stopped_before_its_first_checkpoint_says_that_nothing_was_kept(small, tmp_path, stop_at, how, code,
+                                                                               said):
+    out = tmp_path / "run"
+    before = signal.getsignal(signal.SIGTERM)
+    stop_at(3, how)
+    result = invoke("train", "sentiment", "--data", small, "--out", out, "--batch-size", "4", "-q", *TINY)
+    assert result.exit_code == code, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{said} at step 3, before the first checkpoint (written every 500 steps and after each epoch): nothing "
+        f"to resume from, {out} removed"]
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGTERM) == before  # the command's handler is gone with it
+
+
+@pytest.mark.parametrize("how, code, said", [("ctrl-c", 130, "interrupted"), ("sigterm", 143, "terminated (SIGTERM)")])
+def test_finetune_stopped_before_its_first_checkpoint_says_the_same(base, small, tmp_path, stop_at, how, code, said):
+    out = tmp_path / "ft"
+    out.mkdir()  # a folder the run did not make is left, empty
+    stop_at(2, how)
+    result = invoke("finetune", base, "--data", small, "--out", out, "--batch-size", "4", "--checkpoint-every", "7",
+                    "--epochs", "1", "--min-freq", "1", "-q")
+    assert result.exit_code == code, result.output
+    assert result.stderr.splitlines() == [
+        f"{said} at step 2, before the first checkpoint (written every 7 steps and after each epoch): nothing "
+        f"to resume from, {out} left empty"]
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_stopped_before_training_began(small, tmp_path, monkeypatch, caplog):
+    import zhseq.training.run as run
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "read_parts", ctrl_c)  # while the data is read
+    out = tmp_path / "run"
+    with caplog.at_level(logging.WARNING, logger="zhseq"), pytest.raises(KeyboardInterrupt):
+        train("sentiment", str(small), out=out, **TINY_PY)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"interrupted before the run began training: nothing to resume from, {out} removed"]
+    assert not out.exists()
 
 
 # -- no --dev and too few texts to hold any out ------------------------------------------------------------

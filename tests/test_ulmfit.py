@@ -256,3 +256,17 @@ def test_a_run_killed_in_either_stage_resumes_to_the_same_models(domain, two_lab
         resumed = finetune(base, str(two_label_tsv), out, resume=True, **kw)
         assert digest(resumed) == digest(whole)
         assert digest(out / "lm" / "model-best") == digest(tmp_path / "whole" / "lm" / "model-best")
+
+
+# -- what a stopped --unlabeled run says ------------------------------------------------------------------
+def test_stopped_in_the_lm_stage_before_its_first_checkpoint_says_so(domain, two_label_tsv, tmp_path, caplog):
+    from zhseq.training import finetune
+
+    base, raw = domain
+    out = tmp_path / "ft"
+    with caplog.at_level("WARNING", logger="zhseq"), interrupted_at_step(3):  # LM_FIT: a checkpoint every 4 steps
+        finetune(base, str(two_label_tsv), out, unlabeled=[raw], lm_fit=LM_FIT, **FT)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"interrupted at step 3 of the language-model stage, before the first checkpoint (written every 4 steps and "
+        f"after each epoch): nothing to resume from, {out} removed"]
+    assert not out.exists()

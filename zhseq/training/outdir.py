@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +23,49 @@ logger = logging.getLogger(__name__)
 
 CURVES_NAME = "learning_curves.png"
 AVERAGE_DIR = "model-average"
+
+
+class Terminated(KeyboardInterrupt):
+    """A run stopped by SIGTERM (the ``zhseq`` command raises it from its handler): ``guarded`` treats it as it
+    treats Ctrl-C's KeyboardInterrupt, and says ``terminated (SIGTERM)`` where Ctrl-C's line says ``interrupted``."""
+
+
+@dataclass
+class Progress:
+    """Where a run stands, for the line ``guarded`` prints when it is interrupted before its first checkpoint:
+    ``step``, the training step under way (0: not training yet; ``counting`` advances it), ``checkpoint_every``
+    (FitConfig's; 0: after each epoch only), and ``stage``, which stage of a run in stages trains (``""`` for a
+    run of one; ``"the language-model stage"``)."""
+
+    step: int = 0
+    checkpoint_every: int = 0
+    stage: str = ""
+
+    def counting(self, collate: Callable) -> Callable:
+        """``collate`` that also advances ``step``: the loop collates each training batch once, just before its
+        step (``zhseq.training.loop``), and dev scoring uses the task's own."""
+        def counted(batch):
+            self.step += 1
+            return collate(batch)
+
+        return counted
+
+
+def interrupted_line(exc: BaseException, out: Path, progress: Progress | None, created: bool) -> str:
+    """What a run stopped by Ctrl-C (or SIGTERM, ``Terminated``) before its first checkpoint says, one line:
+    ``interrupted at step 37, before the first checkpoint (written every 500 steps and after each epoch):
+    nothing to resume from, runs/x removed``."""
+    how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    left = f"{out} removed" if created else f"{out} left empty"  # prepare took it empty (or emptied it)
+    if progress is None:
+        return f"{how} before the first checkpoint: nothing to resume from, {left}"
+    if progress.step == 0:  # reading, tokenising, fitting the n-gram half
+        return f"{how} before {progress.stage or 'the run'} began training: nothing to resume from, {left}"
+    stage = f" of {progress.stage}" if progress.stage else ""
+    every = (f"every {progress.checkpoint_every} steps and after each epoch" if progress.checkpoint_every
+             else "after each epoch")
+    return (f"{how} at step {progress.step}{stage}, before the first checkpoint (written {every}): nothing to "
+            f"resume from, {left}")
 
 
 def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> bool:
@@ -71,10 +115,12 @@ def saved_progress(out: Path, inner: tuple[str, ...] = ()) -> Path | None:
 
 
 def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="cpu",
-            inner: tuple[str, ...] = ()) -> Path:
+            inner: tuple[str, ...] = (), progress: Progress | None = None) -> Path:
     """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
-    interruption (Ctrl-C) and any failure of a resumed run, so ``--resume`` can still continue it (a
-    WARNING says so). ``inner``: the folders of a run's earlier stages in ``out`` (``prepare``): their
+    interruption (Ctrl-C, or SIGTERM: ``Terminated``) and any failure of a resumed run, so ``--resume`` can
+    still continue it (a WARNING says so); an interruption before the first checkpoint removes what the run
+    wrote and says so in one WARNING (``interrupted_line``; ``progress``, which ``body`` keeps up to date,
+    gives the step). ``inner``: the folders of a run's earlier stages in ``out`` (``prepare``): their
     checkpoints, and a finished earlier stage, are kept as ``out``'s own checkpoint is. Under torchrun, this
     is where every process joins the run (on ``device``, its own: NCCL for a CUDA GPU, else gloo), and process
     0 alone owns ``out``."""
@@ -94,6 +140,8 @@ def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="c
                 logger.warning("stopped: continue with the same command plus --resume (checkpoint in %s)", kept)
         else:
             clean(out, created, inner)
+            if isinstance(exc, KeyboardInterrupt):
+                logger.warning("%s", interrupted_line(exc, out, progress, created))
         raise
 
 

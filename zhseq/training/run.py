@@ -129,6 +129,7 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         model = replace(model, cell=sb["cell"], layers=sb["layers"], embedding_size=sb["embedding_size"],
                         hidden_size=sb["hidden_size"])
     _head_config(task, model, vocab_size=1, num_labels=2)  # its checks (a stacked bidirectional lm), now
+    progress = outdir.Progress()  # what an interruption before the first checkpoint says (outdir.guarded)
 
     def body() -> Path:
         torch.manual_seed(fit.seed)
@@ -169,10 +170,10 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
             logger.info("backbone started from %s (%d tensors)", source[0], copied)
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=labels,
                     train_data=(train_tokens, train_part[1]), dev_part=dev_part, out=out, fit_config=fit,
-                    recipe=recipe, resume=resume, ngram_data=ngram_part)
+                    recipe=recipe, resume=resume, ngram_data=ngram_part, progress=progress)
 
     with reporting(fit.progress):
-        return outdir.guarded(out, body, resume, device)
+        return outdir.guarded(out, body, resume, device, progress=progress)
 
 
 def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit: FitConfig | None = None,
@@ -240,6 +241,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
         _check_fit("lm", lm_fit)
     label_map = parse_label_map(label_map)
     device = resolve_device(fit.device)
+    progress = outdir.Progress()
 
     def body() -> Path:
         torch.manual_seed(fit.seed)
@@ -298,15 +300,16 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
                 recipe={"command": "finetune --unlabeled (lm stage)", "base_model": str(src),
                         "unlabeled": unlabeled, "data": as_list(data), "new_words": added,
                         **_public(lm_fit, device)},
-                resume=resume)
+                resume=resume, progress=progress)
             logger.info("stage 2 of 2: fine-tuning the classifier on %d labelled texts%s", len(train_tokens),
                         _levers(fit))
+            progress.stage, progress.step = "the classifier stage", 0
         return _run(task=task, net=net, vocab=vocab, tokenizer=tokenizer, labels=labels,
                     train_data=(train_tokens, train_part[1]), dev_part=dev_part, out=out, fit_config=fit,
-                    recipe=recipe, resume=resume)
+                    recipe=recipe, resume=resume, progress=progress)
 
     with reporting(fit.progress):
-        return outdir.guarded(out, body, resume, device, inner=(LM_DIR,) if unlabeled else ())
+        return outdir.guarded(out, body, resume, device, inner=(LM_DIR,) if unlabeled else (), progress=progress)
 
 
 LM_DIR = "lm"  # finetune with unlabelled text: the lm stage's output folder in OUT
@@ -331,14 +334,15 @@ def _levers(fit: FitConfig) -> str:
 
 
 def _adapt_backbone(net, *, vocab, tokenizer, texts, tokens, n_unlabeled: int, out: Path, fit_config: FitConfig,
-                    recipe: dict, resume: bool) -> dict:
+                    recipe: dict, resume: bool, progress: outdir.Progress | None = None) -> dict:
     """ULMFiT's stage 2 (Howard & Ruder 2018, §3.2): the classifier ``net``'s embedding and recurrent weights
     trained as a language model on ``texts`` (their ``tokens``: the unlabelled texts, then the labelled ones),
     then put back into ``net``. The lm (``NextWordNet`` over ``net``'s backbone config, ``LM_STAGE_HEAD``, its
     projection and output bias fresh) is trained by ``_run`` into ``out`` (``OUT/lm``), 5 % of the texts (at
     most 2,000) held out, and its model-best's backbone is copied back. With ``resume``: a checkpoint in ``out``
     is continued; a finished ``out`` is used as it is if it was trained with this ``recipe``, else ZhseqError.
-    Returns what the classifier's recipe records of the stage."""
+    ``progress``: the run's (``outdir.Progress``), told that this stage trains. Returns what the classifier's
+    recipe records of the stage."""
     backbone = BackboneConfig.from_dict(net.config.backbone.to_dict())
     head = NextWordConfig(backbone, **LM_STAGE_HEAD)
     best = out / BEST_DIR
@@ -358,13 +362,15 @@ def _adapt_backbone(net, *, vocab, tokenizer, texts, tokens, n_unlabeled: int, o
         logger.info("stage 1 of 2: adapting the backbone as a language model on %d texts (%d unlabelled, %d "
                     "labelled) → %s", len(texts), n_unlabeled, len(texts) - n_unlabeled, out)
         outdir.prepare(out, resume and out.exists())  # a checkpoint there is continued
+        if progress is not None:
+            progress.stage, progress.step = "the language-model stage", 0
         lm = NextWordNet(head)
         lm.backbone.load_state_dict(net.backbone.state_dict())
         (train_ids, _), dev_ids = holdout(list(range(len(texts))), None, fit_config.seed)
         dev_part = None if dev_ids is None else ([texts[i] for i in dev_ids[0]], None)
         _run(task="lm", net=lm, vocab=vocab, tokenizer=tokenizer, labels=None,
              train_data=([tokens[i] for i in train_ids], None), dev_part=dev_part, out=out, fit_config=fit_config,
-             recipe={**recipe, "n_train": len(train_ids)}, resume=resume)
+             recipe={**recipe, "n_train": len(train_ids)}, resume=resume, progress=progress)
     adapted = NextWordNet(head)
     load_weights(adapted, best)
     net.backbone.load_state_dict(adapted.backbone.state_dict())
@@ -390,10 +396,11 @@ def _head_config(task: str, model: ModelConfig, *, vocab_size: int, num_labels: 
 
 
 def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_config: FitConfig, recipe: dict,
-         resume: bool = False, ngram_data=None) -> Path:
+         resume: bool = False, ngram_data=None, progress: outdir.Progress | None = None) -> Path:
     """Examples → fit → model-best / model-last / metrics.json (+ its plot). ``dev_part``: (texts, labels or
     None) or None. ``ngram_data`` (tokens, labels): what a sentiment model's n-gram half is fitted on, if not
-    the training data. In a multi-process run only process 0 writes; the others return once it has."""
+    the training data. ``progress`` (``outdir.Progress``): kept at the step under way, for ``outdir.guarded``'s
+    line. In a multi-process run only process 0 writes; the others return once it has."""
     if task == "sentiment":
         t = SentimentTask(tokenizer, vocab, labels, net.config.max_tokens)
     else:
@@ -457,6 +464,10 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
             raise ZhseqError(f"the checkpoint in {out} was written by a different run (it differs in "
                              f"{', '.join(changed)}); rerun the same command, or start afresh in a new --out")
         logger.info("resuming from the checkpoint at step %d (epoch %d)", state["loop"]["step"], state["loop"]["epoch"])
+    collate = t.collate
+    if progress is not None:
+        progress.step, progress.checkpoint_every = (state["loop"]["step"] if state else 0), fit_config.checkpoint_every
+        collate = progress.counting(t.collate)
 
     dev_probs: dict = {}  # sentiment: the network's dev probabilities, last epoch and best, for the n-gram mix
 
@@ -473,7 +484,7 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
     history = fit_loop(
         net,
         examples,
-        collate=t.collate,
+        collate=collate,
         config=fit_config,
         evaluate=evaluate if dev_examples else None,
         metric=t.metric,
