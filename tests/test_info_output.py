@@ -47,6 +47,7 @@ def test_zero_width_characters_take_no_column_and_an_emoji_sequence_two():
     assert output.display_width("\u200b好\ufeff") == 2  # a zero-width space and a byte-order mark
     assert output.display_width("e\u0301") == 1  # a combining accent
     assert output.display_width("👨\u200d👩\u200d👧") == 2  # one emoji joined by ZWJ
+    assert output.display_width("❤\ufe0f") == 2  # a narrow symbol made an emoji by its variation selector
     assert output.display_width("a\x1bb") == 2  # a control character: none, and no error
     assert output.table([["a\tb", "x\ny"]]) == ["a b  x y"]  # a row stays one line
 
@@ -137,3 +138,4 @@ def test_info_on_the_classifier_names_its_labelled_file_and_the_language_model_s
     assert rows["task"] == "sentiment"
     assert rows["training data"] == str(two_label_tsv)
     assert rows["language-model stage data"] == f"unlabelled: {raw}; labelled, texts only: {two_label_tsv}"
+
