@@ -1,6 +1,6 @@
 """What training says (issue 14, "Smaller things a new user hit"): ``--resume`` with no checkpoint to resume,
 no ``--dev`` and too few texts to hold any out, and torch's DDP FutureWarning (no process prints it); a run
-stopped by Ctrl-C or SIGTERM before its first checkpoint."""
+stopped by Ctrl-C or SIGTERM before its first checkpoint, and a rerun without --resume of a run that has one."""
 
 import logging
 import os
@@ -150,6 +150,22 @@ def test_stopped_before_training_began(small, tmp_path, monkeypatch, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         f"interrupted before the run began training: nothing to resume from, {out} removed"]
     assert not out.exists()
+
+
+def test_stopped_after_a_checkpoint_keeps_it_and_a_rerun_without_resume_says_to_add_it(small, tmp_path, caplog):
+    out = tmp_path / "run"
+    kw = {**TINY_PY, "batch_size": 4, "checkpoint_every": 2}
+    with caplog.at_level(logging.WARNING, logger="zhseq"), interrupted_at_step(5):
+        train("sentiment", str(small), out=out, **kw)
+    assert [r.getMessage() for r in caplog.records] == [  # as before: the folder kept, the hint
+        f"stopped: continue with the same command plus --resume (checkpoint in {out / STATE_DIR})"]
+    line = one_error_line(invoke("train", "sentiment", "--data", small, "--out", out, "--batch-size", "4",
+                                 "--checkpoint-every", "2", *TINY))
+    assert line == (f"Error: --out {out} already holds an unfinished run (checkpoint at step 4 in {out / STATE_DIR}): "
+                    "continue it with the same command plus --resume, or choose a new or empty folder")
+    assert (out / STATE_DIR / "latest.json").is_file()  # untouched
+    assert ok("train", "sentiment", "--data", small, "--out", out, "--batch-size", "4", "--checkpoint-every", "2",
+              "--resume", "-q", *TINY).stdout.strip() == str(out / "model-best")
 
 
 # -- no --dev and too few texts to hold any out ------------------------------------------------------------

@@ -8,6 +8,7 @@ if it was interrupted, and the learning curves drawn beside metrics.json at the 
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -94,6 +95,10 @@ def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> boo
             raise ZhseqError(f"--out {out} is a file")
         if (out / CONFIG_NAME).exists():
             raise ZhseqError(f"--out {out} already holds a model; choose another folder")
+        kept = None if (out / LAST_DIR).exists() else saved_progress(out, inner)
+        if kept is not None:  # without --resume (with it, taken above)
+            raise ZhseqError(f"--out {out} already holds an unfinished run ({kept_words(kept)}): continue it "
+                             "with the same command plus --resume, or choose a new or empty folder")
         if (out / BEST_DIR).exists() or (out / LAST_DIR).exists():
             # a failed run cleans up what it wrote, so an earlier run's models here would be lost
             raise ZhseqError(f"--out {out} already holds a trained model ({BEST_DIR}/); choose another folder")
@@ -103,6 +108,30 @@ def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> boo
         return False
     out.mkdir(parents=True)
     return True
+
+
+def unfinished(out: Path) -> dict | None:
+    """What the last checkpoint in ``out`` says of its run, read from its JSON alone (no tensors): ``{"step":
+    N, "recipe": {...}}`` (the recipe of the run that wrote it: command, data, ``unlabeled`` …; ``{}`` if it
+    cannot be read); None when ``out`` holds no checkpoint."""
+    root = out / STATE_DIR
+    if not (root / "latest.json").is_file():
+        return None
+    try:
+        pointer = json.loads((root / "latest.json").read_text(encoding="utf-8"))
+        loop = json.loads((root / str(pointer["dir"]) / "state.json").read_text(encoding="utf-8"))["loop"]
+        return {"step": loop.get("step"), "recipe": (loop.get("fingerprint") or {}).get("recipe") or {}}
+    except (OSError, ValueError, KeyError, TypeError):  # --resume says what is wrong with it (state.load_state)
+        return {"step": None, "recipe": {}}
+
+
+def kept_words(kept: Path) -> str:
+    """``checkpoint at step 9 in runs/x/checkpoint``, ``a finished first stage in runs/x/lm``: ``saved_progress``'s
+    answer (a checkpoint folder, or an earlier stage's folder) in words."""
+    if kept.name != STATE_DIR:
+        return f"a finished first stage in {kept}"
+    step = (unfinished(kept.parent) or {}).get("step")
+    return f"checkpoint at step {step} in {kept}" if step is not None else f"checkpoint in {kept}"
 
 
 def saved_progress(out: Path, inner: tuple[str, ...] = ()) -> Path | None:
