@@ -139,3 +139,62 @@ def test_info_on_the_classifier_names_its_labelled_file_and_the_language_model_s
     assert rows["training data"] == str(two_label_tsv)
     assert rows["language-model stage data"] == f"unlabelled: {raw}; labelled, texts only: {two_label_tsv}"
 
+
+# -- 3. training progress on a stderr that is not a terminal ----------------------------------------------------
+TINY_TRAIN = ["--embedding-size", "8", "--hidden-size", "8", "--min-freq", "1", "--batch-size", "32", "--no-ngrams"]
+
+
+def test_a_run_whose_stderr_is_not_a_terminal_writes_progress_lines_and_no_carriage_returns(two_label_tsv, tmp_path,
+                                                                                          monkeypatch):
+    from zhseq.training import loop
+
+    # CliRunner's stderr is not a terminal, as a file or a pipe; a line after every step instead of every 30 s
+    monkeypatch.setattr(loop, "PROGRESS_LINE_EVERY", 0.0)
+    result = ok("train", "sentiment", "--data", two_label_tsv, "--out", tmp_path / "run", "--epochs", "2",
+                *TINY_TRAIN)
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    lines = result.stderr.splitlines()
+    steps = [line for line in lines if line.startswith("step ")]
+    n = len(steps) // 2  # 380 training texts (20 held out) in batches of 32: 12 steps an epoch
+    assert n == 12 and len(steps) == 24, result.stderr
+    assert re.fullmatch(r"step 1/24 \(4 %\), epoch 1, loss \d+\.\d{4}, .+ steps/s, 00:\d\d elapsed, .+ left", steps[0])
+    assert steps[-1].startswith("step 24/24 (100 %), epoch 2, loss ")
+    for epoch in (1, 2):
+        assert sum(line.startswith(f"epoch {epoch}: train loss ") for line in lines) == 1
+    # --quiet (progress=False): neither lines nor bar
+    quiet = ok("train", "sentiment", "--data", two_label_tsv, "--out", tmp_path / "quiet", "--epochs", "1",
+               "--quiet", *TINY_TRAIN)
+    assert quiet.stderr == ""
+
+
+def test_at_the_default_rate_a_short_run_writes_only_its_epoch_lines(two_label_tsv, tmp_path):
+    result = ok("train", "sentiment", "--data", two_label_tsv, "--out", tmp_path / "run", "--epochs", "1",
+                *TINY_TRAIN)
+    assert "\r" not in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith("step ")]  # under 30 s
+    assert "epoch 1: train loss " in result.stderr
+
+
+def test_on_a_terminal_the_bar_is_drawn(monkeypatch):
+    import io
+    import sys
+
+    import torch
+
+    from zhseq.config import BackboneConfig, FitConfig, SentimentConfig
+    from zhseq.modeling import SentimentNet
+    from zhseq.training.loop import fit
+    from zhseq.training.tasks import SentimentTask
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    torch.manual_seed(0)
+    net = SentimentNet(SentimentConfig(BackboneConfig(30, 4, 4), num_labels=2))
+    examples = [([4 + i % 20, 5 + i % 7], i % 2) for i in range(64)]
+    fit(net, examples, collate=SentimentTask.collate, config=FitConfig(epochs=1, batch_size=16))
+    assert "\r" in terminal.getvalue() and "4/4" in terminal.getvalue()  # tqdm's frames, as before
+    assert "step 1/4" not in terminal.getvalue()

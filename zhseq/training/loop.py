@@ -34,6 +34,11 @@ from .tasks import Example, length_batches
 logger = logging.getLogger(__name__)
 
 SYNC_EVERY = 32  # off the CPU: steps between reading the losses back (each read waits for the GPU)
+# stderr not a terminal (a file, a pipe: CI logs, 2> log.txt, nohup): no bar, a progress line on the logger at most
+# this often (seconds), as pip's non-interactive spinner logs one a minute
+PROGRESS_LINE_EVERY = 30.0
+PROGRESS_LINE = ("step {n}/{total} ({percentage:.0f} %){postfix}, {rate_noinv_fmt}, {elapsed} elapsed, "
+                 "{remaining} left")  # tqdm's bar_format fields
 
 
 @contextlib.contextmanager
@@ -155,8 +160,11 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
     (fewer than N when fewer ran): checkpoint averaging (Vaswani et al. 2017; Izmailov et al. 2018, SWA,
     there with a cyclic learning rate). Process 0 only.
 
-    Progress: a tqdm bar on stderr and one INFO line per epoch on the ``zhseq.training.loop`` logger, both
-    only with ``config.progress``."""
+    Progress, only with ``config.progress``: one INFO line per epoch on the ``zhseq.training.loop`` logger, and
+    on a terminal a tqdm bar on stderr; when stderr is not a terminal (tqdm's ``disable=None``: a file or a pipe)
+    an INFO line instead, at most every ``PROGRESS_LINE_EVERY`` seconds (``step 120/400 (30 %), epoch 1, loss
+    0.6931, 8.02 steps/s, 00:14 elapsed, 00:34 left``: tqdm's ``format_meter``), so that a log holds lines, not
+    carriage-return frames."""
     from .. import kernels
 
     before = kernels.get_precision()
@@ -270,8 +278,12 @@ def _fit(
     model = distributed.wrap(net)  # training steps only; evaluation and saving use net itself
     history = loop["history"]
     show = config.progress and main
-    bar = tqdm(total=total, initial=loop["step"], disable=not show, file=sys.stderr, unit="step",
+    # disable=None: tqdm draws the bar only when stderr is a terminal; elsewhere progress_line says it
+    bar = tqdm(total=total, initial=loop["step"], disable=None if show else True, file=sys.stderr, unit="step",
                dynamic_ncols=True)
+    as_lines = show and bar.disable
+    started = last_line = time.monotonic()
+    first_step = loop["step"]
 
     # the losses not yet added to loop["loss_sum"]: on a GPU they are read back SYNC_EVERY steps at a time
     # (in the same order, so the sums are the same floats as one .item() per step, which the CPU keeps)
@@ -285,6 +297,19 @@ def _fit(
                 loop["loss_sum"] += value
             pending.clear()
             bar.set_postfix(epoch=loop["epoch"], loss=f"{loop['loss_sum'] / loop['n_batches']:.4f}", refresh=False)
+
+    def progress_line() -> None:
+        """Not on a terminal: the bar's numbers as one INFO line, when PROGRESS_LINE_EVERY seconds have passed."""
+        nonlocal last_line
+        now = time.monotonic()
+        if not as_lines or now - last_line < PROGRESS_LINE_EVERY:
+            return
+        last_line = now
+        read_losses()
+        logger.info("%s", tqdm.format_meter(
+            loop["step"], total, now - started, initial=first_step, unit=" steps", unit_scale=True,  # 0.26 steps/s
+            postfix=f"epoch {loop['epoch']}, loss {loop['loss_sum'] / max(1, loop['n_batches']):.4f}",
+            bar_format=PROGRESS_LINE))
 
     def checkpoint() -> None:
         if state_dir is None:
@@ -332,6 +357,7 @@ def _fit(
                 read_losses()
             tokens += int(lens.sum())
             bar.update(1)
+            progress_line()
             if step >= total:
                 break
             if config.checkpoint_every and step % config.checkpoint_every == 0:
