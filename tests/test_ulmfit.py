@@ -4,6 +4,7 @@ the backbone adapted as a language model on the domain's text before the classif
 
 import hashlib
 import json
+import shutil
 
 import pytest
 import torch
@@ -270,3 +271,77 @@ def test_stopped_in_the_lm_stage_before_its_first_checkpoint_says_so(domain, two
         f"interrupted at step 3 of the language-model stage, before the first checkpoint (written every 4 steps and "
         f"after each epoch): nothing to resume from, {out} removed"]
     assert not out.exists()
+
+
+def test_resuming_an_lm_stage_without_unlabeled_says_to_give_it(domain, two_label_tsv, tmp_path):
+    from zhseq.training import finetune
+
+    base, raw = domain
+    out = tmp_path / "ft"
+    with interrupted_at_step(10):
+        finetune(base, str(two_label_tsv), out, unlabeled=[raw], lm_fit=LM_FIT, **FT)
+    assert (out / "lm" / "checkpoint" / "latest.json").is_file()
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    expected = (f"Error: --out {out} holds an unfinished fine-tuning with --unlabeled, in its language-model stage "
+                f"(1 of 2; checkpoint at step 8 in {out / 'lm' / 'checkpoint'}): continue it with the same command "
+                f"plus --unlabeled {raw} --resume, or choose a new or empty folder")
+    for resume in (["--resume"], []):  # forgetting --unlabeled, with or without --resume
+        line = one_error_line(invoke("finetune", base, "--data", two_label_tsv, "--out", out, *resume))
+        assert line == expected, resume
+    # with --unlabeled but without --resume: the checkpoint is named, and --resume
+    line = one_error_line(invoke("finetune", base, "--data", two_label_tsv, "--unlabeled", raw, "--out", out))
+    assert line == (f"Error: --out {out} already holds an unfinished run (checkpoint at step 8 in "
+                    f"{out / 'lm' / 'checkpoint'}): continue it with the same command plus --resume, or choose a new "
+                    "or empty folder")
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # nothing touched
+
+
+def test_resuming_a_plain_finetune_with_unlabeled_says_to_leave_it_out(domain, two_label_tsv, tmp_path):
+    from zhseq.training import finetune
+
+    base, raw = domain
+    out = tmp_path / "ft"
+    with interrupted_at_step(6):  # FT: a checkpoint every 4 steps
+        finetune(base, str(two_label_tsv), out, **FT)
+    line = one_error_line(invoke("finetune", base, "--data", two_label_tsv, "--unlabeled", raw, "--out", out,
+                                 "--resume"))
+    assert line == (f"Error: --out {out} holds an unfinished fine-tuning without --unlabeled (checkpoint at step 4 in "
+                    f"{out / 'checkpoint'}): continue it with the same command minus --unlabeled, plus --resume; or "
+                    "choose a new or empty folder for this --unlabeled run")
+    assert not (out / "lm").exists() and (out / "checkpoint" / "latest.json").is_file()
+
+
+def test_resuming_the_classifier_stage_without_unlabeled_says_to_give_it(domain, two_label_tsv, tmp_path, caplog,
+                                                                          monkeypatch):
+    from zhseq.training import finetune
+
+    base, raw = domain
+    out = tmp_path / "ft"
+    real, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
+
+    def stop_in_the_classifier_stage(*args, **kwargs):  # its 6th step: after its first checkpoint (FT: every 4)
+        calls["n"] += (out / "lm" / "model-last").is_dir()
+        if calls["n"] == calls["at"]:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", stop_in_the_classifier_stage)
+    calls["at"] = 6
+    with pytest.raises(KeyboardInterrupt):
+        finetune(base, str(two_label_tsv), out, unlabeled=[raw], lm_fit=LM_FIT, **FT)
+    line = one_error_line(invoke("finetune", base, "--data", two_label_tsv, "--out", out, "--resume"))
+    assert line == (f"Error: --out {out} holds an unfinished fine-tuning with --unlabeled, in its classifier stage "
+                    f"(2 of 2; checkpoint at step 4 in {out / 'checkpoint'}): continue it with the same command plus "
+                    f"--unlabeled {raw} --resume, or choose a new or empty folder")
+    # stopped in the classifier stage before its first checkpoint: the finished lm stage is kept, and said
+    shutil.rmtree(out)
+    calls.update(n=0, at=2)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="zhseq"), pytest.raises(KeyboardInterrupt):
+        finetune(base, str(two_label_tsv), out, unlabeled=[raw], lm_fit=LM_FIT, **FT)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"stopped: continue with the same command plus --resume (its finished first stage in {out / 'lm'})"]
+    line = one_error_line(invoke("finetune", base, "--data", two_label_tsv, "--out", out, "--resume"))
+    assert line == (f"Error: --out {out} holds an unfinished fine-tuning with --unlabeled, its language-model stage "
+                    f"(1 of 2) finished in {out / 'lm'}: continue it with the same command plus --unlabeled {raw} "
+                    "--resume, or choose a new or empty folder")

@@ -144,17 +144,25 @@ def saved_progress(out: Path, inner: tuple[str, ...] = ()) -> Path | None:
 
 
 def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="cpu",
-            inner: tuple[str, ...] = (), progress: Progress | None = None) -> Path:
+            inner: tuple[str, ...] = (), progress: Progress | None = None,
+            check: Callable[[], None] | None = None) -> Path:
     """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
     interruption (Ctrl-C, or SIGTERM: ``Terminated``) and any failure of a resumed run, so ``--resume`` can
     still continue it (a WARNING says so); an interruption before the first checkpoint removes what the run
     wrote and says so in one WARNING (``interrupted_line``; ``progress``, which ``body`` keeps up to date,
     gives the step). ``inner``: the folders of a run's earlier stages in ``out`` (``prepare``): their
-    checkpoints, and a finished earlier stage, are kept as ``out``'s own checkpoint is. Under torchrun, this
-    is where every process joins the run (on ``device``, its own: NCCL for a CUDA GPU, else gloo), and process
-    0 alone owns ``out``."""
+    checkpoints, and a finished earlier stage, are kept as ``out``'s own checkpoint is. ``check``: called before
+    ``out`` is prepared, to refuse (ZhseqError) a folder this run must not touch. Under torchrun, this is where
+    every process joins the run (on ``device``, its own: NCCL for a CUDA GPU, else gloo), and process 0 alone
+    owns ``out``."""
     distributed.setup(device)
-    created = distributed.on_main(lambda: prepare(out, resume, inner))
+
+    def checked_prepare() -> bool:
+        if check is not None:
+            check()
+        return prepare(out, resume, inner)
+
+    created = distributed.on_main(checked_prepare)
     resuming = saved_progress(out, inner) is not None
     try:
         return body()
@@ -166,7 +174,8 @@ def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="c
         kept = saved_progress(out, inner)
         if kept is not None and (resuming or isinstance(exc, KeyboardInterrupt) or distributed.world() > 1):
             if not isinstance(exc, ZhseqError):  # a refused resume says why itself; "--resume" would contradict it
-                logger.warning("stopped: continue with the same command plus --resume (checkpoint in %s)", kept)
+                logger.warning("stopped: continue with the same command plus --resume (%s in %s)",
+                               "checkpoint" if kept.name == STATE_DIR else "its finished first stage", kept)
         else:
             clean(out, created, inner)
             if isinstance(exc, KeyboardInterrupt):

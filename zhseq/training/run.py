@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 from pathlib import Path
 
 import torch
@@ -60,7 +61,7 @@ from .loop import fit as fit_loop
 from .loop import reporting
 from .ngramfit import choose_ngram_weight, fit_ngrams
 from .settings import LM_STAGE_HEAD, finetune_config, lm_stage_config, split_settings
-from .state import clear_state, load_state
+from .state import STATE_DIR, clear_state, load_state
 from .tasks import LMTask, SentimentTask
 
 logger = logging.getLogger(__name__)
@@ -309,10 +310,50 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
                     recipe=recipe, resume=resume, progress=progress)
 
     with reporting(fit.progress):
-        return outdir.guarded(out, body, resume, device, inner=(LM_DIR,) if unlabeled else (), progress=progress)
+        return outdir.guarded(out, body, resume, device, inner=(LM_DIR,) if unlabeled else (), progress=progress,
+                              check=lambda: _check_stages(out, bool(unlabeled)))
 
 
 LM_DIR = "lm"  # finetune with unlabelled text: the lm stage's output folder in OUT
+
+
+def _check_stages(out: Path, unlabeled: bool) -> None:
+    """ZhseqError (one line saying what to run) when ``out`` holds an unfinished fine-tuning of the other kind:
+    the stages of one with unlabelled text (``out/lm``'s checkpoint or finished lm, or a classifier checkpoint
+    whose recipe names unlabelled files) for a call without ``unlabeled``, or another run's checkpoint (a
+    recipe without unlabelled files) for a call with it. A finished ``out`` (model-last) is ``prepare``'s to
+    refuse."""
+    if (out / LAST_DIR).exists():
+        return
+    lm = out / LM_DIR
+    lm_state, state = outdir.unfinished(lm), outdir.unfinished(out)
+    lm_done = None
+    if (lm / LAST_DIR / CONFIG_NAME).is_file():
+        try:
+            lm_done = read_config(lm / LAST_DIR).get("training", {})
+        except ZhseqError:
+            lm_done = {}
+    recipe = (state or {}).get("recipe", {})
+    if not unlabeled and (lm_state is not None or lm_done is not None or recipe.get("unlabeled")):
+        if lm_state is not None:
+            where = f"in its language-model stage (1 of 2; {outdir.kept_words(lm / STATE_DIR)})"
+            files = lm_state["recipe"].get("unlabeled")
+        elif state is not None:
+            where = f"in its classifier stage (2 of 2; {outdir.kept_words(out / STATE_DIR)})"
+            files = recipe.get("unlabeled")
+        else:
+            where = f"its language-model stage (1 of 2) finished in {lm}"
+            files = lm_done.get("unlabeled")
+        again = (" ".join(f"--unlabeled {shlex.quote(str(f))}" for f in files) if files
+                 else "--unlabeled FILE (the same files)")
+        raise ZhseqError(f"--out {out} holds an unfinished fine-tuning with --unlabeled, {where}: continue it with "
+                         f"the same command plus {again} --resume, or choose a new or empty folder")
+    if unlabeled and state is not None and lm_state is None and lm_done is None and not recipe.get("unlabeled"):
+        command = recipe.get("command") or "train"
+        what = "fine-tuning without --unlabeled" if command == "finetune" else f"zhseq {command} run"
+        again = "the same command minus --unlabeled" if command == "finetune" else f"its zhseq {command} command"
+        raise ZhseqError(f"--out {out} holds an unfinished {what} ({outdir.kept_words(out / STATE_DIR)}): continue "
+                         f"it with {again}, plus --resume; or choose a new or empty folder for this --unlabeled run")
 
 
 def _check_adaptable(task: str, config: dict) -> None:
