@@ -168,6 +168,13 @@ def test_stopped_after_a_checkpoint_keeps_it_and_a_rerun_without_resume_says_to_
               "--resume", "-q", *TINY).stdout.strip() == str(out / "model-best")
 
 
+def test_resume_on_a_finished_run_says_where_its_model_is_and_what_to_do(base, small):
+    out = base.parent
+    line = one_error_line(invoke("train", "sentiment", "--data", small, "--out", out, "--resume", *TINY))
+    assert line == (f"Error: --out {out} holds a finished run: nothing to resume (its best model is {base}); to "
+                    "train again, choose a new or empty folder")
+
+
 # -- no --dev and too few texts to hold any out ------------------------------------------------------------
 
 

@@ -82,7 +82,8 @@ def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> boo
         return False
     if resume and out.is_dir():
         if (out / LAST_DIR).exists():
-            raise ZhseqError(f"--out {out} holds a finished run: nothing to resume")
+            raise ZhseqError(f"--out {out} holds a finished run: nothing to resume (its best model is "
+                             f"{out / BEST_DIR}); to train again, choose a new or empty folder")
         for p in out.iterdir():
             if p.name in (BEST_DIR, AVERAGE_DIR, METRICS_NAME, CURVES_NAME, STATE_DIR):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
