@@ -37,19 +37,81 @@ def test_the_last_word_may_be_unfinished(lm):
     assert all(lm.vocab.itos[i].startswith(stem) and lm.vocab.itos[i] != stem for i in lm.extensions(stem))
 
 
+def test_the_unfinished_word_may_span_the_last_words(lm):
+    # 祝你生日快 is cut 生日 | 快, and the model never saw 快乐 after 生日: only 生日快 → 生日快乐 gives 乐
+    assert lm.words("祝你生日快")[-2:] == ["生日", "快"]
+    assert tokens(lm.predict_next("祝你生日快", k=1)) == ["乐"]
+    one = NextWordPredictor.from_pretrained("lm")
+    one.stem_words = 1
+    assert "乐" not in tokens(one.predict_next("祝你生日快", k=5))
+    # the unfinished word is what ends the prefix: a space or punctuation in between ends it
+    assert lm._stem_span("祝你生日快", lm.words("祝你生日快")) == 3
+    assert lm._stem_span("祝你生日 快", lm.words("祝你生日 快")) == 1
+    assert lm._stem_span("祝你生日，", lm.words("祝你生日，")) == 0
+
+
+def test_words_of_jiebas_dictionary_outside_the_vocabulary_are_completed(lm):
+    # 涮羊肉 is a word of jieba's dictionary the model's vocabulary lacks; its share of <unk> finishes 涮羊
+    assert "涮羊肉" not in lm.vocab and lm.tokenizer.jieba.FREQ["涮羊肉"] > 0
+    assert tokens(lm.predict_next("我想吃涮羊", k=1)) == ["肉"]
+    plain = NextWordPredictor.from_pretrained("lm")
+    plain.dictionary_words = False
+    assert tokens(plain.predict_next("我想吃涮羊", k=1)) != ["肉"]
+    # the table is jieba's own: its words with a count, as its Tokenizer holds them, less the vocabulary
+    (words, counts), total = lm._dictionary()
+    held = {w: c for w, c in lm.tokenizer.jieba.FREQ.items() if c > 0 and w not in lm.vocab}
+    assert dict(zip(words.tolist(), counts.tolist())) == held and total == sum(held.values())
+
+
+def test_the_dictionary_table_is_kept_in_the_cache(lm, tmp_path, monkeypatch):
+    from zhseq.pipeline import dictionary_table
+
+    monkeypatch.setenv("ZHSEQ_CACHE", str(tmp_path / "cache"))
+    words, counts = dictionary_table(lm.tokenizer, lm.vocab.itos)
+    assert len(list((tmp_path / "cache").glob("dictionary-*.npy"))) == 2
+    assert list(words) == sorted(words) and len(words) == len(counts) > 300_000
+    mapped, mapped_counts = dictionary_table(lm.tokenizer, lm.vocab.itos)  # a later process maps the files
+    assert isinstance(mapped, np.memmap) and (mapped == words).all() and (mapped_counts == counts).all()
+    # another vocabulary is another table
+    fewer, _ = dictionary_table(lm.tokenizer, [w for w in lm.vocab.itos if w != "经济"])
+    assert "经济" in fewer and "经济" not in words
+    assert len(list((tmp_path / "cache").glob("dictionary-*.npy"))) == 4
+
+
+def test_one_unfinished_word_and_no_dictionary_is_the_documented_formula(lm):
+    from zhseq.pipeline import softmax
+
+    plain = NextWordPredictor.from_pretrained("lm")
+    plain.stem_words, plain.dictionary_words = 1, False
+    words = plain.words("这家酒店的服")
+    after, before = softmax(plain.engine.next_logits([plain._ids(words), plain._ids(words[:-1])]))
+    ext = plain.extensions("服")
+    p_w = before[plain.vocab.stoi["服"]]
+    z = p_w + before[ext].sum()
+    got = {a["token"]: a["score"] for a in plain.predict_next("这家酒店的服", k=50)}
+    for i in ext:
+        rest = plain.vocab.itos[i][1:]
+        expected = before[i] / z + (p_w / z * after[plain.vocab.stoi[rest]] if rest in plain.vocab else 0.0)
+        if rest in got:
+            assert got[rest] == pytest.approx(expected, abs=2e-6)
+    assert got["务"] > 0.5
+
+
 def test_scores_are_a_distribution_over_what_to_append(lm):
-    everything = lm.predict_next("祝你生日", k=100000)
-    scores = [a["score"] for a in everything]
-    # what is left out of 1 is the probability of <unk> and <eos>, which are never proposed
-    assert scores == sorted(scores, reverse=True) and 0.95 < sum(scores) <= 1.0 + 1e-4
-    assert len({a["token"] for a in everything}) == len(everything)  # the same characters are added up
-    assert not {"<unk>", "<pad>", "<bos>", "<eos>"} & set(tokens(everything))
+    for prefix in ("祝你生日", "祝你生日快", "我想吃涮羊", "中"):
+        everything = lm.predict_next(prefix, k=100000)
+        scores = [a["score"] for a in everything]
+        # what is left out of 1 is the probability of <unk> and <eos> (and of the rarest dictionary words),
+        # which are never proposed
+        assert scores == sorted(scores, reverse=True) and 0.9 < sum(scores) <= 1.0 + 1e-4, prefix
+        assert len({a["token"] for a in everything}) == len(everything)  # the same characters are added up
+        assert not {"<unk>", "<pad>", "<bos>", "<eos>"} & set(tokens(everything))
     words = lm.predict_next("祝你生日", k=50, words_only=True)
     assert all(any(c.isalnum() for c in a["token"]) for a in words)
 
 
 def test_batches_and_engines_agree(lm):
-    prefixes = ["祝你生日", "今天天气", "", "这家酒店的服务", "很好" * 300, "经济"]
+    prefixes = ["祝你生日", "今天天气", "", "这家酒店的服务", "很好" * 300, "经济", "祝你生日快", "我想吃涮羊"]
     assert lm.predict_next(prefixes, k=5) == [lm.predict_next(p, k=5) for p in prefixes]
     torch_lm = NextWordPredictor.from_pretrained("lm", engine="torch")
     for a, b in zip(lm.predict_next(prefixes, k=5), torch_lm.predict_next(prefixes, k=5)):

@@ -308,7 +308,11 @@ def test_next_word_end_to_end_matches_the_torch_api(trained):
             assert [x["token"] for x in g] == [x["token"] for x in w]
             assert np.allclose([x["score"] for x in g], [x["score"] for x in w], rtol=0, atol=TOL)
             assert not {x["token"] for x in g} & set(SPECIALS)
-    assert len(fast.predict_next("今天", k=1000)) == len(fast.vocab) - len(SPECIALS)
+    # every word of the vocabulary, and the rest of each word of jieba's dictionary that begins with 今天
+    everything = fast.predict_next("今天", k=1000)
+    completions = {w[len("今天"):] for w, _ in fast._oov_extensions("今天")[0]}
+    assert len(everything) == len({x["token"] for x in everything})
+    assert {x["token"] for x in everything} == set(fast.vocab.itos[len(SPECIALS):]) | completions
     assert [x["token"] for x in fast.predict_next("今天")] == [x["token"] for x in torch_lm.predict_next("今天")]
 
 
