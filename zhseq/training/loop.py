@@ -133,7 +133,8 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
     scores the model on dev data, ``on_best`` is called when ``metric`` improves, or stays equal while
     ``tie_metric`` (lower is better; e.g. the dev log loss beside accuracy) improves (without ``evaluate``,
     every epoch counts as best), ``on_epoch`` gets the history so far, and training stops early after
-    ``patience`` epochs without improvement. Returns the per-epoch history.
+    ``patience`` epochs without improvement; ``on_step`` gets the number of each training step (counted over
+    the whole run, from 1) as it begins. Returns the per-epoch history.
 
     With ``state_dir``, a resumable checkpoint (``zhseq.training.state``) is written every
     ``config.checkpoint_every`` steps and after every epoch; ``resume`` (a loaded checkpoint) continues
@@ -227,6 +228,7 @@ def _fit(
     resume: dict | None = None,
     fingerprint: dict | None = None,
     on_average: Callable[[dict, int], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[dict]:
     from tqdm import tqdm
 
@@ -326,91 +328,95 @@ def _fit(
 
     step = loop["step"]
     finished = step >= total
-    for epoch in range(loop["epoch"], config.epochs + 1):
-        if finished:
-            break
-        if loop["rng_epoch_start"] is not None:  # resuming: the shuffle this epoch had or will have
-            rng.setstate(_rng_state(loop["rng_epoch_start"]))
-        loop.update(epoch=epoch, rng_epoch_start=rng.getstate())
-        if config.gradual_unfreezing:
-            trained = unfreeze(layers, epoch)
-            logger.info("epoch %d trains the top %d of %d layer groups%s", epoch, trained, len(layers),
-                        "" if trained < len(layers) else " (all)")
-        batches = distributed.shard(length_batches(lengths, config.batch_size, rng))
-        model.train()
-        t0, tokens = time.perf_counter(), 0
-        for batch in batches[loop["batches_done"]:]:
-            if device.type != "cpu":  # longest first: packed as they come (zhseq.cells)
-                batch = sorted(batch, key=lambda i: -lengths[i])
-            ids, lens, targets = collate([examples[i] for i in batch])
-            with autocast(device, config.precision):
-                _, loss = model(to_device(ids, device), lens, to_device(targets, device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
-            optimizer.step()
-            schedule.step()
-            step += 1
-            pending.append(loss.detach())
-            loop.update(step=step, batches_done=loop["batches_done"] + 1, n_batches=loop["n_batches"] + 1)
-            if len(pending) >= sync_every:
-                read_losses()
-            tokens += int(lens.sum())
-            bar.update(1)
-            progress_line()
-            if step >= total:
+    try:  # an interruption closes the bar too, so that the message below it is not drawn over
+        for epoch in range(loop["epoch"], config.epochs + 1):
+            if finished:
                 break
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
+            if loop["rng_epoch_start"] is not None:  # resuming: the shuffle this epoch had or will have
+                rng.setstate(_rng_state(loop["rng_epoch_start"]))
+            loop.update(epoch=epoch, rng_epoch_start=rng.getstate())
+            if config.gradual_unfreezing:
+                trained = unfreeze(layers, epoch)
+                logger.info("epoch %d trains the top %d of %d layer groups%s", epoch, trained, len(layers),
+                            "" if trained < len(layers) else " (all)")
+            batches = distributed.shard(length_batches(lengths, config.batch_size, rng))
+            model.train()
+            t0, tokens = time.perf_counter(), 0
+            for batch in batches[loop["batches_done"]:]:
+                if device.type != "cpu":  # longest first: packed as they come (zhseq.cells)
+                    batch = sorted(batch, key=lambda i: -lengths[i])
+                if on_step is not None:
+                    on_step(step + 1)
+                ids, lens, targets = collate([examples[i] for i in batch])
+                with autocast(device, config.precision):
+                    _, loss = model(to_device(ids, device), lens, to_device(targets, device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
+                optimizer.step()
+                schedule.step()
+                step += 1
+                pending.append(loss.detach())
+                loop.update(step=step, batches_done=loop["batches_done"] + 1, n_batches=loop["n_batches"] + 1)
+                if len(pending) >= sync_every:
+                    read_losses()
+                tokens += int(lens.sum())
+                bar.update(1)
+                progress_line()
+                if step >= total:
+                    break
+                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                    checkpoint()
+            read_losses()
+            synchronize(device)  # the epoch's time includes the GPU's last steps
+            finished = step >= total
+            seconds = time.perf_counter() - t0
+            loss_sum, tokens = distributed.all_sum([loop["loss_sum"], tokens])  # over the processes
+            record = {
+                "epoch": epoch,
+                "step": step,
+                "train_loss": loss_sum / world / max(1, loop["n_batches"]),
+                "lr": max(schedule.get_last_lr()),  # the top layer group's (discriminative_lr)
+                "seconds": round(seconds, 3),
+                "tokens_per_s": round(tokens / max(seconds, 1e-9)),
+            }
+            if evaluate is not None:
+                # scored once, in process 0: every process takes the same early-stopping decision
+                record["dev"] = distributed.broadcast(evaluate(net) if main else None)
+                score = record["dev"][metric]
+                best = loop["best"]
+                improved = best is None or (score > best if greater_is_better else score < best)
+                if not improved and score == best and tie_metric is not None:  # a tie: the lower tie_metric wins
+                    tie, best_tie = record["dev"].get(tie_metric), loop.get("best_tie")
+                    improved = tie is not None and best_tie is not None and tie < best_tie
+                logger.info("epoch %d: train loss %.4f, dev %s %.4f%s", epoch, record["train_loss"], metric, score,
+                            " (best)" if improved else "")
+            else:
+                improved = True
+                logger.info("epoch %d: train loss %.4f", epoch, record["train_loss"])
+            record["best"] = improved
+            history.append(record)
+            if keep:
+                snapshots = [*snapshots, {n: p.detach().cpu().clone() for n, p in net.named_parameters()}][-keep:]
+            if improved:
+                loop.update(best=record["dev"][metric] if evaluate is not None else None, bad_epochs=0,
+                            best_tie=record["dev"].get(tie_metric) if evaluate is not None and tie_metric else None)
+                if on_best is not None:
+                    on_best(record)
+            else:
+                loop["bad_epochs"] += 1
+            if on_epoch is not None:
+                on_epoch(history)
+            stop = loop["bad_epochs"] >= config.patience
+            # the next epoch starts from the generator's state as it is now
+            loop.update(epoch=epoch + 1, batches_done=0, rng_epoch_start=rng.getstate(), loss_sum=0.0, n_batches=0)
+            if not (finished or stop):
                 checkpoint()
-        read_losses()
-        synchronize(device)  # the epoch's time includes the GPU's last steps
-        finished = step >= total
-        seconds = time.perf_counter() - t0
-        loss_sum, tokens = distributed.all_sum([loop["loss_sum"], tokens])  # over the processes
-        record = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": loss_sum / world / max(1, loop["n_batches"]),
-            "lr": max(schedule.get_last_lr()),  # the top layer group's (discriminative_lr)
-            "seconds": round(seconds, 3),
-            "tokens_per_s": round(tokens / max(seconds, 1e-9)),
-        }
-        if evaluate is not None:
-            # scored once, in process 0: every process takes the same early-stopping decision
-            record["dev"] = distributed.broadcast(evaluate(net) if main else None)
-            score = record["dev"][metric]
-            best = loop["best"]
-            improved = best is None or (score > best if greater_is_better else score < best)
-            if not improved and score == best and tie_metric is not None:  # a tie: the lower tie_metric wins
-                tie, best_tie = record["dev"].get(tie_metric), loop.get("best_tie")
-                improved = tie is not None and best_tie is not None and tie < best_tie
-            logger.info("epoch %d: train loss %.4f, dev %s %.4f%s", epoch, record["train_loss"], metric, score,
-                        " (best)" if improved else "")
-        else:
-            improved = True
-            logger.info("epoch %d: train loss %.4f", epoch, record["train_loss"])
-        record["best"] = improved
-        history.append(record)
-        if keep:
-            snapshots = [*snapshots, {n: p.detach().cpu().clone() for n, p in net.named_parameters()}][-keep:]
-        if improved:
-            loop.update(best=record["dev"][metric] if evaluate is not None else None, bad_epochs=0,
-                        best_tie=record["dev"].get(tie_metric) if evaluate is not None and tie_metric else None)
-            if on_best is not None:
-                on_best(record)
-        else:
-            loop["bad_epochs"] += 1
-        if on_epoch is not None:
-            on_epoch(history)
-        stop = loop["bad_epochs"] >= config.patience
-        # the next epoch starts from the generator's state as it is now
-        loop.update(epoch=epoch + 1, batches_done=0, rng_epoch_start=rng.getstate(), loss_sum=0.0, n_batches=0)
-        if not (finished or stop):
-            checkpoint()
-        if stop:
-            logger.info("early stop: no better dev %s for %d epochs", metric, loop["bad_epochs"])
-            break
-    bar.close()
+            if stop:
+                logger.info("early stop: no better dev %s for %d epochs", metric, loop["bad_epochs"])
+                break
+    finally:
+        bar.close()
     if keep and on_average is not None:
         # the mean in float64, so that the order of the epochs does not change a bit of it
         on_average({n: torch.stack([s[n].double() for s in snapshots]).mean(0).to(snapshots[-1][n].dtype)

@@ -34,7 +34,8 @@ class Terminated(KeyboardInterrupt):
 @dataclass
 class Progress:
     """Where a run stands, for the line ``guarded`` prints when it is interrupted before its first checkpoint:
-    ``step``, the training step under way (0: not training yet; ``counting`` advances it), ``checkpoint_every``
+    ``step``, the training step under way (0: not training yet; ``step_begins`` advances it: the loop's
+    ``on_step``), ``checkpoint_every``
     (FitConfig's; 0: after each epoch only), and ``stage``, which stage of a run in stages trains (``""`` for a
     run of one; ``"the language-model stage"``)."""
 
@@ -42,14 +43,9 @@ class Progress:
     checkpoint_every: int = 0
     stage: str = ""
 
-    def counting(self, collate: Callable) -> Callable:
-        """``collate`` that also advances ``step``: the loop collates each training batch once, just before its
-        step (``zhseq.training.loop``), and dev scoring uses the task's own."""
-        def counted(batch):
-            self.step += 1
-            return collate(batch)
-
-        return counted
+    def step_begins(self, step: int) -> None:
+        """The training loop's ``on_step``: step ``step`` of the run is under way."""
+        self.step = step
 
 
 def interrupted_line(exc: BaseException, out: Path, progress: Progress | None, created: bool) -> str:

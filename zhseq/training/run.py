@@ -505,10 +505,8 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
             raise ZhseqError(f"the checkpoint in {out} was written by a different run (it differs in "
                              f"{', '.join(changed)}); rerun the same command, or start afresh in a new --out")
         logger.info("resuming from the checkpoint at step %d (epoch %d)", state["loop"]["step"], state["loop"]["epoch"])
-    collate = t.collate
     if progress is not None:
         progress.step, progress.checkpoint_every = (state["loop"]["step"] if state else 0), fit_config.checkpoint_every
-        collate = progress.counting(t.collate)
 
     dev_probs: dict = {}  # sentiment: the network's dev probabilities, last epoch and best, for the n-gram mix
 
@@ -525,7 +523,7 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
     history = fit_loop(
         net,
         examples,
-        collate=collate,
+        collate=t.collate,
         config=fit_config,
         evaluate=evaluate if dev_examples else None,
         metric=t.metric,
@@ -537,6 +535,7 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
         resume=state,
         fingerprint=fingerprint,
         on_average=(lambda params, n: averaged.update(params=params, n=n)) if main else None,
+        on_step=progress.step_begins if progress is not None else None,
     )
     if main:
         save(LAST_DIR, history[-1])
