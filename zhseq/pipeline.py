@@ -495,8 +495,8 @@ def dictionary_table(tokenizer, itos: Sequence[str]) -> tuple[np.ndarray, np.nda
         freq = tokenizer.jieba.FREQ
     else:
         with jieba.get_dict_file() as f:
-            freq = dict((w, int(c)) for w, c, *_ in (line.split(" ") for line in
-                                                     f.read().decode("utf-8").splitlines() if line.strip()))
+            freq = {w: int(c) for w, c, *_ in (line.split(" ") for line in
+                                               f.read().decode("utf-8").splitlines() if line.strip())}
     known = set(itos)
     pairs = [(w, c) for w, c in freq.items() if c > 0 and w not in known]
     words = np.array([w for w, _ in pairs], dtype=str)
