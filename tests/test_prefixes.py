@@ -125,8 +125,8 @@ def test_generate_does_not_loop(lm):
         trigrams = [tuple(ids[i:i + 3]) for i in range(len(ids) - 2)]
         assert len(trigrams) == len(set(trigrams)), prefix
     # without the defaults the shipped model loops: the case the defaults are for
-    assert "很好,很好,很好" in lm.generate("我们要", n=20, repetition_penalty=1.0, no_repeat_ngram=0)
-    assert "很好,很好" not in lm.generate("我们要", n=20)
+    assert "很好,很好,很好" in lm.generate("这个东西", n=20, repetition_penalty=1.0, no_repeat_ngram=0)
+    assert "很好,很好" not in lm.generate("这个东西", n=20)
 
 
 def test_sampling_is_seeded_and_nucleus_narrows_it(lm):
@@ -134,6 +134,20 @@ def test_sampling_is_seeded_and_nucleus_narrows_it(lm):
     assert a == lm.generate("这本书", n=10, temperature=0.8, seed=1)
     # a tiny nucleus holds only the most likely word: sampling becomes greedy
     assert lm.generate("这本书", n=10, temperature=5.0, top_p=1e-9, seed=3) == lm.generate("这本书", n=10)
+
+
+def test_generate_finishes_the_word_being_typed_first(lm):
+    assert lm.generate("祝你生日快", n=3).startswith("乐")
+    assert lm.generate("我想吃涮羊", n=3).startswith("肉")
+    assert lm.generate("祝你生日快", n=1) == "乐" and lm.generate("祝你生日快", n=0) == ""
+    # after punctuation nothing is unfinished: next words only
+    assert not lm.generate("祝你生日快,", n=3).startswith("乐")
+    # sampled, the first step draws among predict_next's answers: seeded, and greedy with a tiny nucleus
+    a = lm.generate("祝你生日快", n=6, temperature=0.8, seed=2)
+    assert a == lm.generate("祝你生日快", n=6, temperature=0.8, seed=2)
+    assert lm.generate("祝你生日快", n=6, temperature=5.0, top_p=1e-9, seed=3) == lm.generate("祝你生日快", n=6)
+    torch_lm = NextWordPredictor.from_pretrained("lm", engine="torch")
+    assert torch_lm.generate("祝你生日快", n=6) == lm.generate("祝你生日快", n=6)
 
 
 def test_repeating_is_huggingfaces_no_repeat_ngram():
@@ -144,7 +158,7 @@ def test_repeating_is_huggingfaces_no_repeat_ngram():
 
 def test_the_cli_takes_the_generation_settings():
     out = CliRunner().invoke(cli, ["generate", "-n", "20", "--repetition-penalty", "1", "--no-repeat-ngram", "0",
-                                   "我们要"])
+                                   "这个东西"])
     assert out.exit_code == 0 and "很好,很好,很好" in out.stdout
     bad = CliRunner().invoke(cli, ["generate", "--top-p", "0", "x"])
     assert bad.exit_code == 2 and "top_p must be a number in (0, 1], not 0.0" in bad.stderr

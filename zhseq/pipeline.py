@@ -340,7 +340,10 @@ class NextWordPredictor(Pretrained):
         frequent with their share of the unknown-word probability (frequency / the frequencies of all
         dictionary words outside the vocabulary), and the share of them all."""
         (words, freqs), total = self._dictionary()
-        at, end = np.searchsorted(words, [stem, stem + "\U0010ffff"])
+        if len(stem) >= words.dtype.itemsize // 4:  # as long as the longest word: nothing begins with it
+            return [], 0.0
+        # the keys in the table's own dtype: another width would make numpy convert the whole (mapped) table
+        at, end = np.searchsorted(words, np.array([stem, stem + "\U0010ffff"], dtype=words.dtype))
         at += at < len(words) and words[at] == stem  # the stem itself is no extension
         if end <= at or total <= 0:
             return [], 0.0
@@ -358,7 +361,7 @@ class NextWordPredictor(Pretrained):
         share = 1.0
         if self.dictionary_words:
             (words, freqs), total = self._dictionary()
-            at = int(np.searchsorted(words, word))
+            at = int(np.searchsorted(words, np.array(word, dtype=words.dtype))) if len(word) <= words.dtype.itemsize // 4 else len(words)
             if at < len(words) and words[at] == word and total > 0:
                 share = freqs[at] / total
         return float(probs[UNK_ID]) * share
@@ -405,6 +408,17 @@ class NextWordPredictor(Pretrained):
         best += [{"token": t, "score": round(p, 6)} for t, p in extra.items() if p > 0]
         return sorted(best, key=lambda x: -x["score"])[:k]
 
+    @staticmethod
+    def _choose(p: np.ndarray, temperature: float, top_p: float, rng) -> int:
+        """Temperature 0: the index of the largest entry of ``p`` (scores of any kind). Above 0 (``p``
+        probabilities, the temperature already applied): one drawn with ``rng`` among the most likely that
+        together hold ``top_p`` of the probability (the nucleus)."""
+        if temperature <= 0:
+            return int(p.argmax())
+        order = np.argsort(-p, kind="stable")
+        keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]
+        return int(rng.choice(keep, p=p[keep] / p[keep].sum()))
+
     def generate(self, prefix: str, n: int = default_of(PredictConfig, "n"), *,
                  temperature: float = default_of(PredictConfig, "temperature"),
                  top_p: float = default_of(PredictConfig, "top_p"),
@@ -418,15 +432,27 @@ class NextWordPredictor(Pretrained):
         would repeat a sequence of ``no_repeat_ngram`` words already in the text is never taken. Then
         ``temperature`` 0 takes the most likely word; above 0, the logits are divided by it and a word is
         sampled among the most likely ones that together hold ``top_p`` of the probability (nucleus
-        sampling, Holtzman et al., 2020) with numpy's generator seeded by ``seed``. Raises ZhseqError for
+        sampling, Holtzman et al., 2020) with numpy's generator seeded by ``seed``. A prefix that may end in
+        an unfinished word takes its first step from ``predict_next``'s answers (``祝你生日快`` → 乐, then
+        the next words), with the same temperature and nucleus and without the repetition rules. Raises ZhseqError for
         settings out of range (n < 0, a temperature that is negative or not a number, top_p outside (0, 1],
         a penalty below 1)."""
         check_prediction(n=n, temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
                          no_repeat_ngram=no_repeat_ngram, seed=seed)
         rng = np.random.default_rng(seed)
-        seq = self.preprocess([prefix])[0]
+        first = ""
+        if n > 0 and self._stem_span(prefix, self.words(prefix)):
+            answers = self.predict_next(prefix, k=1000)  # the rest of the word being typed, or a next word
+            p = np.array([a["score"] for a in answers], dtype=np.float64)
+            if p.sum() > 0:
+                if temperature > 0:
+                    p = p ** (1.0 / temperature)
+                    p /= p.sum()
+                first = answers[self._choose(p, temperature, top_p, rng)]["token"]
+                n -= 1
+        seq = self.preprocess([prefix + first])[0]
         never = [i for i in SPECIAL_IDS if i != EOS_ID]  # a line end may come: it stops the continuation
-        words = []
+        words = [first] if first else []
         for _ in range(n):
             z = self.engine.next_logits([seq])[0].astype(np.float64)
             seen = np.unique(seq[1:])
@@ -434,13 +460,7 @@ class NextWordPredictor(Pretrained):
                 z[seen] = np.where(z[seen] > 0, z[seen] / repetition_penalty, z[seen] * repetition_penalty)
             z[never] = -np.inf
             z[repeating(seq[1:], no_repeat_ngram)] = -np.inf
-            if temperature > 0:
-                p = softmax(z / temperature)
-                order = np.argsort(-p, kind="stable")
-                keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]  # the nucleus
-                nxt = int(rng.choice(keep, p=p[keep] / p[keep].sum()))
-            else:
-                nxt = int(z.argmax())
+            nxt = self._choose(softmax(z / temperature) if temperature > 0 else z, temperature, top_p, rng)
             if nxt == EOS_ID or not np.isfinite(z[nxt]):
                 break
             seq.append(nxt)
@@ -473,12 +493,12 @@ def dictionary_table(tokenizer, itos: Sequence[str]) -> tuple[np.ndarray, np.nda
     prefix dictionary (1 s more when its engine is rjieba); otherwise jieba's dictionary file is read as
     jieba reads it (a word listed twice keeps its last count)."""
     import hashlib
-
-    import jieba
+    import importlib.util
 
     from .tokenizer import _private_cache_dir
 
-    dict_file = Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
+    # jieba's own file, found without importing jieba (7 MB) when the table is in the cache
+    dict_file = Path(importlib.util.find_spec("jieba").origin).with_name("dict.txt")
     try:
         stat = dict_file.stat()
         source = f"{dict_file}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -491,6 +511,8 @@ def dictionary_table(tokenizer, itos: Sequence[str]) -> tuple[np.ndarray, np.nda
         return np.load(words_file, mmap_mode="r"), np.load(counts_file, mmap_mode="r")
     except (OSError, ValueError):
         pass
+    import jieba
+
     if tokenizer.user_words:
         freq = tokenizer.jieba.FREQ
     else:
