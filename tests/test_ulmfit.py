@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from cli_helpers import invoke, one_error_line
+from cli_helpers import invoke, ok, one_error_line
 from training_helpers import interrupted_at_step
 from zhseq.config import BackboneConfig, FitConfig, NextWordConfig, SentimentConfig
 from zhseq.errors import ZhseqError
@@ -251,7 +251,8 @@ def test_a_run_killed_in_either_stage_resumes_to_the_same_models(domain, two_lab
             finetune(base, str(two_label_tsv), out, **kw)
         assert (out / where / "latest.json").is_file() and not (out / "model-last").exists()
         if where == "checkpoint":  # the lm stage is finished: a different one is refused
-            with pytest.raises(ZhseqError, match=r"lm stage of a different run \(it differs in epochs\)"):
+            with pytest.raises(ZhseqError, match=r"lm stage of a different run: it differs in --lm-epochs \(1 then, 2 "
+                                                 r"now; lm_fit\.epochs in Python\); rerun the same command"):
                 finetune(base, str(two_label_tsv), out, resume=True,
                          **{**kw, "lm_fit": FitConfig(**{**LM_FIT.to_dict(), "epochs": 2})})
         resumed = finetune(base, str(two_label_tsv), out, resume=True, **kw)
@@ -345,3 +346,36 @@ def test_resuming_the_classifier_stage_without_unlabeled_says_to_give_it(domain,
     assert line == (f"Error: --out {out} holds an unfinished fine-tuning with --unlabeled, its language-model stage "
                     f"(1 of 2) finished in {out / 'lm'}: continue it with the same command plus --unlabeled {raw} "
                     "--resume, or choose a new or empty folder")
+
+
+# -- a refused resume names the option the user types -----------------------------------------------------
+def test_resuming_the_lm_stage_with_other_lm_settings_names_the_lm_options_and_their_values(domain, two_label_tsv,
+                                                                                             tmp_path, monkeypatch):
+    base, raw = domain
+    out = tmp_path / "ft"
+    real, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
+
+    def ctrl_c_at_step_10(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    command = ["finetune", base, "--data", two_label_tsv, "--unlabeled", raw, "--out", out, "--epochs", "1",
+               "--batch-size", "16", "--checkpoint-every", "4", "-q"]
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", ctrl_c_at_step_10)
+    assert invoke(*command, "--lm-epochs", "1").exit_code == 130
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real)
+    assert (out / "lm" / "checkpoint" / "latest.json").is_file()
+    line = one_error_line(invoke(*command, "--lm-epochs", "2", "--lm-lr", "0.002", "--resume"))
+    assert line == (f"Error: the checkpoint in {out / 'lm'} was written by a different run: it differs in --lm-epochs "
+                    "(1 then, 2 now; lm_fit.epochs in Python), --lm-lr (0.001 then, 0.002 now; lm_fit.lr in Python); "
+                    "rerun the same command, or start afresh in a new --out")
+    # the lm stage's settings that have no option are named as Python sets them (lm_fit); its seed is --seed
+    from zhseq.training import finetune
+
+    with pytest.raises(ZhseqError) as refused:
+        finetune(base, str(two_label_tsv), out, unlabeled=[raw], resume=True, epochs=1, batch_size=16,
+                 lm_fit=FitConfig(epochs=1, batch_size=16, lr=1e-3, discriminative_lr=2.6, seed=3, progress=False))
+    assert "it differs in --seed (0 then, 3 now), lm_fit.batch_size (32 then, 16 now); rerun" in str(refused.value)
+    assert ok(*command, "--lm-epochs", "1", "--resume").stdout.strip() == str(out / "model-best")

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shlex
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -298,7 +299,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
             recipe["lm_stage"] = _adapt_backbone(
                 net, vocab=vocab, tokenizer=tokenizer, texts=raw_texts + list(train_part[0]),
                 tokens=raw_tokens + train_tokens, n_unlabeled=len(raw_texts), out=out / LM_DIR, fit_config=lm_fit,
-                recipe={"command": "finetune --unlabeled (lm stage)", "base_model": str(src),
+                recipe={"command": LM_STAGE_COMMAND, "base_model": str(src),
                         "unlabeled": unlabeled, "data": as_list(data), "new_words": added,
                         **_public(lm_fit, device)},
                 resume=resume, progress=progress)
@@ -396,8 +397,9 @@ def _adapt_backbone(net, *, vocab, tokenizer, texts, tokens, n_unlabeled: int, o
         expected = json.loads(json.dumps({**recipe, "n_train": saved.get("n_train")}))
         changed = _differences(expected, saved)
         if changed:
-            raise ZhseqError(f"{out} holds an lm stage of a different run (it differs in {', '.join(changed)}); "
-                             "rerun the same command, or start afresh in a new --out")
+            raise ZhseqError(f"{out} holds an lm stage of a different run: it differs in "
+                             f"{_described(changed, recipe['command'])}; rerun the same command, or start afresh in "
+                             "a new --out")
         logger.info("stage 1 of 2: the language model in %s is finished; continuing with the classifier", out)
     else:
         logger.info("stage 1 of 2: adapting the backbone as a language model on %d texts (%d unlabelled, %d "
@@ -502,8 +504,9 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
         saved = {**saved, "recipe": {**ADDED_FIT_SETTINGS, **saved.get("recipe", {}), "device": was}}
         changed = _differences(fingerprint, saved)
         if changed:
-            raise ZhseqError(f"the checkpoint in {out} was written by a different run (it differs in "
-                             f"{', '.join(changed)}); rerun the same command, or start afresh in a new --out")
+            raise ZhseqError(f"the checkpoint in {out} was written by a different run: it differs in "
+                             f"{_described(changed, recipe.get('command'))}; rerun the same command, or start "
+                             "afresh in a new --out")
         logger.info("resuming from the checkpoint at step %d (epoch %d)", state["loop"]["step"], state["loop"]["epoch"])
     if progress is not None:
         progress.step, progress.checkpoint_every = (state["loop"]["step"] if state else 0), fit_config.checkpoint_every
@@ -564,16 +567,90 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
     return out / BEST_DIR
 
 
-def _differences(now: dict, saved: dict, prefix: str = "") -> list[str]:
-    """The dotted names of the values that differ between two fingerprints (``recipe.epochs``), in order."""
+def _differences(now: dict, saved: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """The values that differ between two fingerprints, in order of their dotted names: (``recipe.epochs``,
+    the value now, the saved one); a value missing on one side is None there."""
     out = []
     for key in sorted(now.keys() | saved.keys()):
         a, b = now.get(key), saved.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             out += _differences(a, b, f"{prefix}{key}.")
         elif a != b:
-            out.append(f"{prefix}{key}")
+            out.append((f"{prefix}{key}", a, b))
     return out
+
+
+# What a refused --resume calls the values it compares (_described): the option the user types where the command
+# has one (each named after its config field, --batch-size for batch_size), else the field's name in Python.
+# The recipe's and the model's fields that are an option of train, of finetune, and of both:
+_TRAIN_OPTIONS = {"patience", "ngram_nb", "min_freq", "max_vocab", "ngram_data", "init_backbone",
+                  "cell", "bidirectional", "layers", "embedding_size", "hidden_size", "dropout", "pooling",
+                  "max_tokens", "bptt", "sampled_softmax"}
+_FINETUNE_OPTIONS = {"unlabeled", "ngram_keep"}
+_OPTIONS = {"epochs", "max_steps", "batch_size", "lr", "seed", "word_dropout", "label_smoothing", "average_last",
+            "gradual_unfreezing", "discriminative_lr", "ngram_c", "device", "precision", "data", "dev", "label_map"}
+# finetune's language-model stage (recipe "command" LM_STAGE_COMMAND): lm_stage_config's FitConfig (lm_fit in
+# Python), with two options of its own and the classifier stage's seed, device and precision
+LM_STAGE_COMMAND = "finetune --unlabeled (lm stage)"
+_LM_STAGE_OPTIONS = {"epochs": "--lm-epochs", "lr": "--lm-lr"}
+_LM_STAGE_SHARED = {"seed", "device", "precision", "data", "unlabeled"}
+_FIT_FIELDS = {f.name for f in fields(FitConfig)}
+# what has no option: said in words (values that count what the data gave, or a whole part of the recipe)
+_IN_WORDS = {"command": "the command", "n_train": "the number of training texts", "examples": "the number of "
+             "training examples", "vocab": "the vocabulary size", "vocab_size": "the vocabulary size",
+             "labels": "the labels", "num_labels": "the labels", "new_words": "the words new to the vocabulary",
+             "processes": "the number of torchrun processes", "base_model": "MODEL_DIR (the model fine-tuned)",
+             "base_training": "the training of MODEL_DIR (its config.json)", "ngram_buckets": "--ngrams",
+             "lm_stage": "the language-model stage (OUT/lm)"}
+
+
+def _described(changed: list[tuple[str, object, object]], command: str | None) -> str:
+    """``--lm-epochs (1 then, 2 now; lm_fit.epochs in Python), --batch-size (16 then, 32 now)``: ``_differences``'
+    answer for a refused --resume, each value named by the option the user types (``_TRAIN_OPTIONS`` …) for
+    ``command`` (the recipe's: ``train``, ``finetune``, ``LM_STAGE_COMMAND``), else in Python or in words; the
+    values shown when they are short; the options first. A name met again (a whole base recipe) is said once."""
+    said: dict[str, str] = {}
+    for path, now, then in changed:
+        parts = path.split(".")
+        field = next((p for p in parts if p in ("base_training", "lm_stage")), parts[-1])
+        whole = field != parts[-1]  # a part of the recipe that differs somewhere inside
+        alias = None
+        if command == LM_STAGE_COMMAND and field in _LM_STAGE_OPTIONS:
+            name, alias = _LM_STAGE_OPTIONS[field], f"lm_fit.{field}"
+        elif field in _IN_WORDS:
+            name = _IN_WORDS[field]
+        elif command == LM_STAGE_COMMAND and field in _FIT_FIELDS and field not in _LM_STAGE_SHARED:
+            name = f"lm_fit.{field}"  # set in Python only
+        elif field in _OPTIONS or field in (_TRAIN_OPTIONS if command == "train" else _FINETUNE_OPTIONS
+                                            if command == "finetune" else ()):
+            name = "--" + field.replace("_", "-")
+        else:
+            name = field
+        values = None if whole else (_shown_value(then), _shown_value(now))
+        inside = [f"{values[0]} then, {values[1]} now"] if values and None not in values else []
+        inside += [f"{alias} in Python"] if alias else []
+        said.setdefault(name, name + (f" ({'; '.join(inside)})" if inside else ""))
+    # the options first, then Python's names, then what follows from them (the vocabulary size …)
+    order = sorted(said, key=lambda name: 0 if name.startswith("--") else 2 if " " in name else 1)
+    return ", ".join(said[name] for name in order)
+
+
+def _shown_value(value) -> str | None:
+    """A fingerprint's value as a refusal shows it (``0.001``, ``off``, ``a.tsv b.tsv``, ``none``); None when it
+    is not short."""
+    if isinstance(value, bool):
+        text = "on" if value else "off"
+    elif value is None:
+        text = "none"
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, (int, str)):
+        text = str(value)
+    elif isinstance(value, list) and all(isinstance(v, (int, float, str)) for v in value):
+        text = " ".join(map(str, value)) or "none"
+    else:
+        return None
+    return text if len(text) <= 60 else None
 
 
 def _copy_backbone(backbone, source) -> int:
