@@ -173,10 +173,11 @@ def test_a_refused_resume_names_the_options_that_differ_and_their_values(small, 
     with interrupted_at_step(5):
         train("sentiment", str(small), out=out, **{**TINY_PY, "batch_size": 4, "checkpoint_every": 2})
     line = one_error_line(invoke("train", "sentiment", "--data", small, "--out", out, "--batch-size", "4",
-                                 "--checkpoint-every", "2", "--resume", "-q", *TINY, "--hidden-size", "16", "--lr", "0.001",
-                                 "--no-gradual-unfreezing"))
+                                 "--checkpoint-every", "2", "--resume", "-q", *TINY, "--hidden-size", "16",
+                                 "--lr", "0.001", "--no-gradual-unfreezing"))
     assert line == (f"Error: the checkpoint in {out} was written by a different run: it differs in --hidden-size (8 "
-                    "then, 16 now), --lr (0.002 then, 0.001 now); rerun the same command, or start afresh in a new --out")
+                    "then, 16 now), --lr (0.002 then, 0.001 now); rerun the same command, or start afresh in a new "
+                    "--out")
     # a setting without an option is named as Python's (FitConfig) field
     with pytest.raises(ZhseqError, match=r"it differs in --batch-size \(4 then, 8 now\), weight_decay \(0.01 then, "
                                          r"0.1 now\); rerun"):
