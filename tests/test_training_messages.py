@@ -152,13 +152,38 @@ def test_stopped_before_training_began(small, tmp_path, monkeypatch, caplog):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("how, code, said", [("ctrl-c", 130, "interrupted"), ("sigterm", 143, "terminated (SIGTERM)")])
+def test_stopped_after_a_checkpoint_says_the_step_reached_and_the_checkpoints(small, tmp_path, stop_at, how, code,
+                                                                                said):
+    out = tmp_path / "run"
+    stop_at(8, how)
+    result = invoke("train", "sentiment", "--data", small, "--out", out, "--batch-size", "4", "--checkpoint-every",
+                    "3", "-q", *TINY)
+    assert result.exit_code == code, result.output
+    assert result.stderr.splitlines() == [  # as the line before the first checkpoint: how, and at which step
+        f"{said} at step 8: continue with the same command plus --resume (checkpoint at step 6 in {out / STATE_DIR})"]
+    assert (out / STATE_DIR / "latest.json").is_file()
+
+
+def test_a_resumed_run_that_fails_keeps_its_checkpoint_and_says_stopped(tmp_path):
+    from zhseq.training.outdir import Progress, kept_line
+
+    kept = tmp_path / STATE_DIR  # no readable checkpoint: its step is not said
+    assert kept_line(RuntimeError("disk full"), kept, Progress(step=41)) == (
+        f"stopped at step 41: continue with the same command plus --resume (checkpoint in {kept})")
+    # a resumed run stopped while it reads its data: no step yet
+    assert kept_line(KeyboardInterrupt(), kept, Progress()) == (
+        f"interrupted: continue with the same command plus --resume (checkpoint in {kept})")
+
+
 def test_stopped_after_a_checkpoint_keeps_it_and_a_rerun_without_resume_says_to_add_it(small, tmp_path, caplog):
     out = tmp_path / "run"
     kw = {**TINY_PY, "batch_size": 4, "checkpoint_every": 2}
     with caplog.at_level(logging.WARNING, logger="zhseq"), interrupted_at_step(5):
         train("sentiment", str(small), out=out, **kw)
-    assert [r.getMessage() for r in caplog.records] == [  # as before: the folder kept, the hint
-        f"stopped: continue with the same command plus --resume (checkpoint in {out / STATE_DIR})"]
+    assert [r.getMessage() for r in caplog.records] == [  # the folder kept, the hint with the steps
+        f"interrupted at step 5: continue with the same command plus --resume (checkpoint at step 4 in "
+        f"{out / STATE_DIR})"]
     line = one_error_line(invoke("train", "sentiment", "--data", small, "--out", out, "--batch-size", "4",
                                  "--checkpoint-every", "2", *TINY))
     assert line == (f"Error: --out {out} already holds an unfinished run (checkpoint at step 4 in {out / STATE_DIR}): "

@@ -274,14 +274,17 @@ def test_stopped_in_the_lm_stage_before_its_first_checkpoint_says_so(domain, two
     assert not out.exists()
 
 
-def test_resuming_an_lm_stage_without_unlabeled_says_to_give_it(domain, two_label_tsv, tmp_path):
+def test_resuming_an_lm_stage_without_unlabeled_says_to_give_it(domain, two_label_tsv, tmp_path, caplog):
     from zhseq.training import finetune
 
     base, raw = domain
     out = tmp_path / "ft"
-    with interrupted_at_step(10):
+    with caplog.at_level("WARNING", logger="zhseq"), interrupted_at_step(10):
         finetune(base, str(two_label_tsv), out, unlabeled=[raw], lm_fit=LM_FIT, **FT)
     assert (out / "lm" / "checkpoint" / "latest.json").is_file()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"interrupted at step 10 of the language-model stage: continue with the same command plus --resume "
+        f"(checkpoint at step 8 in {out / 'lm' / 'checkpoint'})"]
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     expected = (f"Error: --out {out} holds an unfinished fine-tuning with --unlabeled, in its language-model stage "
                 f"(1 of 2; checkpoint at step 8 in {out / 'lm' / 'checkpoint'}): continue it with the same command "
@@ -341,7 +344,8 @@ def test_resuming_the_classifier_stage_without_unlabeled_says_to_give_it(domain,
     with caplog.at_level("WARNING", logger="zhseq"), pytest.raises(KeyboardInterrupt):
         finetune(base, str(two_label_tsv), out, unlabeled=[raw], lm_fit=LM_FIT, **FT)
     assert [r.getMessage() for r in caplog.records] == [
-        f"stopped: continue with the same command plus --resume (its finished first stage in {out / 'lm'})"]
+        f"interrupted at step 2 of the classifier stage: continue with the same command plus --resume (its finished "
+        f"first stage in {out / 'lm'})"]
     line = one_error_line(invoke("finetune", base, "--data", two_label_tsv, "--out", out, "--resume"))
     assert line == (f"Error: --out {out} holds an unfinished fine-tuning with --unlabeled, its language-model stage "
                     f"(1 of 2) finished in {out / 'lm'}: continue it with the same command plus --unlabeled {raw} "

@@ -65,6 +65,18 @@ def interrupted_line(exc: BaseException, out: Path, progress: Progress | None, c
             f"resume from, {left}")
 
 
+def kept_line(exc: BaseException, kept: Path, progress: Progress | None) -> str:
+    """What a run stopped with its checkpoint kept (``kept``: ``saved_progress``'s answer) says, one line:
+    ``interrupted at step 37: continue with the same command plus --resume (checkpoint at step 30 in
+    runs/x/checkpoint)``; ``terminated (SIGTERM)`` for SIGTERM, ``stopped`` for a failure (its error follows)."""
+    how = ("terminated (SIGTERM)" if isinstance(exc, Terminated)
+           else "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped")
+    if progress is not None and progress.step:  # 0: before training (re)began
+        how += f" at step {progress.step}" + (f" of {progress.stage}" if progress.stage else "")
+    what = kept_words(kept) if kept.name == STATE_DIR else f"its finished first stage in {kept}"
+    return f"{how}: continue with the same command plus --resume ({what})"
+
+
 def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> bool:
     """Refuse to mix a new run into a folder that holds something else (ZhseqError naming it); True if this
     run created the folder. With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is;
@@ -145,9 +157,9 @@ def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="c
             check: Callable[[], None] | None = None) -> Path:
     """Run ``body``; if it fails, leave no half-made output folder behind. A checkpoint survives an
     interruption (Ctrl-C, or SIGTERM: ``Terminated``) and any failure of a resumed run, so ``--resume`` can
-    still continue it (a WARNING says so); an interruption before the first checkpoint removes what the run
-    wrote and says so in one WARNING (``interrupted_line``; ``progress``, which ``body`` keeps up to date,
-    gives the step). ``inner``: the folders of a run's earlier stages in ``out`` (``prepare``): their
+    still continue it (a WARNING says so: ``kept_line``); an interruption before the first checkpoint removes
+    what the run wrote and says so in one WARNING (``interrupted_line``; ``progress``, which ``body`` keeps up to
+    date, gives the step). ``inner``: the folders of a run's earlier stages in ``out`` (``prepare``): their
     checkpoints, and a finished earlier stage, are kept as ``out``'s own checkpoint is. ``check``: called before
     ``out`` is prepared, to refuse (ZhseqError) a folder this run must not touch. Under torchrun, this is where
     every process joins the run (on ``device``, its own: NCCL for a CUDA GPU, else gloo), and process 0 alone
@@ -171,8 +183,7 @@ def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="c
         kept = saved_progress(out, inner)
         if kept is not None and (resuming or isinstance(exc, KeyboardInterrupt) or distributed.world() > 1):
             if not isinstance(exc, ZhseqError):  # a refused resume says why itself; "--resume" would contradict it
-                logger.warning("stopped: continue with the same command plus --resume (%s in %s)",
-                               "checkpoint" if kept.name == STATE_DIR else "its finished first stage", kept)
+                logger.warning("%s", kept_line(exc, kept, progress))
         else:
             clean(out, created, inner)
             if isinstance(exc, KeyboardInterrupt):
