@@ -2,6 +2,7 @@
 no ``--dev`` and too few texts to hold any out, and torch's DDP FutureWarning (no process prints it); a run
 stopped by Ctrl-C or SIGTERM before its first checkpoint, and a rerun without --resume of a run that has one."""
 
+import json
 import logging
 import os
 import signal
@@ -214,6 +215,32 @@ def test_resume_on_a_finished_run_says_where_its_model_is_and_what_to_do(base, s
     line = one_error_line(invoke("train", "sentiment", "--data", small, "--out", out, "--resume", *TINY))
     assert line == (f"Error: --out {out} holds a finished run: nothing to resume (its best model is {base}); to "
                     "train again, choose a new or empty folder")
+
+
+# -- --max-steps ------------------------------------------------------------------------------------------
+
+
+def test_a_run_ended_by_max_steps_says_so_after_the_epoch_it_cut_short(small, tmp_path):
+    args = ["--data", small, "--batch-size", "4", *TINY, "--epochs", "3"]  # 10 steps an epoch
+    result = ok("train", "sentiment", *args, "--out", tmp_path / "cut", "--max-steps", "7")
+    lines = result.stderr.splitlines()
+    said = [i for i, line in enumerate(lines) if line.startswith("stopped at --max-steps")]
+    assert [lines[i] for i in said] == ["stopped at --max-steps 7: epoch 1 of 3 not finished (7 of its 10 steps)"]
+    assert lines[said[0] - 1].startswith("epoch 1: train loss")  # the part of epoch 1, recorded as epoch 1
+    metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text(encoding="utf-8"))
+    assert [(e["epoch"], e["step"]) for e in metrics["epochs"]] == [(1, 7)]
+    assert (tmp_path / "cut" / "model-last" / "config.json").is_file()
+    # with a dev set, that part is scored; at an epoch's end the line says after which
+    result = ok("train", "sentiment", *args, "--dev", small, "--out", tmp_path / "dev", "--max-steps", "7")
+    assert "stopped at --max-steps 7: epoch 1 of 3 not finished (7 of its 10 steps, scored on dev as they stand)" \
+        in result.stderr.splitlines()
+    result = ok("train", "sentiment", *args, "--out", tmp_path / "edge", "--max-steps", "20")
+    assert [line for line in result.stderr.splitlines() if "--max-steps" in line] == [
+        "stopped at --max-steps 20: after epoch 2 of 3"]
+    # a limit the run does not reach, or reaches as its last epoch ends, says nothing
+    for steps in ("30", "100"):
+        result = ok("train", "sentiment", *args, "--out", tmp_path / f"whole-{steps}", "--max-steps", steps)
+        assert "--max-steps" not in result.stderr
 
 
 # -- no --dev and too few texts to hold any out ------------------------------------------------------------

@@ -134,7 +134,9 @@ def fit(net: torch.nn.Module, examples: list[Example], *, config: FitConfig, **k
     ``tie_metric`` (lower is better; e.g. the dev log loss beside accuracy) improves (without ``evaluate``,
     every epoch counts as best), ``on_epoch`` gets the history so far, and training stops early after
     ``patience`` epochs without improvement; ``on_step`` gets the number of each training step (counted over
-    the whole run, from 1) as it begins. Returns the per-epoch history.
+    the whole run, from 1) as it begins. ``config.max_steps`` ends the run after that many steps, within an
+    epoch too: that epoch's part is scored and recorded as the epoch (``on_best``, ``on_epoch``), and an INFO
+    line says the limit stopped it. Returns the per-epoch history.
 
     With ``state_dir``, a resumable checkpoint (``zhseq.training.state``) is written every
     ``config.checkpoint_every`` steps and after every epoch; ``resume`` (a loaded checkpoint) continues
@@ -394,6 +396,13 @@ def _fit(
             else:
                 improved = True
                 logger.info("epoch %d: train loss %.4f", epoch, record["train_loss"])
+            if config.max_steps and step >= config.max_steps and step < config.epochs * steps_per_epoch:
+                # the step limit ended the run, not its last epoch: the epoch above may be a part of one
+                part = loop["batches_done"]
+                logger.info("stopped at --max-steps %d: %s", config.max_steps,
+                            f"after epoch {epoch} of {config.epochs}" if part >= len(batches) else
+                            f"epoch {epoch} of {config.epochs} not finished ({part} of its {len(batches)} steps"
+                            f"{', scored on dev as they stand' if evaluate is not None else ''})")
             record["best"] = improved
             history.append(record)
             if keep:
