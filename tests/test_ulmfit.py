@@ -383,3 +383,19 @@ def test_resuming_the_lm_stage_with_other_lm_settings_names_the_lm_options_and_t
                  lm_fit=FitConfig(epochs=1, batch_size=16, lr=1e-3, discriminative_lr=2.6, seed=3, progress=False))
     assert "it differs in --seed (0 then, 3 now), lm_fit.batch_size (32 then, 16 now); rerun" in str(refused.value)
     assert ok(*command, "--lm-epochs", "1", "--resume").stdout.strip() == str(out / "model-best")
+
+
+def test_without_matplotlib_a_run_in_two_stages_gives_the_hint_once(domain, two_label_tsv, tmp_path, monkeypatch):
+    from zhseq import plots
+
+    base, raw = domain
+    monkeypatch.setattr(plots, "available", lambda: False)
+    out = tmp_path / "ft"
+    result = ok("finetune", base, "--data", two_label_tsv, "--unlabeled", raw, "--out", out, "--epochs", "1",
+                "--lm-epochs", "1", "--batch-size", "16")
+    lines = result.stderr.splitlines()
+    said = [i for i, line in enumerate(lines) if "learning curves" in line]
+    assert [lines[i] for i in said] == [f"learning curves not drawn: {plots.INSTALL_HINT}"]
+    assert said[0] > next(i for i, line in enumerate(lines) if line.startswith("stage 2 of 2"))  # at the command's end
+    assert (out / "lm" / "metrics.json").is_file() and (out / "metrics.json").is_file()
+    assert not list(out.rglob("*.png"))

@@ -203,13 +203,15 @@ def clean(out: Path, created: bool, inner: tuple[str, ...] = ()) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-def draw_curves(metrics: dict, path: Path) -> None:
+def draw_curves(metrics: dict, path: Path, hint: bool = True) -> None:
     """The learning curves of metrics.json as a PNG (``zhseq.plots``, the optional ``plot`` extra). Without
-    matplotlib an INFO line says how to get it; a failed drawing is a WARNING, never the run's failure."""
+    matplotlib an INFO line says how to get it, unless ``hint`` is False (a run in stages says it once, for
+    its last stage); a failed drawing is a WARNING, never the run's failure."""
     from .. import plots
 
     if not plots.available():
-        logger.info("learning curves not drawn: %s", plots.INSTALL_HINT)
+        if hint:
+            logger.info("learning curves not drawn: %s", plots.INSTALL_HINT)
         return
     try:
         plots.learning_curves(metrics, path)

@@ -413,7 +413,8 @@ def _adapt_backbone(net, *, vocab, tokenizer, texts, tokens, n_unlabeled: int, o
         dev_part = None if dev_ids is None else ([texts[i] for i in dev_ids[0]], None)
         _run(task="lm", net=lm, vocab=vocab, tokenizer=tokenizer, labels=None,
              train_data=([tokens[i] for i in train_ids], None), dev_part=dev_part, out=out, fit_config=fit_config,
-             recipe={**recipe, "n_train": len(train_ids)}, resume=resume, progress=progress)
+             recipe={**recipe, "n_train": len(train_ids)}, resume=resume, progress=progress,
+             plot_hint=False)  # the classifier stage says it, once for the command
     adapted = NextWordNet(head)
     load_weights(adapted, best)
     net.backbone.load_state_dict(adapted.backbone.state_dict())
@@ -439,11 +440,14 @@ def _head_config(task: str, model: ModelConfig, *, vocab_size: int, num_labels: 
 
 
 def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_config: FitConfig, recipe: dict,
-         resume: bool = False, ngram_data=None, progress: outdir.Progress | None = None) -> Path:
+         resume: bool = False, ngram_data=None, progress: outdir.Progress | None = None,
+         plot_hint: bool = True) -> Path:
     """Examples → fit → model-best / model-last / metrics.json (+ its plot). ``dev_part``: (texts, labels or
     None) or None. ``ngram_data`` (tokens, labels): what a sentiment model's n-gram half is fitted on, if not
     the training data. ``progress`` (``outdir.Progress``): kept at the step under way, for ``outdir.guarded``'s
-    line. In a multi-process run only process 0 writes; the others return once it has."""
+    line. ``plot_hint``: without matplotlib, say how to get it (``outdir.draw_curves``; False for a stage that
+    another stage of the same command follows). In a multi-process run only process 0 writes; the others
+    return once it has."""
     if task == "sentiment":
         t = SentimentTask(tokenizer, vocab, labels, net.config.max_tokens)
     else:
@@ -560,7 +564,7 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
                     ngram_info[folder] = choose_ngram_weight(out / folder, t, dev_examples, z, dev_probs.get(key))
             write_json(out / METRICS_NAME, metrics(history))
         clear_state(out)  # the run is complete: its models replace the checkpoint
-        outdir.draw_curves(metrics(history), out / outdir.CURVES_NAME)
+        outdir.draw_curves(metrics(history), out / outdir.CURVES_NAME, hint=plot_hint)
         best = [h for h in history if h["best"]][-1]
         logger.info("best model (epoch %d) saved to %s", best["epoch"], out / BEST_DIR)
     distributed.barrier()  # every process returns a finished model
