@@ -45,9 +45,21 @@ def test_the_unfinished_word_may_span_the_last_words(lm):
     one.stem_words = 1
     assert "乐" not in tokens(one.predict_next("祝你生日快", k=5))
     # the unfinished word is what ends the prefix: a space or punctuation in between ends it
-    assert lm._stem_span("祝你生日快", lm.words("祝你生日快")) == 3
-    assert lm._stem_span("祝你生日 快", lm.words("祝你生日 快")) == 1
-    assert lm._stem_span("祝你生日，", lm.words("祝你生日，")) == 0
+    from zhseq.pipeline import _units
+
+    assert lm._stem_span("祝你生日快", _units(lm._cut("祝你生日快"))) == 3
+    assert lm._stem_span("祝你生日 快", _units(lm._cut("祝你生日 快"))) == 1
+    assert lm._stem_span("祝你生日，", _units(lm._cut("祝你生日，"))) == 0
+
+
+def test_a_word_outside_the_vocabulary_is_unfinished_only_as_a_whole(lm):
+    # iPho is one word to the tokenizer, read as i | P | h | o by the model: the word being typed is iPho,
+    # never ho (→ hotel) or o; likewise 2023 (read as 202 | 3) is not the start of 20235
+    for prefix, pieces, wrong in (("iPho", ["i", "P", "h", "o"], "tel"), ("2023", ["202", "3"], "5"),
+                                  ("我买了ipho", ["i", "p", "h", "o"], "toshop")):
+        assert lm.words(prefix)[-len(pieces):] == pieces
+        assert lm._cut(prefix)[-1] == (prefix[-len("".join(pieces)):], pieces)
+        assert wrong not in tokens(lm.predict_next(prefix, k=10)), prefix
 
 
 def test_words_of_jiebas_dictionary_outside_the_vocabulary_are_completed(lm):

@@ -221,18 +221,24 @@ class NextWordPredictor(Pretrained):
         """The prefix cut by the tokenizer, each word outside the vocabulary cut again into vocabulary words
         (the longest that matches from the left, else one character), so that ``今天天气`` is read as
         ``今天 天气`` rather than as one unknown word."""
+        return [piece for _, pieces in self._cut(prefix) for piece in pieces]
+
+    def _cut(self, prefix: str) -> list[tuple[str, list[str]]]:
+        """The prefix's words as the tokenizer cuts it, each with the vocabulary words it is read as
+        (``words``): itself, or the pieces a word outside the vocabulary is cut into again."""
         vocab, out = self.vocab, []
         for word in self.tokenizer.cut(prefix):
             if word in vocab:
-                out.append(word)
+                out.append((word, [word]))
                 continue
-            i = 0
+            pieces, i = [], 0
             while i < len(word):
                 for j in range(min(len(word), i + self._longest), i, -1):  # ends at j = i + 1: one character
                     if word[i:j] in vocab:
                         break
-                out.append(word[i:j])
+                pieces.append(word[i:j])
                 i = j
+            out.append((word, pieces))
         return out
 
     @property
@@ -278,7 +284,9 @@ class NextWordPredictor(Pretrained):
         the word being typed. A list of {"token", "score"} for one prefix, a list of such lists for several.
 
         A prefix that does not end in a space or punctuation may end in an unfinished word, made of its last
-        j = 1 … ``stem_words`` words joined (``祝你生日快``: ``快``, or ``生日快`` of 生日快乐). Each reading is
+        j = 1 … ``stem_words`` words joined (``祝你生日快``: ``快``, or ``生日快`` of 生日快乐), the words as
+        ``words`` reads them except that a Latin or digit word outside the vocabulary stays whole (``iPho`` is
+        not the start of a word ``ho…``: ``_units``). Each reading is
         scored by the model as a path through the prefix: with c_j the prefix without its last j words,
         P(c_j) the model's probability of the words from c_J on (1 for the longest reading, J) and p(· | c)
         its next-word probabilities, a vocabulary word v that begins with the unfinished word of reading j
@@ -299,25 +307,27 @@ class NextWordPredictor(Pretrained):
         banned = self._banned(bool(words_only))
         results = []
         for batch in batched([prefix] if single else prefix, batch_size):
-            words = [self.words(p) for p in batch]
-            spans = [self._stem_span(p, w) for p, w in zip(batch, words)]
-            seqs = [self._ids(w) for w in words]
-            seqs += [self._ids(w[:-j]) for w, span in zip(words, spans) for j in range(1, span + 1)]
+            cuts = [_units(self._cut(p)) for p in batch]
+            spans = [self._stem_span(p, c) for p, c in zip(batch, cuts)]
+            seqs = [self._ids(_pieces(c)) for c in cuts]
+            seqs += [self._ids(_pieces(c[:-j])) for c, span in zip(cuts, spans) for j in range(1, span + 1)]
             probs = softmax(self.engine.next_logits(seqs))
             at = len(batch)
-            for row, w, span in zip(probs[: len(batch)], words, spans):
-                extra = self._completions(row, w, probs[at: at + span]) if span else {}
+            for row, c, span in zip(probs[: len(batch)], cuts, spans):
+                extra = self._completions(row, [w for w, _ in c], probs[at: at + span]) if span else {}
                 at += span
                 row[banned] = 0.0
                 results.append(self._top(row, extra, k, words_only))
         return results[0] if single else results
 
-    def _stem_span(self, prefix: str, words: list[str]) -> int:
-        """How many of the last words may form the unfinished word: those that hold a letter or digit and
-        end the prefix with nothing between them (no space or punctuation), at most ``stem_words``."""
-        if not words or not prefix or not prefix[-1].isalnum():
+    def _stem_span(self, prefix: str, cut: list[tuple[str, list[str]]]) -> int:
+        """How many of the prefix's last words (``_units``) may form the unfinished word: those that hold a
+        letter or digit and end the prefix with nothing between them (no space or punctuation), at most
+        ``stem_words``."""
+        if not cut or not prefix or not prefix[-1].isalnum():
             return 0
         tail = self.tokenizer.normalize(prefix)
+        words = [w for w, _ in cut]
         span = 0
         while span < min(self.stem_words, len(words)) and any(c.isalnum() for c in words[-1 - span]):
             if not tail.endswith("".join(words[-1 - span:])):
@@ -441,7 +451,7 @@ class NextWordPredictor(Pretrained):
                          no_repeat_ngram=no_repeat_ngram, seed=seed)
         rng = np.random.default_rng(seed)
         first = ""
-        if n > 0 and self._stem_span(prefix, self.words(prefix)):
+        if n > 0 and self._stem_span(prefix, _units(self._cut(prefix))):
             answers = self.predict_next(prefix, k=1000)  # the rest of the word being typed, or a next word
             p = np.array([a["score"] for a in answers], dtype=np.float64)
             if p.sum() > 0:
@@ -480,6 +490,25 @@ def repeating(ids: Sequence[int], n: int) -> list[int]:
 
 
 TASK_CLASSES = {"sentiment": SentimentClassifier, "lm": NextWordPredictor}
+
+
+def _pieces(cut: list[tuple[str, list[str]]]) -> list[str]:
+    """The vocabulary words of ``NextWordPredictor._cut``'s answer, in order."""
+    return [piece for _, pieces in cut for piece in pieces]
+
+
+def _units(cut: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
+    """Where a word being typed may begin, for ``predict_next``: at every vocabulary word of a Chinese word
+    cut again (Chinese is written without word boundaries: the typed characters of 生日快乐 may have joined
+    the word before), but only at the start of a Latin or digit word outside the vocabulary (written as one
+    word by the user: ``iPho`` is typed from its ``i``, never from its ``ho``)."""
+    out = []
+    for word, pieces in cut:
+        if len(pieces) > 1 and not word.isascii():
+            out += [(piece, [piece]) for piece in pieces]
+        else:
+            out.append((word, pieces))
+    return out
 
 
 def dictionary_table(tokenizer, itos: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
