@@ -68,6 +68,16 @@ def test_the_python_api_names_the_extra():
     assert "download.pytorch.org/whl/cpu" in out
 
 
+def test_the_torch_engine_names_the_extra():
+    code = ("import sys\nsys.modules['torch'] = None\nfrom zhseq.pipeline import NextWordPredictor\n"
+            "try:\n    NextWordPredictor.from_pretrained('lm', engine='torch')\n"
+            "except ModuleNotFoundError as e:\n    print(e.name, '|', e)\n"
+            "print(NextWordPredictor.from_pretrained('lm').predict_next('今天', k=1)[0]['token'] != '')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.startswith('torch | engine="torch" needs torch, which is not installed: pip install \'zhseq[train]\'')
+    assert out.splitlines()[-1] == "True"  # the numpy engine still works
+
+
 def test_every_extra_is_declared_in_setup_cfg():
     import configparser
     from pathlib import Path

@@ -15,6 +15,7 @@ predicts with what it has learnt. ``forward`` and ``save_pretrained`` are the to
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -56,6 +57,12 @@ class Pretrained:
         if engine == "numpy" and refusal:
             raise ZhseqError(f"{refusal}; load this model with engine=\"torch\"")
         self.engine_name = "torch" if engine == "torch" or (engine == "auto" and refusal) else "numpy"
+        if self.engine_name == "torch" and net is None and importlib.util.find_spec("torch") is None:
+            from .extras import missing_message
+
+            # as zhseq's other ways to torch: ModuleNotFoundError naming the extra (zhseq.extras)
+            why = "engine=\"torch\"" if engine == "torch" else f"this model ({refusal})"
+            raise ModuleNotFoundError(missing_message(ModuleNotFoundError(name="torch"), why), name="torch")
         self._engine, self._engine_key = numpy_engine, None
 
     def _check(self) -> None:
