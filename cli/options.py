@@ -35,12 +35,13 @@ def _input_options(func):
 
 
 def _model_option(kind):
+    name = {"Sentiment": "sentiment", "Language": "lm"}[kind]
     return click.option(
         "--model",
         "-m",
         metavar="DIR|NAME",
-        help=f"{kind} model folder, a training output folder (its model-best is used), or the name of a "
-        "model shipped with zhseq (sentiment, lm). Default: the shipped one.",
+        help=f"{kind} model folder, a training output folder (its model-best is used), or the name of the "
+        f"{kind.lower()} model shipped with zhseq ({name}). Default: the shipped one.",
     )
 
 

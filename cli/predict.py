@@ -172,16 +172,18 @@ def _weightiest(explanation, n=3):
 @_workers_option
 def predict_next(prefixes, input_path, text_column, encoding, output_path, model, k, words_only, fmt, batch_size,
                  workers):
-    """Show the most likely next words after each prefix.
+    """Show what is most likely to follow each prefix: a next word, or the rest of the word being typed.
 
-    Prints one line per prefix: the prefix, a tab, then K words with their probabilities.
+    Prints one line per prefix: the prefix, a tab, then K answers with their probabilities. An answer is
+    what to append: after 祝你生日快 it is 乐 (the rest of 生日快乐); after a space or punctuation, next
+    words only.
 
     \b
     Examples:
       zhseq predict-next --model runs/pd "中国人民" -k 3
         (runs/pd: zhseq train lm --data corpora/peoples_daily/train.txt.gz --out runs/pd)
       zhseq predict-next --model runs/lm --input prefixes.txt --format jsonl --workers 4
-      zhseq predict-next --words-only "今天天气"
+      zhseq predict-next --words-only "祝你生日"
       zhseq predict-next --input prefixes.parquet --output next.parquet
     """
     from zhseq.data import batched
