@@ -82,7 +82,7 @@ def test_resume_refuses_a_different_run_and_a_finished_one(two_label_tsv, tmp_pa
         train("sentiment", str(two_label_tsv), out=interrupted, **kw)
     assert load_state(interrupted)["loop"]["step"] == 9  # Ctrl-C keeps the checkpoint for --resume
     caplog.clear()
-    with pytest.raises(ZhseqError, match=r"different run \(it differs in recipe\.epochs\)"):
+    with pytest.raises(ZhseqError, match=r"different run: it differs in --epochs \(2 then, 3 now\); rerun"):
         train("sentiment", str(two_label_tsv), out=interrupted, resume=True, **{**kw, "epochs": 3})
     assert "continue with the same command plus --resume" not in caplog.text  # no advice contradicting the error
     with pytest.raises(ZhseqError, match="already holds|not empty"):
