@@ -300,9 +300,12 @@ class NextWordNet(nn.Module):
         log_expected = (q * n_samples).log().float()  # (V,) log of each id's expected draws
         sampled, log_expected = to_device(sampled, states.device), to_device(log_expected, states.device)
         h = (projection or self.projection)(states)  # (N, E)
-        weight, bias = self.backbone.embedding.weight, self.out_bias
-        true = (h * weight[gold]).sum(-1) + bias[gold] - log_expected[gold]  # (N,)
-        neg = h @ weight[sampled].T + bias[sampled] - log_expected[sampled]  # (N, S)
+        weight, bias = self.backbone.embedding.weight, self.out_bias[:, None]  # (V, E), (V, 1)
+        # rows gathered by F.embedding, not weight[ids]: on the CPU with more than one thread the backward of
+        # advanced indexing adds the repeated ids' gradients by atomic float adds in thread order, so two runs
+        # differ in the last bits; the embedding's backward sums each row in a fixed order, on the GPU too
+        true = (h * F.embedding(gold, weight)).sum(-1) + F.embedding(gold, bias)[:, 0] - log_expected[gold]  # (N,)
+        neg = h @ F.embedding(sampled, weight).T + F.embedding(sampled, bias)[:, 0] - log_expected[sampled]  # (N, S)
         neg = neg.masked_fill(sampled[None, :] == gold[:, None], float("-inf"))  # a draw of the target itself
         return torch.cat([true[:, None], neg], dim=1)  # (N, 1 + S)
 
