@@ -161,7 +161,7 @@ def _output_option(func):
 
 # the jsonl fields of each command: the columns of a .parquet --output that has no rows
 _RESULT_FIELDS = {"sentiment": ("text", "label", "score"), "predict-next": ("text", "predictions"),
-                  "segment": ("text", "tokens")}
+                  "segment": ("text", "tokens"), "generate": ("text", "generated")}
 
 
 def _open_output(output_path, fmt, every):

@@ -211,28 +211,40 @@ def predict_next(prefixes, input_path, text_column, encoding, output_path, model
 
 
 @cli.command()
-@click.argument("prefix")
+@click.argument("prefixes", nargs=-1, metavar="[PREFIX]...")
+@_input_options
+@_output_option
 @_model_option("Language")
+@_format_option("text", "jsonl")
 @predict_option("n", "-n", "--words")
 @predict_option("temperature", "--temperature")
 @predict_option("top_p", "--top-p")
 @predict_option("repetition_penalty", "--repetition-penalty")
 @predict_option("no_repeat_ngram", "--no-repeat-ngram")
 @predict_option("seed", "--seed")
-def generate(prefix, model, n, temperature, top_p, repetition_penalty, no_repeat_ngram, seed):
-    """Continue a prefix with generated words.
+def generate(prefixes, input_path, text_column, encoding, output_path, model, fmt, n, temperature, top_p,
+             repetition_penalty, no_repeat_ngram, seed):
+    """Continue each prefix with generated words.
 
-    Prints the text generated after PREFIX, N words long.
+    Prints the text generated after each PREFIX (or each line of --input), up to N words, one line per
+    prefix; --format jsonl: {"text": prefix, "generated": continuation}. With --seed, each prefix is
+    generated with that seed, so a line does not depend on the others.
 
     \b
     Examples:
       zhseq generate "今天天气" -n 10
       zhseq generate "我们明天" --model runs/lm --temperature 0.8 --seed 1
+      zhseq generate --input prefixes.txt --format jsonl -n 20
     """
     from zhseq.pipeline import load
 
+    items = _read_texts(prefixes, input_path, text_column, encoding)
     predictor = load(model, task="lm")
-    click.echo(predictor.generate(prefix, n=n, temperature=temperature, top_p=top_p,
-                                  repetition_penalty=repetition_penalty, no_repeat_ngram=no_repeat_ngram, seed=seed))
-
-
+    write, fmt = _open_output(output_path, fmt, every=1)
+    for prefix in items:
+        text = predictor.generate(prefix, n=n, temperature=temperature, top_p=top_p,
+                                  repetition_penalty=repetition_penalty, no_repeat_ngram=no_repeat_ngram, seed=seed)
+        if fmt == "jsonl":
+            write(output.json_line({"text": prefix, "generated": text}))
+        else:
+            write(output.one_line(text))

@@ -174,3 +174,20 @@ def test_the_cli_takes_the_generation_settings():
     assert out.exit_code == 0 and "很好,很好,很好" in out.stdout
     bad = CliRunner().invoke(cli, ["generate", "--top-p", "0", "x"])
     assert bad.exit_code == 2 and "top_p must be a number in (0, 1], not 0.0" in bad.stderr
+
+
+def test_generate_takes_several_prefixes_and_an_input_file(lm, tmp_path):
+    import json
+
+    one = CliRunner().invoke(cli, ["generate", "-n", "6", "祝你生日快"])
+    assert one.exit_code == 0 and one.stdout == lm.generate("祝你生日快", n=6) + "\n"
+    several = CliRunner().invoke(cli, ["generate", "-n", "6", "祝你生日快", "这个东西"])
+    assert several.stdout.splitlines() == [lm.generate("祝你生日快", n=6), lm.generate("这个东西", n=6)]
+    table = tmp_path / "prefixes.csv"
+    table.write_text("文本\n祝你生日快\n这个东西\n", encoding="utf-8")
+    out = CliRunner().invoke(cli, ["generate", "-n", "6", "--input", str(table), "--format", "jsonl",
+                                   "--temperature", "0.8", "--seed", "4"])
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["祝你生日快", "这个东西"]
+    # each prefix is generated with the seed itself: a line does not depend on the lines before it
+    assert rows[1]["generated"] == lm.generate("这个东西", n=6, temperature=0.8, seed=4)
