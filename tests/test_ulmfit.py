@@ -399,3 +399,14 @@ def test_without_matplotlib_a_run_in_two_stages_gives_the_hint_once(domain, two_
     assert said[0] > next(i for i, line in enumerate(lines) if line.startswith("stage 2 of 2"))  # at the command's end
     assert (out / "lm" / "metrics.json").is_file() and (out / "metrics.json").is_file()
     assert not list(out.rglob("*.png"))
+
+
+def test_max_steps_caps_each_stage(domain, two_label_tsv, tmp_path):
+    from zhseq.training import lm_stage_config
+
+    assert lm_stage_config(FitConfig(max_steps=3)).max_steps == 3  # the classifier stage's limit, as its seed
+    base, raw = domain
+    result = invoke("finetune", base, "--data", two_label_tsv, "--out", tmp_path / "capped", "--unlabeled", raw,
+                    "--max-steps", "2", "--epochs", "2", "--lm-epochs", "2", "--batch-size", "16")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("stopped at --max-steps 2: epoch 1 of 2 not finished") == 2  # the lm stage too

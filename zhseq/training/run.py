@@ -597,7 +597,7 @@ _OPTIONS = {"epochs", "max_steps", "batch_size", "lr", "seed", "word_dropout", "
 # Python), with two options of its own and the classifier stage's seed, device and precision
 LM_STAGE_COMMAND = "finetune --unlabeled (lm stage)"
 _LM_STAGE_OPTIONS = {"epochs": "--lm-epochs", "lr": "--lm-lr"}
-_LM_STAGE_SHARED = {"seed", "device", "precision", "data", "unlabeled"}
+_LM_STAGE_SHARED = {"seed", "device", "precision", "max_steps", "data", "unlabeled"}
 _FIT_FIELDS = {f.name for f in fields(FitConfig)}
 # what has no option: said in words (values that count what the data gave, or a whole part of the recipe)
 _IN_WORDS = {"command": "the command", "n_train": "the number of training texts", "examples": "the number of "

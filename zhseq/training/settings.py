@@ -66,7 +66,8 @@ def finetune_config(model_dir: str | os.PathLike, *, ulmfit: bool = False, **cha
 def lm_stage_config(fit: FitConfig, **changes) -> FitConfig:
     """The ``FitConfig`` of ``finetune``'s language-model stage (with unlabelled text) when given none:
     ``LM_STAGE_DEFAULTS`` (3 epochs at lr 1e-3, batches of 32 windows, discriminative learning rates 2.6 as
-    ULMFiT's §3.2), the classifier stage ``fit``'s seed, device, precision, progress and checkpointing, then
+    ULMFiT's §3.2), the classifier stage ``fit``'s seed, device, precision, progress, checkpointing and step
+    limit (``--max-steps`` caps each stage), then
     ``changes`` (FitConfig fields; None keeps the default). ZhseqError for a value out of range, TypeError for
     an unknown field."""
     known = {f.name for f in fields(FitConfig)}
@@ -74,5 +75,6 @@ def lm_stage_config(fit: FitConfig, **changes) -> FitConfig:
     if unknown:
         raise TypeError(f"got an unexpected keyword argument {unknown[0]!r} (the lm stage takes the fields of "
                         "FitConfig)")
-    shared = {k: getattr(fit, k) for k in ("seed", "device", "precision", "progress", "checkpoint_every")}
+    shared = {k: getattr(fit, k) for k in ("seed", "device", "precision", "progress", "checkpoint_every",
+                                           "max_steps")}
     return replace(FitConfig(**LM_STAGE_DEFAULTS, **shared), **{k: v for k, v in changes.items() if v is not None})
