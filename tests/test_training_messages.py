@@ -210,6 +210,29 @@ def test_a_refused_resume_names_the_options_that_differ_and_their_values(small, 
         train("sentiment", str(small), out=out, resume=True, **{**TINY_PY, "batch_size": 8, "weight_decay": 0.1})
 
 
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_the_names_a_refusal_gives_are_the_commands_own_options(command):
+    # run._OPTIONS and its kin are written beside the click commands: every name is an option of the command, and
+    # every option of the command that is a config field is named as the option (--ngrams is said through its
+    # recorded ngram_buckets)
+    from dataclasses import fields
+
+    import click
+
+    from zhseq.cli import cli
+    from zhseq.config import FitConfig, ModelConfig
+    from zhseq.training import run
+
+    cmd = cli.get_command(click.Context(cli), command)
+    options = {o[2:].replace("-", "_") for p in cmd.params for o in p.opts if o.startswith("--")}
+    named = run._OPTIONS | (run._TRAIN_OPTIONS if command == "train" else run._FINETUNE_OPTIONS)
+    assert named <= options
+    config_fields = {f.name for f in fields(FitConfig)} | {f.name for f in fields(ModelConfig)}
+    assert (options & config_fields) - named <= {"ngrams"}
+    if command == "finetune":
+        assert {o[2:] for o in run._LM_STAGE_OPTIONS.values()} <= {o.replace("_", "-") for o in options}
+
+
 def test_resume_on_a_finished_run_says_where_its_model_is_and_what_to_do(base, small):
     out = base.parent
     line = one_error_line(invoke("train", "sentiment", "--data", small, "--out", out, "--resume", *TINY))

@@ -587,12 +587,14 @@ def _differences(now: dict, saved: dict, prefix: str = "") -> list[tuple[str, ob
 # What a refused --resume calls the values it compares (_described): the option the user types where the command
 # has one (each named after its config field, --batch-size for batch_size), else the field's name in Python.
 # The recipe's and the model's fields that are an option of train, of finetune, and of both:
-_TRAIN_OPTIONS = {"patience", "ngram_nb", "min_freq", "max_vocab", "ngram_data", "init_backbone",
+# (tests/test_training_messages.py checks these against the commands' options)
+_TRAIN_OPTIONS = {"patience", "ngram_nb", "max_vocab", "ngram_data", "init_backbone", "hmm", "emoji", "social",
                   "cell", "bidirectional", "layers", "embedding_size", "hidden_size", "dropout", "pooling",
                   "max_tokens", "bptt", "sampled_softmax"}
 _FINETUNE_OPTIONS = {"unlabeled", "ngram_keep"}
 _OPTIONS = {"epochs", "max_steps", "batch_size", "lr", "seed", "word_dropout", "label_smoothing", "average_last",
-            "gradual_unfreezing", "discriminative_lr", "ngram_c", "device", "precision", "data", "dev", "label_map"}
+            "gradual_unfreezing", "discriminative_lr", "ngram_c", "device", "precision", "data", "dev", "label_map",
+            "min_freq", "checkpoint_every"}
 # finetune's language-model stage (recipe "command" LM_STAGE_COMMAND): lm_stage_config's FitConfig (lm_fit in
 # Python), with two options of its own and the classifier stage's seed, device and precision
 LM_STAGE_COMMAND = "finetune --unlabeled (lm stage)"
