@@ -221,7 +221,7 @@ class NextWordPredictor(Pretrained):
         """The prefix cut by the tokenizer, each word outside the vocabulary cut again into vocabulary words
         (the longest that matches from the left, else one character), so that ``今天天气`` is read as
         ``今天 天气`` rather than as one unknown word."""
-        return [piece for _, pieces in self._cut(prefix) for piece in pieces]
+        return _pieces(self._cut(prefix))
 
     def _cut(self, prefix: str) -> list[tuple[str, list[str]]]:
         """The prefix's words as the tokenizer cuts it, each with the vocabulary words it is read as
@@ -345,16 +345,23 @@ class NextWordPredictor(Pretrained):
             self._oov_total = float(np.sum(self._oov_words[1]))
         return self._oov_words, self._oov_total
 
+    def _dictionary_range(self, stem: str) -> tuple[int, int]:
+        """[at, end): the rows of the dictionary table (``_dictionary``) whose words begin with ``stem``, the
+        word ``stem`` itself first when it is one."""
+        words = self._dictionary()[0][0]
+        if len(stem) > words.dtype.itemsize // 4:  # longer than the longest word: nothing begins with it
+            return 0, 0
+        # the keys in the table's own dtype: another width would make numpy convert the whole (mapped) table
+        at, end = np.searchsorted(words, np.array([stem, stem + "\U0010ffff"], dtype=words.dtype))
+        return int(at), int(end)
+
     def _oov_extensions(self, stem: str) -> tuple[list[tuple[str, float]], float]:
         """The dictionary words outside the vocabulary that begin with ``stem`` and are longer: the 1,000 most
         frequent with their share of the unknown-word probability (frequency / the frequencies of all
         dictionary words outside the vocabulary), and the share of them all."""
         (words, freqs), total = self._dictionary()
-        if len(stem) >= words.dtype.itemsize // 4:  # as long as the longest word: nothing begins with it
-            return [], 0.0
-        # the keys in the table's own dtype: another width would make numpy convert the whole (mapped) table
-        at, end = np.searchsorted(words, np.array([stem, stem + "\U0010ffff"], dtype=words.dtype))
-        at += at < len(words) and words[at] == stem  # the stem itself is no extension
+        at, end = self._dictionary_range(stem)
+        at += at < end and words[at] == stem  # the stem itself is no extension
         if end <= at or total <= 0:
             return [], 0.0
         shares = freqs[at:end] / total
@@ -371,8 +378,8 @@ class NextWordPredictor(Pretrained):
         share = 1.0
         if self.dictionary_words:
             (words, freqs), total = self._dictionary()
-            at = int(np.searchsorted(words, np.array(word, dtype=words.dtype))) if len(word) <= words.dtype.itemsize // 4 else len(words)
-            if at < len(words) and words[at] == word and total > 0:
+            at, end = self._dictionary_range(word)
+            if at < end and words[at] == word and total > 0:
                 share = freqs[at] / total
         return float(probs[UNK_ID]) * share
 
