@@ -363,3 +363,69 @@ def test_init_backbone_keeps_the_saved_settings(trained, social_tsv, tmp_path, o
                 epochs=1, min_freq=1, progress=False)
     settings = json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))["tokenizer"]
     assert "emoji" not in settings and "social" not in settings
+
+
+# -- emoticon tags a model never read are read as their names (the shipped models' vocabularies lack most) ----
+
+
+def test_tag_name():
+    assert textnorm.tag_name("[哈哈]") == "哈哈" and textnorm.tag_name("[good]") == "good"
+    for token in ("哈哈", "[1]", "[]", "[哈哈", "[[哈哈]]", "@用户", "<链接>", "[一二三四五六七八九]"):
+        assert textnorm.tag_name(token) is None, token
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_read_tags(engine):
+    tok = Tokenizer(social=True, engine=engine)
+    words = tok.cut("电影[哈哈][太开心][呲牙]@张三")
+    assert words == ["电影", "[哈哈]", "[太开心]", "[呲牙]", "@用户"]
+    assert tok.read_tags(words, {"[呲牙]", "电影"}) == ["电影", "哈哈", "太", "开心", "[呲牙]", "@用户"]
+    assert tok.read_tags(["电影", "好"], set()) == ["电影", "好"]
+    off = Tokenizer(engine=engine)  # without the social setting no tag is kept whole: nothing to read
+    assert off.read_tags(["[哈哈]"], set()) == ["[哈哈]"]
+
+
+def test_the_shipped_sentiment_model_reads_tags_it_never_saw_as_their_names():
+    """Before, ``[哈哈]`` was one unknown token: ``今天[哈哈]`` and ``今天[泪]`` scored as ``今天`` alone, and
+    ``[哈哈]`` alone got no label's worth of evidence. A tag the vocabulary holds (``[偷笑]``) stays a token."""
+    from zhseq.pipeline import SentimentClassifier
+
+    clf = SentimentClassifier.from_pretrained("sentiment", engine="numpy")
+    assert "[哈哈]" not in clf.vocab and "[偷笑]" in clf.vocab
+    for tag in ("哈哈", "泪", "怒", "鄙视", "爱你"):
+        for context in ("", "今天去看电影了"):
+            np.testing.assert_allclose(clf.predict_proba([f"{context}[{tag}]"]), clf.predict_proba([context + tag]),
+                                       rtol=0, atol=1e-6, err_msg=tag)
+    happy, sad = clf.preprocess(["今天去看电影了[哈哈]", "今天去看电影了[泪]"])[0]
+    assert happy[-1] == "哈哈" and sad[-1] == "泪"
+    assert clf.preprocess(["[偷笑]"])[0] == [["[偷笑]"]]
+    labels = [r["label"] for r in clf(["[哈哈]", "[泪]", "今天去看电影了[泪]"])]
+    assert labels == ["positive", "negative", "negative"]
+
+
+def test_a_model_trained_on_tags_keeps_them_and_reads_the_rest_by_name(trained, social_tsv, tmp_path, one_thread):
+    from zhseq.pipeline import SentimentClassifier
+
+    clf = SentimentClassifier.from_pretrained(trained[0], engine="numpy")
+    assert "[哈哈]" in clf.vocab and "[怒]" in clf.vocab and "[泪]" not in clf.vocab
+    assert clf.preprocess(["[哈哈][泪]"])[0] == [["[哈哈]", "泪"]]
+    np.testing.assert_allclose(clf.predict_proba(["推荐[泪]"]), clf.predict_proba(["推荐泪"]), rtol=0, atol=1e-6)
+
+
+def test_training_reads_tags_it_does_not_keep_as_their_names(social_tsv, tmp_path, one_thread):
+    """A tag too rare for the vocabulary is read in training as in prediction: by its name, not as <unk>. The
+    same file with the rare tags written as their names trains the same model, byte for byte."""
+    from zhseq.training import train
+
+    rows = social_tsv.read_text(encoding="utf-8").splitlines()
+    rare = rows + ["negative\t很差[抓狂]", "positive\t推荐[鼓掌]", "negative\t[晕]退货"]  # each tag once
+    named = rows + ["negative\t很差抓狂", "positive\t推荐鼓掌", "negative\t晕退货"]
+    outs = []
+    for name, lines in (("rare", rare), ("named", named)):
+        path = tmp_path / f"{name}.tsv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        outs.append(Path(train("sentiment", str(path), out=tmp_path / name, embedding_size=8, hidden_size=8,
+                               epochs=1, min_freq=2, progress=False)))
+    vocab = json.loads((outs[0] / "vocab.json").read_text(encoding="utf-8"))["tokens"]
+    assert "[抓狂]" not in vocab and "[哈哈]" in vocab
+    assert (outs[0] / "model.safetensors").read_bytes() == (outs[1] / "model.safetensors").read_bytes()

@@ -141,8 +141,9 @@ class SentimentClassifier(Pretrained):
         return list(self.config["labels"])
 
     def preprocess(self, texts: Sequence[str]) -> tuple[list[list[str]], list[list[int]]]:
-        """Texts → their tokens and their truncated ids."""
-        tokens = [self.tokenizer.cut(t) for t in texts]
+        """Texts → their tokens and their truncated ids. An emoticon tag outside the vocabulary is read as its
+        name (``Tokenizer.read_tags``), in training too."""
+        tokens = [self.tokenizer.read_tags(self.tokenizer.cut(t), self.vocab) for t in texts]
         return tokens, [truncate(self.vocab.encode(t), self.head.max_tokens) for t in tokens]
 
     def predict_proba(self, texts: Sequence[str], *, content: bool = False):

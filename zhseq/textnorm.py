@@ -31,7 +31,9 @@ by jieba on its own, never joined with its neighbours; a token (``whole`` True) 
   ``@张三你好`` is a mention of 张三你好.
 - emoticon tags ``[哈哈]`` (1–8 CJK characters or ASCII letters in ASCII brackets; full-width ［］ after
   NFKC; not in double brackets, as in a title ``[[中国不高兴]]``) → kept as one token each:
-  ``[哈哈][泪]`` → [哈哈] | [泪]; ``[1]`` is not a tag.
+  ``[哈哈][泪]`` → [哈哈] | [泪]; ``[1]`` is not a tag. A model reads a tag outside its vocabulary as its
+  name (``Tokenizer.read_tags``): the tag is a Weibo emoticon named by what it means, and a model that never
+  saw ``[哈哈]`` knows 哈哈.
 - topics ``#话题#`` (1–40 characters without ``#``; an opening ``#`` right after an ASCII letter, digit or
   ``&``, as in ``C#`` or the HTML entity ``&#183;``, opens none) → the marks are dropped and the topic is
   cut as text on its own (emoji and tags in it handled as elsewhere): ``#双十一#买买买`` → 双十一 | 买买买.
@@ -55,11 +57,12 @@ REPOST = "//转发"
 _URL_CHARS = r"!#$%&'*+,\-./0-9:;=?@A-Z_a-z~"
 _URL_END = r"#$%&*+\-/0-9=@A-Z_a-z~"  # a link does not end in . , ; : ! ? '
 _NAME = r"[^\W_][\w\-]{0,29}"  # \w: letters, digits, CJK, _; the first not _ (``@_@`` is a face)
+_TAG = re.compile(r"\[[\u3400-\u4dbf\u4e00-\u9fffA-Za-z]{1,8}\]")  # an emoticon tag, as ``split`` keeps it
 _SOCIAL = re.compile(
     rf"(?P<link>(?i:https?://|www\.)(?:(?!//@)[{_URL_CHARS}])*(?!//@)[{_URL_END}])"  # up to a repost
     rf"|(?P<repost>//@{_NAME}:?)"
     rf"|(?P<mention>(?<![A-Za-z0-9])@{_NAME})"
-    r"|(?P<tag>(?<!\[)\[[\u3400-\u4dbf\u4e00-\u9fffA-Za-z]{1,8}\](?!\]))"
+    rf"|(?P<tag>(?<!\[){_TAG.pattern}(?!\]))"
     r"|(?P<topic>(?<![A-Za-z0-9&])#(?P<topic_text>[^#\n]{1,40})#)"
 )
 _TONES_AND_SELECTORS = re.compile("[\U0001F3FB-\U0001F3FF\uFE0E\uFE0F]")
@@ -94,6 +97,11 @@ def _emoji():
                                 for part in _name_parts(data.get(chr(tone), {}).get("zh", "")))
         _emoji_module = emoji
     return _emoji_module
+
+
+def tag_name(token: str) -> str | None:
+    """The name inside an emoticon tag token (``[哈哈]`` → ``哈哈``); None for any other token."""
+    return token[1:-1] if token[:1] == "[" and _TAG.fullmatch(token) else None
 
 
 def _name_parts(name: str) -> tuple:

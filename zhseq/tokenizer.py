@@ -284,6 +284,25 @@ class Tokenizer:
                     words += self._cut_plain(piece)
         return [w for w in words if w.strip()]
 
+    def read_tags(self, words: list[str], known) -> list[str]:
+        """``words`` (from ``cut``) with each emoticon tag outside ``known`` (a model's vocabulary, or any
+        container of words) replaced by its name as jieba cuts it: ``[哈哈]`` → 哈哈, ``[太开心]`` → 太 开心.
+        A Weibo emoticon is named by what it means; a model that never read the tag (its training data had
+        none, or too few to keep) knows the name's words. A tag it kept stays one token. Only the ``social``
+        setting keeps tags whole; without it ``words`` is returned as it is."""
+        if not self.social or not any(word[:1] == "[" for word in words):
+            return words
+        from .textnorm import tag_name
+
+        out = []
+        for word in words:
+            name = tag_name(word) if word not in known else None
+            if name is None:
+                out.append(word)
+            else:
+                out += [w for w in self._cut_plain(name) if w.strip()]
+        return out
+
     def _cut_plain(self, text: str) -> list[str]:
         if self.engine == "rjieba":
             return self._rjieba_cut(text)

@@ -457,8 +457,13 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
     if task == "sentiment":
         net.label_smoothing = fit_config.label_smoothing
     train_tokens = train_data[0]
-    examples = t.examples(train_tokens, train_data[1])
     dev_tokens = None if dev_part is None else distributed.map_split(tokenizer.cut, dev_part[0])
+    if task == "sentiment":  # as the classifier reads texts (SentimentClassifier.preprocess)
+        train_tokens = [tokenizer.read_tags(x, vocab) for x in train_tokens]
+        dev_tokens = None if dev_tokens is None else [tokenizer.read_tags(x, vocab) for x in dev_tokens]
+        if ngram_data is not None:
+            ngram_data = ([tokenizer.read_tags(x, vocab) for x in ngram_data[0]], ngram_data[1])
+    examples = t.examples(train_tokens, train_data[1])
     dev_examples = t.examples(dev_tokens, dev_part[1]) if dev_part is not None else None
     config = {
         "zhseq_version": __version__,
