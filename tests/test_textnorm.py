@@ -175,7 +175,8 @@ def test_off_by_default_and_saved_only_when_on():
 
 
 @pytest.mark.parametrize("settings", [{}, {"emoji": True}, {"social": True}, {"emoji": True, "social": True},
-                                      {"emoji": False, "social": False}, {"emoji": True, "hmm": True}])
+                                      {"emoji": False, "social": False}, {"emoji": True, "hmm": True},
+                                      {"emoji": True, "emoji_keywords": True, "social": True}])
 def test_settings_round_trip(settings):
     tok = Tokenizer.from_dict(settings)
     assert (tok.emoji, tok.social) == (settings.get("emoji", False), settings.get("social", False))
@@ -186,7 +187,7 @@ def test_settings_round_trip(settings):
     assert again.cut(text) == tok.cut(text) == Tokenizer(**{k: v for k, v in settings.items()}).cut(text)
 
 
-@pytest.mark.parametrize("key", ["emoji", "social"])
+@pytest.mark.parametrize("key", ["emoji", "social", "emoji_keywords"])
 @pytest.mark.parametrize("value, shown", [("yes", '"yes"'), (1, "1"), (None, "null"), ("true", '"true"')])
 def test_wrong_values_are_refused_naming_the_field(key, value, shown):
     with pytest.raises(ZhseqError, match=f"config.json: tokenizer.{key} must be true or false, not {shown}"):
@@ -226,7 +227,7 @@ BEFORE = {
 def test_models_saved_before_the_settings_cut_as_before(name, engine):
     # a model saved before the settings existed: the shipped model's tokenizer settings without the two keys
     settings = json.loads((MODELS / name / "config.json").read_text(encoding="utf-8"))["tokenizer"]
-    older = {k: v for k, v in settings.items() if k not in ("emoji", "social")}
+    older = {k: v for k, v in settings.items() if k not in ("emoji", "social", "emoji_keywords")}
     tok = Tokenizer.from_dict(older, engine=engine)
     assert (tok.emoji, tok.social) == (False, False)
     off = Tokenizer(emoji=False, social=False, engine=engine)
@@ -244,8 +245,9 @@ def test_the_shipped_models_read_emoji_and_posts(name, engine):
     assert settings["emoji"] is True and settings["social"] is True  # rebuilt with them (issue 14)
     tok = Tokenizer.from_dict(settings, engine=engine)
     words = tok.cut("#双十一#新买的耳机音质绝了👍👍 @张三 http://t.cn/A6abc [哈哈]//@李四:气死我了😡")
-    assert "".join(words[:3]) == "双十一新" and words.count("拇指") == 2 and "👍" not in words  # topic marks gone
-    for token in ("@用户", "<链接>", "[哈哈]", "//转发", "怒火中烧"):
+    thumbs = 4 if settings.get("emoji_keywords") else 2  # keywords 拇指 and 拇指向上, or the name 拇指向上
+    assert "".join(words[:3]) == "双十一新" and words.count("拇指") == thumbs and "👍" not in words  # no topic marks
+    for token in ("@用户", "<链接>", "[哈哈]", "//转发", "怒火中烧" if thumbs == 2 else "生气"):
         assert token in words, token
     assert tok.to_dict() == settings
 
@@ -429,3 +431,87 @@ def test_training_reads_tags_it_does_not_keep_as_their_names(social_tsv, tmp_pat
     vocab = json.loads((outs[0] / "vocab.json").read_text(encoding="utf-8"))["tokens"]
     assert "[抓狂]" not in vocab and "[哈哈]" in vocab
     assert (outs[0] / "model.safetensors").read_bytes() == (outs[1] / "model.safetensors").read_bytes()
+
+
+
+# -- emoji_keywords: an emoji read as its Unicode CLDR keywords (the shipped sentiment model) ------------------
+
+
+def test_the_keyword_table_is_cldr_s_and_covers_the_common_emoji():
+    table = json.loads((Path(textnorm.__file__).with_name("emoji_keywords_zh.json")).read_text(encoding="utf-8"))
+    assert table["source"].startswith("Unicode CLDR") and table["licence"] == "Unicode-3.0"
+    assert Path(textnorm.__file__).with_name("emoji_keywords_zh.LICENSE").read_text(encoding="utf-8").startswith(
+        "UNICODE LICENSE V3")
+    assert len(table["keywords"]) > 1500
+    for emoji, word in (("👍", "赞"), ("❤", "爱"), ("😡", "生气"), ("😭", "哭"), ("👎", "反对"), ("🙏", "谢谢")):
+        assert word in table["keywords"][emoji], emoji
+    assert all(k and all(isinstance(w, str) and w for w in k) for k in table["keywords"].values())
+
+
+@pytest.mark.parametrize("found, expected", [
+    ("👍", ("同意", "好", "手", "拇指", "拇指向上", "真棒", "赞", "赞成", "顶一下")),
+    ("👍🏻", ("同意", "好", "手", "拇指", "拇指向上", "真棒", "赞", "赞成", "顶一下")),  # tone dropped
+    ("❤️", ("心", "爱", "红心")),  # variation selector dropped
+    ("👨‍👩‍👧", None),  # a family: no keywords, so its name
+])
+def test_emoji_keywords(found, expected):
+    assert textnorm.emoji_keywords(found) == expected
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_keyword_reading(engine):
+    tok = Tokenizer(emoji=True, emoji_keywords=True, engine=engine)
+    assert tok.cut("音质绝了👍") == ["音质", "绝", "了", "同意", "好", "手", "拇指", "拇指", "向上", "真棒", "赞",
+                                   "赞成", "顶一下"]
+    assert tok.cut("好❤️") == ["好", "心", "爱", "红心"]
+    names = Tokenizer(emoji=True, engine=engine)
+    assert tok.cut("一家人👨‍👩‍👧") == names.cut("一家人👨‍👩‍👧")  # no keywords: the name
+    assert tok.cut("没有表情的文字") == names.cut("没有表情的文字")
+    with pytest.raises(ZhseqError, match="needs the emoji setting"):
+        Tokenizer(emoji_keywords=True)
+    with pytest.raises(ZhseqError, match="tokenizer.emoji_keywords reads emoji: it needs tokenizer.emoji true"):
+        Tokenizer.from_dict({"emoji_keywords": True})
+
+
+def test_segment_emoji_keywords():
+    runner = CliRunner()
+    both = runner.invoke(cli, ["segment", "--emoji", "--emoji-keywords", "赞👍"])
+    assert both.exit_code == 0 and both.output == "赞 同意 好 手 拇指 拇指 向上 真棒 赞 赞成 顶一下\n"
+    alone = runner.invoke(cli, ["segment", "--emoji-keywords", "赞👍"])
+    assert alone.exit_code == 2 and "--emoji-keywords reads emoji: add --emoji" in alone.output
+
+
+def test_the_shipped_sentiment_model_reads_emoji_keywords():
+    """The issue's cases: 👍 alone was negative 0.614 (0.773 with the names), 音质绝了👍👍 negative."""
+    from zhseq.pipeline import SentimentClassifier
+
+    settings = json.loads((MODELS / "sentiment" / "config.json").read_text(encoding="utf-8"))["tokenizer"]
+    assert settings["emoji_keywords"] is True
+    lm = json.loads((MODELS / "lm" / "config.json").read_text(encoding="utf-8"))["tokenizer"]
+    assert "emoji_keywords" not in lm  # the next-word model reads names: one word or two in a prefix, not nine
+    clf = SentimentClassifier.from_pretrained("sentiment", engine="numpy")
+    labels = [r["label"] for r in clf(["👍", "新买的耳机音质绝了👍👍", "气死我了😡", "差评👎", "今天去看电影了😭"])]
+    assert labels == ["positive", "positive", "negative", "negative", "negative"]
+
+
+def test_train_emoji_keywords_over_a_backbone(trained, social_tsv, tmp_path, one_thread, caplog):
+    """A backbone keeps its tokenizer, except how emoji read when --emoji-keywords is given; without it, the
+    backbone's reading. A backbone that does not read emoji at all is refused."""
+    import logging
+
+    from zhseq.training import train
+
+    tiny = dict(epochs=1, min_freq=1, progress=False)
+    with caplog.at_level(logging.INFO, logger="zhseq"):
+        out = train("sentiment", str(social_tsv), out=tmp_path / "kw", init_backbone=str(trained[0]),
+                    emoji_keywords=True, **{**tiny, "progress": True})  # the line is progress, not a warning
+    settings = json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))["tokenizer"]
+    assert settings["emoji_keywords"] is True and settings["social"] is True
+    assert "emoji are read as their CLDR keywords; the backbone" in caplog.text
+    again = train("sentiment", str(social_tsv), out=tmp_path / "inherit", init_backbone=str(out), **tiny)
+    assert json.loads((Path(again) / "config.json").read_text(encoding="utf-8"))["tokenizer"]["emoji_keywords"]
+    with pytest.raises(ZhseqError, match="the backbone .* does not"):
+        train("sentiment", str(social_tsv), out=tmp_path / "off-kw", init_backbone=str(trained[1]),
+              emoji_keywords=True, **tiny)
+    with pytest.raises(ZhseqError, match="--emoji-keywords reads emoji: it needs --emoji"):
+        train("sentiment", str(social_tsv), out=tmp_path / "no-emoji", emoji=False, emoji_keywords=True, **tiny)

@@ -223,12 +223,13 @@ def test_right_settings_load():
     pytest.importorskip("opencc")
     for settings in ({}, DEFAULTS, {"hmm": True}, {"nfkc": False, "t2s": True},
                      {"backend": "jieba", "user_words": ["李小福 5 nr", "  ", ""]},
-                     {"emoji": True, "social": True}, {"social": True}):
+                     {"emoji": True, "social": True}, {"social": True}, {"emoji": True, "emoji_keywords": True},
+                     {"emoji": True, "emoji_keywords": False}):
         tok = Tokenizer.from_dict(settings)
         expected = {**DEFAULTS, **settings, "user_words": [w for w in settings.get("user_words", []) if w.strip()]}
-        # emoji and social are saved only when on: a model without them keeps the settings it had
+        # emoji, social and emoji_keywords are saved only when on: a model without them keeps the settings it had
         assert tok.to_dict() == {key: value for key, value in expected.items()
-                                 if key not in ("emoji", "social") or value}
+                                 if key not in ("emoji", "social", "emoji_keywords") or value}
 
 
 def test_hmm_yes_is_refused_when_a_model_loads(tmp_path):

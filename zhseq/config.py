@@ -275,6 +275,10 @@ class ModelConfig(_Checked):
     hmm: bool = setting(False, BOOL, "Segment with jieba's HMM for unknown words.")
     emoji: bool = setting(True, BOOL, "Read emoji as their Chinese names (👍 → 拇指 向上), in training and "
                                       "prediction (saved with the model).")
+    emoji_keywords: bool | None = setting(
+        None, OPTIONAL_BOOL, "With --emoji: read an emoji as its Unicode CLDR Chinese keywords (👍 → 同意 好 … 赞) "
+                             "instead of its name, where CLDR gives some. Default: as the --init-backbone model "
+                             "read them, else off (saved with the model).")
     social: bool = setting(True, BOOL, "Read social-media markup: @mentions and links become the tokens @用户 and "
                                        "<链接>, //@ repost chains //转发, emoticon tags like [哈哈] one token each, "
                                        "#topic# marks dropped (saved with the model).")

@@ -101,16 +101,18 @@ def predict_next_udf(model: str | os.PathLike = "lm", k: int = default_of(Predic
     return pandas_udf(_series_to_frame(predict_next, pd), "predictions array<struct<token:string,score:double>>")
 
 
-def segment_udf(*, hmm: bool = False, user_dicts=(), emoji: bool = False, social: bool = False):
+def segment_udf(*, hmm: bool = False, user_dicts=(), emoji: bool = False, social: bool = False,
+                emoji_keywords: bool = False):
     """A pandas UDF: a string column → ``struct<tokens: array<string>>``, each text's words as ``zhseq segment
     --format jsonl`` cuts them with the same options (``hmm``, ``user_dicts``: jieba dictionary files, read on
-    the driver and sent with the UDF by content, ``emoji``, ``social``). No model is involved. Raises
-    ZhseqError on the driver for a dictionary file that cannot be read, and for ``emoji`` without the emoji
-    package."""
+    the driver and sent with the UDF by content, ``emoji``, ``social``, ``emoji_keywords``). No model is
+    involved. Raises ZhseqError on the driver for a dictionary file that cannot be read, for ``emoji`` without
+    the emoji package, and for ``emoji_keywords`` without ``emoji``."""
     from .tokenizer import Tokenizer
 
     pd, pandas_udf = _pandas()
-    settings = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social).to_dict()
+    settings = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social,
+                         emoji_keywords=emoji_keywords).to_dict()
 
     def segment(texts):
         return _segment_frame(texts, settings)

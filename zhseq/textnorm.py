@@ -19,6 +19,13 @@ by jieba on its own, never joined with its neighbours; a token (``whole`` True) 
 - what counts as an emoji is the package's list, symbols with a text presentation included: ``©`` → 版权,
   ``↗`` → 右 上 箭头, a keycap ``1️⃣`` → 按键 | 1.
 
+``emoji_keywords`` (with ``emoji``; saved only when on): an emoji is read as its Unicode CLDR Chinese keywords
+instead (``emoji_keywords``: 👍 → 同意 | 好 | 手 | 拇指 | 拇指向上 | 真棒 | 赞 | 赞成 | 顶一下), each cut by jieba on
+its own; an emoji CLDR gives no keywords (most flags and ZWJ sequences) keeps its name. A name describes the
+picture (拇指向上, 红心), which a model that never read the emoji in a labelled text cannot tell the sentiment
+of; the keywords hold the words people use it for (赞, 爱). The shipped sentiment model reads them
+(``bench/emoji_polarity.py``).
+
 ``social`` (Weibo-style posts; rules tried left to right, the first that matches at a place wins):
 
 - links ``http://…``, ``https://…``, ``www.…`` (ASCII URL characters, trailing ``.,;:!?'`` left to the
@@ -46,7 +53,9 @@ Full-width marks (``＠``, ``：``, ``／``, ``＃``, ``［］``) are these afte
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from .errors import ZhseqError
 
@@ -123,7 +132,23 @@ def emoji_name(found: str) -> tuple | None:
     return None
 
 
-def _emoji_pieces(text: str) -> list:
+_keywords: dict | None = None
+
+
+def emoji_keywords(found: str) -> tuple | None:
+    """One emoji as ``emoji.emoji_list`` finds it → its Unicode CLDR Chinese keywords, skin tones and variation
+    selectors left out (``👍🏻`` → ("同意", "好", "手", "拇指", "拇指向上", "真棒", "赞", "赞成", "顶一下")); None
+    when CLDR gives it none (most sequences: flags, families, tones). The table is
+    ``zhseq/emoji_keywords_zh.json``, built by ``corpora/build_emoji_keywords.py`` from CLDR's annotations
+    (Unicode License v3); read on first use (~5 ms)."""
+    global _keywords
+    if _keywords is None:
+        path = Path(__file__).with_name("emoji_keywords_zh.json")
+        _keywords = {e: tuple(k) for e, k in json.loads(path.read_text(encoding="utf-8"))["keywords"].items()}
+    return _keywords.get(_TONES_AND_SELECTORS.sub("", found))
+
+
+def _emoji_pieces(text: str, keywords: bool = False) -> list:
     module = _emoji()
     if _emoji_chars.search(text) is None:  # most texts: no emoji, and emoji_list costs ~1.5 µs a character
         return [(text, False)] if text else []
@@ -131,7 +156,7 @@ def _emoji_pieces(text: str) -> list:
     end = 0
     for match in module.emoji_list(text):
         pieces.append((_TONES_AND_SELECTORS.sub("", text[end:match["match_start"]]), False))
-        parts = emoji_name(match["emoji"])
+        parts = (keywords and emoji_keywords(match["emoji"])) or emoji_name(match["emoji"])
         if parts is None:
             pieces.append((_TONES_AND_SELECTORS.sub("", match["emoji"]), True))
         else:
@@ -162,10 +187,11 @@ def _social_pieces(text: str) -> list:
     return [(piece, whole) for piece, whole in pieces if piece]
 
 
-def split(text: str, *, emoji: bool = True, social: bool = True) -> list:
+def split(text: str, *, emoji: bool = True, social: bool = True, emoji_keywords: bool = False) -> list:
     """``text`` (after NFKC and t2s) → ``[(piece, whole), …]``: plain pieces (``whole`` False) to cut with
     jieba each on its own, and tokens (``whole`` True) to keep as they are; no empty pieces. With both off:
-    ``[(text, False)]``.
+    ``[(text, False)]``. ``emoji_keywords`` (with ``emoji``): an emoji is read as its CLDR keywords, each a
+    piece, where CLDR gives some, else as its name.
 
     >>> split("@张三 音质绝了👍[哈哈]")
     [('@用户', True), (' 音质绝了', False), ('拇指向上', False), ('[哈哈]', True)]
@@ -173,5 +199,5 @@ def split(text: str, *, emoji: bool = True, social: bool = True) -> list:
     pieces = _social_pieces(text) if social else [(text, False)] if text else []
     if emoji:
         pieces = [out for piece, whole in pieces
-                  for out in ([(piece, True)] if whole else _emoji_pieces(piece))]
+                  for out in ([(piece, True)] if whole else _emoji_pieces(piece, emoji_keywords))]
     return pieces

@@ -58,9 +58,9 @@ _SURROGATE = re.compile("([\ud800-\udfff])")  # a lone surrogate: one token, as 
 _USER_LINE = re.compile("^(.+?)( [0-9]+)?( [a-z]+)?$")
 # the settings saved in a model's config.json, with their defaults (a missing key means its default)
 DEFAULTS = {"backend": "jieba", "hmm": False, "nfkc": True, "t2s": False, "user_words": [], "emoji": False,
-            "social": False}
-_BOOLS = ("hmm", "nfkc", "t2s", "emoji", "social")
-_SAVED_WHEN_ON = ("emoji", "social")  # written only when true: what a model without them had
+            "social": False, "emoji_keywords": False}
+_BOOLS = ("hmm", "nfkc", "t2s", "emoji", "social", "emoji_keywords")
+_SAVED_WHEN_ON = ("emoji", "social", "emoji_keywords")  # written only when true: what a model without them had
 
 
 def cache_dir() -> Path:
@@ -114,7 +114,8 @@ class Tokenizer:
     slower); ``user_dicts`` are jieba dictionary files (``word [freq] [tag]`` per line) and ``user_words``
     extra lines of the same form; ``nfkc`` folds full-width letters and digits; ``t2s`` converts
     traditional to simplified characters (needs ``pip install zhseq[t2s]``); ``emoji`` turns emoji into their
-    Chinese names (👍 → 拇指 向上) and ``social`` mentions, links and repost chains into placeholder tokens
+    Chinese names (👍 → 拇指 向上), or with ``emoji_keywords`` into their Unicode CLDR keywords (👍 → 同意 好 …
+    赞), and ``social`` mentions, links and repost chains into placeholder tokens
     (``@用户``, ``<链接>``, ``//转发``) and emoticon tags (``[哈哈]``) into one token each (``zhseq.textnorm``).
 
     ``engine`` (not saved: it changes speed, never tokens) picks what computes jieba's segmentation:
@@ -133,23 +134,28 @@ class Tokenizer:
         t2s: bool = False,
         emoji: bool = False,
         social: bool = False,
+        emoji_keywords: bool = False,
         engine: str | None = None,
     ):
         for name, value in (("user_dicts", user_dicts), ("user_words", user_words)):
             if isinstance(value, (str, bytes, os.PathLike)):
                 raise TypeError(f"Tokenizer {name} must be a list, not one {type(value).__name__}")
-        self._setup(hmm=hmm, nfkc=nfkc, t2s=t2s, emoji=emoji, social=social)
+        self._setup(hmm=hmm, nfkc=nfkc, t2s=t2s, emoji=emoji, social=social, emoji_keywords=emoji_keywords)
         lines = [line for path in user_dicts for line in _read_utf8(path).splitlines()]
         lines += [line for w in user_words for line in w.splitlines()]
         self.user_words = [self._fold_user_line(line.strip()) for line in lines if line.strip()]
         self.engine = self._choose_engine(engine)
 
-    def _setup(self, *, hmm: bool, nfkc: bool, t2s: bool, emoji: bool = False, social: bool = False) -> None:
+    def _setup(self, *, hmm: bool, nfkc: bool, t2s: bool, emoji: bool = False, social: bool = False,
+               emoji_keywords: bool = False) -> None:
         self.hmm = bool(hmm)
         self.nfkc = bool(nfkc)
         self.t2s = bool(t2s)
         self.emoji = bool(emoji)
         self.social = bool(social)
+        self.emoji_keywords = bool(emoji_keywords)
+        if self.emoji_keywords and not self.emoji:
+            raise ZhseqError("the tokenizer's emoji_keywords setting reads emoji: it needs the emoji setting on")
         if self.emoji and importlib.util.find_spec("emoji") is None:  # looks for it; imported on the first cut
             raise ZhseqError("the tokenizer's emoji setting needs the emoji package: pip install 'emoji>=2.10'")
         self.user_words: list[str] = []
@@ -178,7 +184,7 @@ class Tokenizer:
     # -- settings ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """The settings saved in a model's config.json; ``user_words`` are the lines jieba loads (folded);
-        ``emoji`` and ``social`` only when on (off is what a missing key means)."""
+        ``emoji``, ``social`` and ``emoji_keywords`` only when on (off is what a missing key means)."""
         settings = {
             "backend": "jieba",
             "hmm": self.hmm,
@@ -198,7 +204,7 @@ class Tokenizer:
         settings = check_settings(d)
         tok = cls.__new__(cls)
         tok._setup(hmm=settings["hmm"], nfkc=settings["nfkc"], t2s=settings["t2s"], emoji=settings["emoji"],
-                   social=settings["social"])
+                   social=settings["social"], emoji_keywords=settings["emoji_keywords"])
         tok.user_words = [w.strip() for w in settings["user_words"] if w.strip()]  # as saved (blank lines dropped, as jieba does)
         tok.engine = tok._choose_engine(engine)
         return tok
@@ -206,6 +212,7 @@ class Tokenizer:
     def __repr__(self) -> str:
         return (
             f"Tokenizer(hmm={self.hmm}, nfkc={self.nfkc}, t2s={self.t2s}, emoji={self.emoji}, "
+            f"emoji_keywords={self.emoji_keywords}, "
             f"social={self.social}, user_words={len(self.user_words)}, engine={self.engine!r})"
         )
 
@@ -277,7 +284,8 @@ class Tokenizer:
             from . import textnorm
 
             words = []
-            for piece, whole in textnorm.split(text, emoji=self.emoji, social=self.social):
+            for piece, whole in textnorm.split(text, emoji=self.emoji, social=self.social,
+                                               emoji_keywords=self.emoji_keywords):
                 if whole:
                     words.append(piece)
                 else:
@@ -339,6 +347,8 @@ def check_settings(d) -> dict:
     for key in _BOOLS:
         if not isinstance(settings[key], bool):
             raise ZhseqError(f"config.json: tokenizer.{key} must be true or false, not {_json(settings[key])}")
+    if settings["emoji_keywords"] and not settings["emoji"]:
+        raise ZhseqError("config.json: tokenizer.emoji_keywords reads emoji: it needs tokenizer.emoji true")
     if settings["backend"] != "jieba" or not isinstance(settings["backend"], str):
         raise ZhseqError(
             f'config.json: tokenizer.backend must be "jieba" (the one this zhseq knows), '

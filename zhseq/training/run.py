@@ -135,8 +135,7 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
 
     def body() -> Path:
         torch.manual_seed(fit.seed)
-        tokenizer = Tokenizer.from_dict(source[1]["tokenizer"]) if source else Tokenizer(
-            hmm=model.hmm, emoji=model.emoji, social=model.social)
+        tokenizer = _tokenizer(model, source)
         train_part, dev_part = read_parts(task, data, dev, text_column, label_column, fit.seed, encoding=encoding,
                                           label_map=label_map, allow_rare_labels=allow_rare_labels)
         logger.info("tokenising %d training texts …", len(train_part[0]))
@@ -439,6 +438,28 @@ def _head_config(task: str, model: ModelConfig, *, vocab_size: int, num_labels: 
     return NextWordConfig(backbone, **head)
 
 
+def _tokenizer(model: ModelConfig, source) -> Tokenizer:
+    """The tokenizer of a new model: the settings of ``model``, or with ``init_backbone`` (``source``: (folder,
+    config)) those the backbone was trained with, except ``emoji_keywords`` when it is set (not None): that
+    one only changes how emoji are read, and it is logged when it differs from the backbone's. Raises
+    ZhseqError for ``emoji_keywords`` without the emoji setting."""
+    if not source:
+        if model.emoji_keywords and not model.emoji:
+            raise ZhseqError("--emoji-keywords reads emoji: it needs --emoji")
+        return Tokenizer(hmm=model.hmm, emoji=model.emoji, social=model.social,
+                         emoji_keywords=bool(model.emoji_keywords))
+    settings = dict(source[1]["tokenizer"])
+    if model.emoji_keywords is not None and bool(settings.get("emoji_keywords")) != model.emoji_keywords:
+        if model.emoji_keywords and not settings.get("emoji"):
+            raise ZhseqError(f"--emoji-keywords reads emoji, and the backbone {source[0]} does not (its "
+                             "tokenizer's emoji setting is off; a model keeps its backbone's tokenizer)")
+        settings["emoji_keywords"] = model.emoji_keywords
+        logger.info("emoji are read as their %s; the backbone %s read them as their %s",
+                    "CLDR keywords" if model.emoji_keywords else "names", source[0],
+                    "names" if model.emoji_keywords else "CLDR keywords")
+    return Tokenizer.from_dict(settings)
+
+
 def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_config: FitConfig, recipe: dict,
          resume: bool = False, ngram_data=None, progress: outdir.Progress | None = None,
          plot_hint: bool = True) -> Path:
@@ -594,7 +615,7 @@ def _differences(now: dict, saved: dict, prefix: str = "") -> list[tuple[str, ob
 # The recipe's and the model's fields that are an option of train, of finetune, and of both:
 # (tests/test_training_messages.py checks these against the commands' options)
 _TRAIN_OPTIONS = {"patience", "ngram_nb", "max_vocab", "ngram_data", "init_backbone", "hmm", "emoji", "social",
-                  "cell", "bidirectional", "layers", "embedding_size", "hidden_size", "dropout", "pooling",
+                  "emoji_keywords", "cell", "bidirectional", "layers", "embedding_size", "hidden_size", "dropout", "pooling",
                   "max_tokens", "bptt", "sampled_softmax"}
 _FINETUNE_OPTIONS = {"unlabeled", "ngram_keep"}
 _OPTIONS = {"epochs", "max_steps", "batch_size", "lr", "seed", "word_dropout", "label_smoothing", "average_last",
