@@ -41,6 +41,24 @@ def reference(min_occurrences: int = 100, min_score: float = 0.2) -> list[tuple[
             if v["occurrences"] >= min_occurrences and abs(v["sentiment_score"]) >= min_score]
 
 
+def agreement(clf, rows: list[tuple[str, str]], readings: dict) -> dict:
+    """How many of ``rows`` ((symbol, reference label)) the classifier labels as the reference does, alone and
+    after each of ``CONTEXTS``, in each reading (``readings``: name → a function that sets the classifier up
+    for it): ``{"NAME, alone": {"positive": n, "negative": n}, "NAME, after '今天'": …}``, counted per reference
+    label; printed as it goes."""
+    table = {}
+    for name, set_up in readings.items():
+        set_up()
+        for context in CONTEXTS:
+            answers = clf([context + symbol for symbol, _ in rows])
+            agree = table[f"{name}, after {context!r}" if context else f"{name}, alone"] = {
+                label: sum(a["label"] == y == label for a, (_, y) in zip(answers, rows))
+                for label in ("positive", "negative")}
+            print(f"{name:13} {context or '(alone)':8} {sum(agree.values())}/{len(rows)} agree with the reference "
+                  f"(positive {agree['positive']}, negative {agree['negative']})", flush=True)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="sentiment")
@@ -52,18 +70,11 @@ def main() -> None:
     clf = load(args.model, task="sentiment", engine="numpy")
     if not clf.tokenizer.emoji:
         sys.exit(f"{args.model} does not read emoji (its tokenizer's emoji setting is off)")
-    rows = [(e, s) for e, s in reference() if textnorm.emoji_keywords(e)]
-    results = {"n": len(rows), "reference_positive": sum(s > 0 for _, s in rows), "agreement": {}}  # per label
-    for name in ("names", "keywords"):
-        clf.tokenizer.emoji_keywords = name == "keywords"
-        for context in CONTEXTS:
-            answers = clf([context + e for e, _ in rows])
-            pos = sum(a["label"] == "positive" and s > 0 for a, (_, s) in zip(answers, rows))
-            neg = sum(a["label"] == "negative" and s < 0 for a, (_, s) in zip(answers, rows))
-            key = f"{name}, after {context!r}" if context else f"{name}, alone"
-            results["agreement"][key] = {"positive": pos, "negative": neg}
-            print(f"{name:9} {context or '(alone)':8} {pos + neg}/{len(rows)} agree with the reference "
-                  f"(positive {pos}, negative {neg})", flush=True)
+    rows = [(e, "positive" if s > 0 else "negative") for e, s in reference() if textnorm.emoji_keywords(e)]
+    results = {"n": len(rows), "reference_positive": sum(y == "positive" for _, y in rows)}
+    results["agreement"] = agreement(clf, rows, {
+        "names": lambda: setattr(clf.tokenizer, "emoji_keywords", False),
+        "keywords": lambda: setattr(clf.tokenizer, "emoji_keywords", True)})
     print(f"{results['reference_positive']} of the {len(rows)} are positive in the reference")
     if args.json:
         (ROOT / "bench/results/emoji_polarity.json").write_text(json.dumps(results, indent=1, ensure_ascii=False)

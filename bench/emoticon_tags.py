@@ -23,10 +23,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-CONTEXTS = ("", "收到了", "今天")
 
 
 def main() -> None:
@@ -34,6 +32,7 @@ def main() -> None:
     parser.add_argument("--model", default="sentiment")
     parser.add_argument("--json", action="store_true", help="write bench/results/emoticon_tags.json")
     args = parser.parse_args()
+    from emoji_polarity import agreement
     from zhseq.pipeline import load
 
     with open(ROOT / "bench/data/emoticon_tags.tsv", encoding="utf-8", newline="") as f:
@@ -42,20 +41,10 @@ def main() -> None:
     tokenizer = clf.tokenizer
     unknown = sum(tag not in clf.vocab for tag, _ in rows)
     results = {"model": args.model, "n": len(rows), "positive": sum(y == "positive" for _, y in rows),
-               "outside_vocabulary": unknown, "agreement": {}}
-    for reading in ("unknown token", "its name"):
-        if reading == "unknown token":
-            tokenizer.read_tags = lambda words, known: words  # the reading before: every tag one token
-        else:
-            del tokenizer.read_tags  # the class's method again
-        for context in CONTEXTS:
-            answers = clf([context + tag for tag, _ in rows])
-            agree = {label: sum(a["label"] == y == label for a, (_, y) in zip(answers, rows))
-                     for label in ("positive", "negative")}
-            key = f"{reading}, after {context!r}" if context else f"{reading}, alone"
-            results["agreement"][key] = agree
-            print(f"{reading:13} {context or '(alone)':8} {sum(agree.values())}/{len(rows)} right "
-                  f"(positive {agree['positive']}, negative {agree['negative']})", flush=True)
+               "outside_vocabulary": unknown}
+    results["agreement"] = agreement(clf, rows, {
+        "unknown token": lambda: setattr(tokenizer, "read_tags", lambda words, known: words),  # every tag one <unk>
+        "its name": lambda: delattr(tokenizer, "read_tags")})  # the class's method again
     print(f"{unknown} of the {len(rows)} tags are outside the model's vocabulary")
     if args.json:
         (ROOT / "bench/results/emoticon_tags.json").write_text(json.dumps(results, indent=1, ensure_ascii=False)
