@@ -199,6 +199,21 @@ def test_utf16_without_a_byte_order_mark_needs_the_encoding(tmp_path):
     assert list(read_texts(path, encoding="utf-16-le")) == SIMPLIFIED
 
 
+@pytest.mark.parametrize("codec, given", [("utf-16-le", "utf-16"), ("utf-16-be", "utf-16"), ("utf-32-le", "utf-32"),
+                                          ("utf-32-be", "UTF32")])
+@pytest.mark.parametrize("texts", [SIMPLIFIED, TRADITIONAL, ["hello", "world"]])
+def test_utf16_or_32_given_without_a_byte_order_mark_finds_the_order(tmp_path, caplog, codec, given, texts):
+    """Python's utf-16 codec refuses a stream without a BOM (it was a traceback); the order is found and said."""
+    path = write(tmp_path / "no-bom.txt", "\n".join(texts).encode(codec))
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        assert list(read_texts(path, encoding=given)) == texts
+    said = [r.getMessage() for r in caplog.records if "byte-order mark" in r.getMessage()]
+    assert said == [f"{path}: {codec[:6].upper()} without a byte-order mark; read as {codec.upper()} (--encoding "
+                    f"{codec[:6]}-{'be' if codec.endswith('le') else 'le'} sets the other order)"]
+    result = CliRunner().invoke(cli, ["segment", "--input", str(path), "--encoding", given])
+    assert result.exit_code == 0 and "Traceback" not in result.output
+
+
 def test_bad_bytes_in_the_encoding_given_become_fffd_with_one_warning(tmp_path, caplog):
     data = txt_bytes("gb18030", SIMPLIFIED * 5) + b"bad \xff here\n" + txt_bytes("gb18030", SIMPLIFIED) + b"\xff\n"
     path = write(tmp_path / "bad.txt", data)

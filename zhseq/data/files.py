@@ -100,6 +100,8 @@ def _open_lines(source: str, encoding: str | None = None):
                 if codec != "utf-8":
                     logger.warning("%s: not UTF-8; read as %s (detected; --encoding sets it)", name, _shown(codec))
         else:
+            if codec in ("utf-16", "utf-32") and how == "the encoding given":  # no byte-order mark in the file
+                codec = _byte_order(name, head, codec)
             _check_decodes(name, head, codec, how)
     except BaseException:
         close()
@@ -253,6 +255,20 @@ def _is_common(c: str) -> bool:
         return 0xA440 <= int.from_bytes(c.encode("big5"), "big") <= 0xC67E
     except UnicodeEncodeError:
         return False
+
+
+def _byte_order(name: str, sample: bytes, codec: str) -> str:
+    """``--encoding utf-16`` (or utf-32) for a file without a byte-order mark, which Python's codec refuses:
+    the byte order under which more of ``sample`` reads as ASCII or common Chinese characters, said in one
+    line (Windows writes little-endian, the usual answer)."""
+    def readable(order: str) -> int:
+        text = _decoded(sample, order, "replace")
+        return sum(c.isascii() and (c.isprintable() or c.isspace()) or _is_common(c) for c in text)
+
+    order = max((codec + "-le", codec + "-be"), key=readable)  # a tie: little-endian
+    logger.warning("%s: %s without a byte-order mark; read as %s (--encoding %s sets the other order)", name,
+                   _shown(codec), _shown(order), codec + ("-be" if order.endswith("-le") else "-le"))
+    return order
 
 
 def _check_decodes(name: str, sample: bytes, codec: str, how: str) -> None:
