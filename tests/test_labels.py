@@ -114,6 +114,15 @@ def test_train_and_finetune_with_a_label_map(base, tmp_path):
     # … and without it asks for --new-labels
     line = one_error_line(invoke("finetune", base, "--data", data, "--out", tmp_path / "ft2", "-q"))
     assert "labels the model does not know: 好评, 差评" in line and "--new-labels" in line
+    # evaluating the mapped model on the same file takes the map it was trained with, and says so
+    result = invoke("evaluate", out / "model-best", "--data", data)
+    assert result.exit_code == 0, result.output
+    assert "labels mapped as in the model's training: 好评=positive, 差评=negative (--label-map replaces it)" in \
+        result.stderr
+    assert evaluate(out / "model-best", str(data))["n"] == 40
+    # a map given replaces it; the base model (trained without one) still needs it
+    assert evaluate(out / "model-best", str(data), label_map="好评=negative,差评=positive")["n"] == 40
+    assert "--label-map" in one_error_line(invoke("evaluate", base, "--data", data))
 
 
 def test_a_label_map_for_an_lm_is_refused(tmp_path):
@@ -219,6 +228,43 @@ def test_what_counts_as_rare():
     assert rare_labels({"positive": 6000, "negative": 6000, "postive": 11}) == ["postive"]
     assert rare_labels({"positive": 6000, "negative": 6000, "neutral": 13}) == []
     assert rare_labels({"positive": 6000, "negative": 6000, "postive": 3, "negtive": 2}) == ["postive", "negtive"]
+
+
+def test_a_label_spelled_nearly_as_a_larger_one_is_rare_whatever_its_count():
+    """Two ``postive`` rows in twelve were a third class without a word (found by a user check)."""
+    assert rare_labels({"positive": 4, "postive": 2, "negative": 6}) == ["postive"]
+    assert rare_labels({"neutral": 300, "netural": 100, "positive": 300}) == ["netural"]
+    assert rare_labels({"positive": 3, "postive": 2, "negative": 6}) == []  # not twice as many: which is the typo?
+    # not typos: different only in digits, one inside the other (opposites), or not alike
+    assert rare_labels({"class_1": 40, "class_2": 10}) == []
+    assert rare_labels({"满意": 40, "不满意": 10}) == rare_labels({"happy": 40, "unhappy": 10}) == []
+    assert rare_labels({"好评": 40, "差评": 10}) == rare_labels({"positive": 40, "negative": 10}) == []
+
+
+def test_the_two_typo_rows_in_twelve_case(tmp_path):
+    rows = reviews("positive", "negative", 10) + [("还行吧，挺喜欢的", "postive"), ("不错", "postive")]
+    line = one_error_line(invoke("train", "sentiment", "--data", table(tmp_path / "t.csv", rows), "--out",
+                                 tmp_path / "run", *TINY))
+    assert line.startswith("Error: a label held by very few rows, maybe a typo: 'postive' (2 rows: ")
+    assert "close to 'positive'" in line and not (tmp_path / "run").exists()
+
+
+def test_a_text_column_read_as_labels_is_refused(tmp_path):
+    """The header of a file with its columns swapped: 198 labels from 199 rows trained with exit 0 before."""
+    rows = [(f"{y}", f"{t}，第{i}条") for i, (t, y) in enumerate(reviews("positive", "negative", 199))]
+    path = table(tmp_path / "swapped.csv", rows)
+    out = tmp_path / "run"
+    line = one_error_line(invoke("train", "sentiment", "--data", path, "--out", out, *TINY))
+    assert line.startswith("Error: 199 different labels in 199 rows (")
+    assert line.endswith("a label column names a few classes, so this looks like a text column; are the columns "
+                         "swapped? Name them with --text-column and --label-column, or keep these labels with "
+                         "--allow-rare-labels (allow_rare_labels=True in Python)")
+    assert not out.exists()
+    ok("train", "sentiment", "--data", path, "--out", out, "--text-column", "label", "--label-column", "text", *TINY)
+    assert config_of(out / "model-best")["labels"] == ["negative", "positive"]
+    few = [(t, f"intent{i % 60:02d}") for i, (t, _) in enumerate(reviews("p", "n", 600))]  # 60 classes, 600 rows
+    assert len(set(read_labelled(table(tmp_path / "intents.csv", few), require_labels=True,
+                                 allow_rare_labels=False)["labels"])) == 60
 
 
 # -- label typos: one 11 among 0/1 -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from .config import FitConfig, PredictConfig, check_prediction, default_of
@@ -11,6 +12,8 @@ from .errors import ZhseqError
 from .pipeline import load
 from .training.corpus import as_list, check_known_labels, read_task_data
 from .training.tasks import LMTask, sentiment_metrics
+
+logger = logging.getLogger(__name__)
 
 
 def evaluate(
@@ -29,8 +32,9 @@ def evaluate(
     prints; a text without content gets no label, counts as an error and in ``no_label``) or a text corpus (lm: perplexity, top-1 and top-5 over the next words, with the torch model).
     ``encoding``: the data's character encoding (default: UTF-8, else detected; see ``zhseq.data.read_rows``).
     ``label_map`` (``{"好评": "positive"}``, or ``"好评=positive,差评=negative"``): rename the data's labels
-    as they are read, before anything else; labels that differ from the model's only in case or width take its
-    spelling (one warning says so). ``device`` (as ``FitConfig.device``; ``auto``: a CUDA GPU when torch sees one,
+    as they are read, before anything else (not given: the map the model was trained with, if any, said in
+    one line); labels that differ from the model's only in case or width take its spelling (one warning says
+    so). ``device`` (as ``FitConfig.device``; ``auto``: a CUDA GPU when torch sees one,
     else the CPU): where the model runs; on the CPU a sentiment model is scored by the numpy engine, exactly as
     ``zhseq sentiment`` labels, on a GPU by the torch engine there (the same up to float rounding). Raises
     ZhseqError for unreadable data (an unknown ``encoding`` too), a malformed ``label_map`` or one given for an
@@ -45,6 +49,11 @@ def evaluate(
     model = load(model_dir, engine="auto" if target.type == "cpu" else "torch")
     if target.type != "cpu":
         model.net.to(target)
+    recorded = (model.config.get("training") or {}).get("label_map")
+    if label_map is None and isinstance(recorded, dict) and model.task == "sentiment":
+        label_map = recorded  # the map the model was trained with (train/finetune --label-map)
+        logger.info("labels mapped as in the model's training: %s (--label-map replaces it)",
+                    ", ".join(f"{k}={v}" for k, v in recorded.items()))
     texts, labels = read_task_data(model.task, data, text_column, label_column, encoding=encoding,
                                    label_map=label_map, prefer_labels=model.labels if model.task == "sentiment" else ())
     if model.task == "sentiment":

@@ -8,8 +8,11 @@
    rows spell it (on a tie: the lower-case spelling); one warning names the spellings merged;
 3. **rare labels** (:func:`rare_labels`): a label with fewer than ``RARE_ROWS`` rows, or under ``RARE_SHARE``
    of them, while another label has at least ``RARE_RATIO`` times as many rows, is most often a typo
-   (``postive``); where the labels are training data it is refused, its rows listed, unless confirmed
-   (``--allow-rare-labels``);
+   (``postive``), and so is a label spelled nearly as one with at least ``CLOSE_RATIO`` times as many rows
+   (difflib's similarity ≥ ``CLOSE_SIMILARITY``; names that differ only in digits, ``class_1``/``class_2``,
+   or where one holds the other, ``满意``/``不满意``, are not); where the labels are training data it is refused, its rows listed, unless confirmed
+   (``--allow-rare-labels``). So is a label column with more than ``MANY_LABELS`` labels, more than half
+   as many as rows: that is text, not labels (the columns swapped);
 4. **0/1**: when every label that is not rare is ``0`` or ``1``, those rows become ``negative``/``positive``
    (a rare label that was confirmed, such as a stray ``11``, stays itself).
 """
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 RARE_ROWS = 5  # a label with fewer rows than this …
 RARE_SHARE = 0.001  # … or with fewer than this share of the rows …
 RARE_RATIO = 5  # … is rare when another label has at least this many times as many rows
+CLOSE_SIMILARITY = 0.8  # a label this similar to another (difflib's ratio: postive/positive 0.93) …
+CLOSE_RATIO = 2  # … with at least this many times as many rows is rare too
+MANY_LABELS = 50  # more labels than this, and more than half as many as rows: a text column, not labels
 
 ALLOW_RARE_OPTION = "--allow-rare-labels"
 _SHOWN_ROWS = 3  # rows listed per rare label
@@ -93,6 +99,12 @@ def tidy_labels(labels: Sequence[str], rows: Sequence[str] | None = None, *, map
         labels = _renamed(labels, {y: mapping.get(y) or folded.get(fold(y), y) for y in set(labels)})
     labels = _merge_spellings(labels, prefer, source)
     counts = Counter(labels)
+    if len(counts) > MANY_LABELS and 2 * len(counts) > len(labels) and not allow_rare:
+        examples = ", ".join(repr(y[:20] + ("…" if len(y) > 20 else "")) for y in list(counts)[:3])
+        raise ZhseqError(f"{len(counts):,} different labels in {_rows(len(labels))} ({examples}, …): a label column "
+                         "names a few classes, so this looks like a text column; are the columns swapped? Name "
+                         f"them with --text-column and --label-column, or keep these labels with {ALLOW_RARE_OPTION} "
+                         "(allow_rare_labels=True in Python)")
     rare = rare_labels(counts)
     if rare and not allow_rare:
         raise ZhseqError(_rare_message(labels, rows, counts, rare))
@@ -109,12 +121,25 @@ def _renamed(labels: list[str], names: Mapping[str, str]) -> list[str]:
 
 def rare_labels(counts: Mapping[str, int]) -> list[str]:
     """The labels that look like typos: fewer than ``RARE_ROWS`` rows, or under ``RARE_SHARE`` of all rows, while
-    another label has at least ``RARE_RATIO`` times as many. Most frequent first."""
+    another label has at least ``RARE_RATIO`` times as many; or spelled nearly as another label
+    (``_close_to``) that has at least ``CLOSE_RATIO`` times as many rows. Most frequent first."""
     if not counts:
         return []
     total, largest = sum(counts.values()), max(counts.values())
     return sorted((y for y, n in counts.items() if (n < RARE_ROWS or n < RARE_SHARE * total)
-                   and largest >= RARE_RATIO * n), key=lambda y: (-counts[y], y))
+                   and largest >= RARE_RATIO * n
+                   or any(m >= CLOSE_RATIO * n and _close_to(y, other) for other, m in counts.items())),
+                  key=lambda y: (-counts[y], y))
+
+
+def _close_to(label: str, other: str) -> bool:
+    """``label`` reads as a misspelling of ``other``: similar (difflib's ratio ≥ ``CLOSE_SIMILARITY``), not one
+    inside the other (``满意`` and ``不满意``, ``happy`` and ``unhappy`` are opposites) and not only in digits
+    (``class_1`` and ``class_2`` are two classes)."""
+    if label in other or other in label or difflib.SequenceMatcher(None, label, other).ratio() < CLOSE_SIMILARITY:
+        return False
+    strip = str.maketrans("", "", "0123456789０１２３４５６７８９")
+    return label.translate(strip) != other.translate(strip)
 
 
 def _merge_spellings(labels: list[str], prefer: Sequence[str], source: str | None) -> list[str]:
