@@ -59,7 +59,9 @@ def test_shipped_models_by_name_from_any_folder(tmp_path, monkeypatch):
     assert CliRunner().invoke(cli, ["info", "lm"]).exit_code == 0
     (tmp_path / "sentiment").mkdir()  # a folder of that name here wins, and is not a model
     result = CliRunner().invoke(cli, ["sentiment", "--model", "sentiment", "很好"])
-    assert result.exit_code == 1 and "not a zhseq model folder" in result.stderr
+    assert result.exit_code == 1 and result.stderr.strip() == (
+        f"Error: not a zhseq model folder (no config.json): sentiment; this folder here hides the shipped model "
+        f"'sentiment' (name it by its path, {MODELS_DIR / 'sentiment'})")
     result = CliRunner().invoke(cli, ["sentiment", "--model", "sentimnet", "很好"])
     assert result.stderr.strip() == ("Error: model folder not found: sentimnet "
                                      "(the shipped models are named sentiment and lm)")

@@ -58,7 +58,9 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
         return p
     if (p / BEST_DIR / CONFIG_NAME).is_file():
         return p / BEST_DIR
-    raise ZhseqError(f"not a zhseq model folder (no {CONFIG_NAME}): {p}")
+    shadowed = (f"; this folder here hides the shipped model {str(path)!r} (name it by its path, "
+                f"{default_model_dir(str(path))})" if str(path) in TASKS else "")
+    raise ZhseqError(f"not a zhseq model folder (no {CONFIG_NAME}): {p}{shadowed}")
 
 
 def read_config(model_dir: str | os.PathLike) -> dict:
