@@ -106,7 +106,7 @@ def sentiment(texts, input_path, text_column, encoding, output_path, model, fmt,
       zhseq sentiment --model runs/reviews --input big.txt --workers 4 > labels.txt
       zhseq sentiment --input reviews.parquet --text-column 评论 --output labels.parquet
       zhseq sentiment --explain "等了一个小时，太失望了"
-        -> negative  0.984  等 了 一个 小时 , 太 失望 了  失望 +5.049  太 +1.620  了 +1.492
+        -> negative  0.980  等 了 一个 小时 , 太 失望 了  失望 +4.305  太 +1.317  了 +1.266
     """
     from zhseq.parallel import predict_in_processes
     from zhseq.pipeline import load  # numpy engine for the built-in cells: no torch on the prediction path

@@ -57,7 +57,7 @@ def serve(host, port, workers, shutdown_timeout, access_log, **settings):
       zhseq serve
       zhseq serve --host 0.0.0.0 --port 8080 --workers 2 --sentiment-model runs/reviews
       curl -s localhost:8000/v1/sentiment -d '{"texts": ["这家餐厅的菜很好吃"]}'
-        -> {"results":[{"text":"这家餐厅的菜很好吃","label":"positive","score":0.808347}]}
+        -> {"results":[{"text":"这家餐厅的菜很好吃","label":"positive","score":0.87456}]}
     """
     from zhseq.serve.config import ServeConfig
     from zhseq.serve.run import serve as run

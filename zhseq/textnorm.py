@@ -62,6 +62,7 @@ from .errors import ZhseqError
 MENTION = "@用户"
 LINK = "<链接>"
 REPOST = "//转发"
+PLACEHOLDERS = (MENTION, LINK, REPOST)  # where a post points, not what it says: sentiment models skip them
 
 _URL_CHARS = r"!#$%&'*+,\-./0-9:;=?@A-Z_a-z~"
 _URL_END = r"#$%&*+\-/0-9=@A-Z_a-z~"  # a link does not end in . , ; : ! ? '

@@ -53,6 +53,7 @@ from ..config import (
 from ..data.labels import label_map as parse_label_map
 from ..errors import ZhseqError
 from ..modeling import NextWordNet, SentimentNet, build_model, resolve_device
+from ..pipeline import classifier_words
 from ..tokenizer import Tokenizer
 from ..vocab import Vocab
 from . import distributed, outdir
@@ -433,7 +434,7 @@ def _head_config(task: str, model: ModelConfig, *, vocab_size: int, num_labels: 
     head = {name: getattr(model, name) for name, owner in ModelConfig.HEAD_SETTINGS.items()
             if owner == task and getattr(model, name) is not None}
     if task == "sentiment":
-        return SentimentConfig(backbone, num_labels=num_labels, **head,
+        return SentimentConfig(backbone, num_labels=num_labels, **head, ignore_placeholders=True,
                                ngram_buckets=hashed_ngrams.BUCKETS if model.ngrams else 0)
     return NextWordConfig(backbone, **head)
 
@@ -480,10 +481,13 @@ def _run(*, task, net, vocab, tokenizer, labels, train_data, dev_part, out, fit_
     train_tokens = train_data[0]
     dev_tokens = None if dev_part is None else distributed.map_split(tokenizer.cut, dev_part[0])
     if task == "sentiment":  # as the classifier reads texts (SentimentClassifier.preprocess)
-        train_tokens = [tokenizer.read_tags(x, vocab) for x in train_tokens]
-        dev_tokens = None if dev_tokens is None else [tokenizer.read_tags(x, vocab) for x in dev_tokens]
+        def read(token_lists):
+            return [classifier_words(x, tokenizer, vocab, net.config) for x in token_lists]
+
+        train_tokens = read(train_tokens)
+        dev_tokens = None if dev_tokens is None else read(dev_tokens)
         if ngram_data is not None:
-            ngram_data = ([tokenizer.read_tags(x, vocab) for x in ngram_data[0]], ngram_data[1])
+            ngram_data = (read(ngram_data[0]), ngram_data[1])
     examples = t.examples(train_tokens, train_data[1])
     dev_examples = t.examples(dev_tokens, dev_part[1]) if dev_part is not None else None
     config = {
