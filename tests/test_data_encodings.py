@@ -334,3 +334,24 @@ def test_python_api_takes_encoding(tmp_path):
     assert evaluate(model, path, encoding="big5")["n"] == 40
     with pytest.raises(ZhseqError, match="unknown encoding"):
         evaluate(model, path, encoding="nope")
+
+
+def test_a_file_half_in_another_encoding_is_refused_where_it_is_trained_or_scored_on(tmp_path):
+    """UTF-8 for 30 rows, then GBK: its start reads as UTF-8, so it trained on garbage with one warning (found
+    by a user check). Where all of a file is read (training, evaluation), too many undecodable texts refuse it."""
+    good = "".join(f"这家餐厅的菜很好吃{i},positive\n等了一个小时太失望了{i},negative\n" for i in range(15))
+    bad = "".join(f"质量太差了{i},negative\n很满意{i},positive\n" for i in range(15))
+    path = write(tmp_path / "mixed.csv", ("text,label\n" + good).encode("utf-8") + bad.encode("gbk"))
+    message = (f"{path}: 30 of its 60 texts hold bytes that do not decode (U+FFFD; the first at line 32): part of "
+               "the file is in another encoding; convert it to one, or give its encoding with --encoding NAME")
+    with pytest.raises(ZhseqError) as error:
+        read_labelled(path, require_labels=True)
+    assert str(error.value) == message
+    with pytest.raises(ZhseqError, match="30 of its 60 texts hold bytes that do not decode"):
+        read_lm_texts(path)  # its text column, for a language model
+    result = CliRunner().invoke(cli, ["train", "sentiment", "--data", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and result.stderr.strip().endswith("Error: " + message)
+    assert not (tmp_path / "run").exists()
+    # a few bad lines are still read, with the one warning (test_utf8_with_a_few_bad_bytes_is_still_utf8)
+    few = write(tmp_path / "few.csv", ("text,label\n" + good).encode("utf-8") + "很满意,positive\n".encode("gbk"))
+    assert len(read_labelled(few, require_labels=True)["texts"]) == 31

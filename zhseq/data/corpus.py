@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from zhseq.errors import ZhseqError
 
+from .files import _MOSTLY_BAD as MOSTLY_BAD
 from .files import _format_of
 from .labels import label_map as label_map_of
 from .labels import tidy_labels
@@ -54,6 +55,7 @@ def read_labelled(paths: list[str] | str, *, text_column: str | None = None, lab
             file_rows = list(rows)
         file_texts = [row.text for row in file_rows]
         _check_not_empty(rows.name, file_texts)
+        _check_decoded(rows.name, file_rows)
         texts += file_texts
         if rows.label_column is None:
             sources_without.append(rows.name)
@@ -111,10 +113,25 @@ def read_lm_texts(paths: list[str] | str, *, text_column: str | None = None,
     texts: list[str] = []
     for rows in _sources(paths, text_column, None, "none", encoding):
         with rows:
-            file_texts = [row.text for row in rows]
+            file_rows = list(rows)
+        file_texts = [row.text for row in file_rows]
         _check_not_empty(rows.name, file_texts)
+        _check_decoded(rows.name, file_rows)
         texts += [text for text in file_texts if text.strip()]
     return texts
+
+
+def _check_decoded(name: str, rows: list) -> None:
+    """ZhseqError when more than ``MOSTLY_BAD`` of a file's texts hold U+FFFD, the mark of bytes that did not
+    decode: the file's start read well in the encoding used (``read_rows`` checks that), the rest is in
+    another one (half a file UTF-8, half GBK); training or scoring on it would read garbage with only the
+    one warning about its first bad line."""
+    texts = [row for row in rows if row.text.strip()]
+    bad = [row for row in texts if "\ufffd" in row.text]
+    if len(bad) >= 5 and len(bad) > MOSTLY_BAD * len(texts):
+        raise ZhseqError(f"{name}: {len(bad):,} of its {len(texts):,} texts hold bytes that do not decode (U+FFFD; "
+                         f"the first at line {bad[0].line}): part of the file is in another encoding; convert it "
+                         "to one, or give its encoding with --encoding NAME")
 
 
 def _check_not_empty(name: str, texts: list[str]) -> None:
