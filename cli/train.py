@@ -207,6 +207,8 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
     """
     from zhseq.training import split_settings, train
 
+    if settings.get("emoji_keywords") and settings.get("emoji") is False and not settings.get("init_backbone"):
+        raise click.UsageError("--emoji-keywords reads emoji: it needs --emoji")
     model, fit = split_settings(**settings, progress=not quiet)
     with sigterm_stops_the_run():
         path = train(task, list(data), out, model=model, fit=fit, dev=dev, text_column=text_column,

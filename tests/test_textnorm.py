@@ -482,6 +482,13 @@ def test_segment_emoji_keywords():
     assert alone.exit_code == 2 and "--emoji-keywords reads emoji: add --emoji" in alone.output
 
 
+def test_train_emoji_keywords_without_emoji_is_a_usage_error(social_tsv, tmp_path):
+    result = CliRunner().invoke(cli, ["train", "sentiment", "--data", str(social_tsv), "--out", str(tmp_path / "r"),
+                                      "--no-emoji", "--emoji-keywords"])
+    assert result.exit_code == 2 and "Error: --emoji-keywords reads emoji: it needs --emoji" in result.output
+    assert not (tmp_path / "r").exists()
+
+
 def test_the_shipped_sentiment_model_reads_emoji_keywords():
     """The issue's cases: 👍 alone was negative 0.614 (0.773 with the names), 音质绝了👍👍 negative."""
     from zhseq.pipeline import SentimentClassifier

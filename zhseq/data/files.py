@@ -82,7 +82,8 @@ def _open_lines(source: str, encoding: str | None = None):
         # UTF-16 and UTF-32 text has NUL bytes: the check is for the encodings that have none
         if b"\0" in head and not (codec and b"\0" in _encoded_newline(codec)):
             raise ZhseqError(f"{name} looks like a binary file (it has NUL bytes); give a text file "
-                             "(UTF-8, or its encoding with --encoding)")
+                             "(UTF-8, or its encoding with --encoding: UTF-16 or UTF-32 text without a "
+                             "byte-order mark has NUL bytes too, and reads with --encoding utf-16 or utf-32)")
         # The sniffed bytes go back in front of the stream; readline() completes a line cut at the boundary.
         head += _guarded(name, stream.readline)
         if codec is None:
