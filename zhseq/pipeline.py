@@ -73,8 +73,8 @@ def sentiment_probabilities(logits: np.ndarray, tokens: Sequence[list[str]], hea
 def classifier_words(words: list[str], tokenizer, vocab, head) -> list[str]:
     """What a sentiment classifier reads of a text's words (``Tokenizer.cut``'s), the same in training
     (``zhseq.training``) and prediction: each emoticon tag outside the vocabulary read as its name
-    (``Tokenizer.read_tags``: ``[哈哈]`` → 哈哈), and with ``head.ignore_placeholders`` (models trained since)
-    the social placeholders left out (``<链接>``, ``@用户``, ``//转发``: where a post points, not what it says; in
+    (``Tokenizer.read_tags``: ``[哈哈]`` → 哈哈), and with ``head.ignore_placeholders`` (on for models trained
+    by this version on; a missing key, in older ones, means off) the social placeholders left out (``<链接>``, ``@用户``, ``//转发``: where a post points, not what it says; in
     the training data 23 of the 30 texts with a link were positive, which taught a model that a link is
     praise)."""
     words = tokenizer.read_tags(words, vocab)
