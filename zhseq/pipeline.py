@@ -81,7 +81,9 @@ def classifier_words(words: list[str], tokenizer, vocab, head) -> list[str]:
     if head.ignore_placeholders and tokenizer.social:
         from .textnorm import PLACEHOLDERS
 
-        words = [w for w in words if w not in PLACEHOLDERS]
+        joined = "".join(words)  # most texts hold none: one C-level scan each
+        if any(p in joined for p in PLACEHOLDERS):
+            words = [w for w in words if w not in PLACEHOLDERS]
     return words
 
 
