@@ -355,3 +355,15 @@ def test_a_file_half_in_another_encoding_is_refused_where_it_is_trained_or_score
     # a few bad lines are still read, with the one warning (test_utf8_with_a_few_bad_bytes_is_still_utf8)
     few = write(tmp_path / "few.csv", ("text,label\n" + good).encode("utf-8") + "很满意,positive\n".encode("gbk"))
     assert len(read_labelled(few, require_labels=True)["texts"]) == 31
+
+
+def test_a_small_file_half_in_another_encoding_says_where_utf8_stops(tmp_path):
+    """Under the sniffed start, a file that is UTF-8 and then GBK was refused as "its encoding could not be
+    detected", though it begins as UTF-8 (a user check): the error says where UTF-8 stops."""
+    good = "text,label\n" + "".join(f"好{i},positive\n差{i},negative\n" for i in range(15))
+    bad = "".join(f"质量太差了，再也不会买了{i},negative\n很满意，物流很快，包装很好{i},positive\n" for i in range(15))
+    path = write(tmp_path / "mixed.csv", good.encode("utf-8") + bad.encode("gbk"))
+    with pytest.raises(ZhseqError) as error:
+        list(read_texts(path))
+    assert str(error.value) == (f"{path} reads as UTF-8 up to line 32, and not after it: part of the file is in "
+                                "another encoding; convert it to one, or give its encoding with --encoding NAME")

@@ -187,6 +187,11 @@ def _choose(name: str, sample: bytes) -> str:
     if guess is None or guess == "utf-8" or (utf8_fits and not multi_byte):
         if utf8_fits:
             return "utf-8"
+        lines = sample.split(b"\n")
+        first_bad = next(i for i, line in enumerate(lines, 1) if _decoded(line + b"\n", "utf-8") == "")
+        if first_bad > 2 and not sample.isascii():  # more than a header reads as UTF-8: the rest is another encoding
+            raise ZhseqError(f"{name} reads as UTF-8 up to line {first_bad}, and not after it: part of the file is "
+                             "in another encoding; convert it to one, or give its encoding with --encoding NAME")
         raise ZhseqError(f"{name} is not UTF-8 and its encoding could not be detected; give it with --encoding "
                          "NAME (for example gb18030, big5, utf-16)")
     if utf8_fits and _undecodable_share(_decoded(sample, guess, "replace")) > _MOSTLY_BAD:
