@@ -188,7 +188,8 @@ def _choose(name: str, sample: bytes) -> str:
         if utf8_fits:
             return "utf-8"
         lines = sample.split(b"\n")
-        first_bad = next(i for i, line in enumerate(lines, 1) if _decoded(line + b"\n", "utf-8") == "")
+        # 1 (the message below) if no single line fails, which the share above makes all but impossible
+        first_bad = next((i for i, line in enumerate(lines, 1) if _decoded(line + b"\n", "utf-8") == ""), 1)
         if first_bad > 2 and not sample.isascii():  # more than a header reads as UTF-8: the rest is another encoding
             raise ZhseqError(f"{name} reads as UTF-8 up to line {first_bad}, and not after it: part of the file is "
                              "in another encoding; convert it to one, or give its encoding with --encoding NAME")
