@@ -76,14 +76,19 @@ def classifier_words(words: list[str], tokenizer, vocab, head) -> list[str]:
     (``Tokenizer.read_tags``: ``[哈哈]`` → 哈哈), and with ``head.ignore_placeholders`` (on for models trained
     by this version on; a missing key, in older ones, means off) the social placeholders left out (``<链接>``, ``@用户``, ``//转发``: where a post points, not what it says; in
     the training data 23 of the 30 texts with a link were positive, which taught a model that a link is
-    praise)."""
+    praise). With them go the rest of Weibo's reply marker, ``回复@name:``: the 回复 just before a mention
+    and the colon just after one. In the review corpora 回复 is the reply a shop never sent (in 229 of the 295
+    reviews that hold it, negative ones), so the marker turned ``回复@小明:说得太好了`` negative (0.537;
+    ``说得太好了`` alone: positive 0.697)."""
     words = tokenizer.read_tags(words, vocab)
     if head.ignore_placeholders and tokenizer.social:
-        from .textnorm import PLACEHOLDERS
+        from .textnorm import MENTION, PLACEHOLDERS
 
         joined = "".join(words)  # most texts hold none: one C-level scan each
         if any(p in joined for p in PLACEHOLDERS):
-            words = [w for w in words if w not in PLACEHOLDERS]
+            words = [w for i, w in enumerate(words) if w not in PLACEHOLDERS
+                     and not (w == "回复" and i + 1 < len(words) and words[i + 1] == MENTION)
+                     and not (w == ":" and i and words[i - 1] == MENTION)]
     return words
 
 
