@@ -5,6 +5,8 @@ import itertools
 import os
 
 import click
+from zhseq.errors import ZhseqError
+from zhseq.tokenizer import check_emoji_keywords
 from zhseq.cli import cli, output
 from zhseq.cli.options import (
     _batch_size_option,
@@ -56,8 +58,10 @@ def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, use
     """
     from zhseq.tokenizer import Tokenizer
 
-    if emoji_keywords and not emoji:
-        raise click.UsageError("--emoji-keywords reads emoji: add --emoji")
+    try:
+        check_emoji_keywords(emoji, emoji_keywords, "--emoji-keywords", "--emoji")
+    except ZhseqError as e:
+        raise click.UsageError(str(e)) from None
     items = _read_texts(texts, input_path, text_column, encoding)
     tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social,
                           emoji_keywords=emoji_keywords)

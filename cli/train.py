@@ -4,6 +4,8 @@ its field, and takes its default from it), then zhseq.training.train / finetune.
 import contextlib
 
 import click
+from zhseq.errors import ZhseqError
+from zhseq.tokenizer import check_emoji_keywords
 from zhseq.cli import cli
 from zhseq.cli.options import (
     _allow_rare_labels_option,
@@ -69,7 +71,6 @@ class DeviceName(click.ParamType):
 
     def convert(self, value, param, ctx):
         from zhseq.config import DEVICE
-        from zhseq.errors import ZhseqError
 
         try:
             return DEVICE("device", value)
@@ -207,8 +208,12 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
     """
     from zhseq.training import split_settings, train
 
-    if settings.get("emoji_keywords") and settings.get("emoji") is False and not settings.get("init_backbone"):
-        raise click.UsageError("--emoji-keywords reads emoji: it needs --emoji")
+    if not settings.get("init_backbone"):  # with one, the backbone's emoji setting counts: checked in training
+        try:
+            check_emoji_keywords(settings.get("emoji", True), settings.get("emoji_keywords"), "--emoji-keywords",
+                                 "--emoji")
+        except ZhseqError as e:
+            raise click.UsageError(str(e)) from None
     model, fit = split_settings(**settings, progress=not quiet)
     with sigterm_stops_the_run():
         path = train(task, list(data), out, model=model, fit=fit, dev=dev, text_column=text_column,

@@ -479,7 +479,7 @@ def test_segment_emoji_keywords():
     both = runner.invoke(cli, ["segment", "--emoji", "--emoji-keywords", "赞👍"])
     assert both.exit_code == 0 and both.output == "赞 同意 好 手 拇指 拇指 向上 真棒 赞 赞成 顶一下\n"
     alone = runner.invoke(cli, ["segment", "--emoji-keywords", "赞👍"])
-    assert alone.exit_code == 2 and "--emoji-keywords reads emoji: add --emoji" in alone.output
+    assert alone.exit_code == 2 and "--emoji-keywords reads emoji: it needs --emoji" in alone.output
 
 
 def test_train_emoji_keywords_without_emoji_is_a_usage_error(social_tsv, tmp_path):
@@ -518,7 +518,7 @@ def test_train_emoji_keywords_over_a_backbone(trained, social_tsv, tmp_path, one
     assert "emoji are read as their CLDR keywords; the backbone" in caplog.text
     again = train("sentiment", str(social_tsv), out=tmp_path / "inherit", init_backbone=str(out), **tiny)
     assert json.loads((Path(again) / "config.json").read_text(encoding="utf-8"))["tokenizer"]["emoji_keywords"]
-    with pytest.raises(ZhseqError, match="the backbone .* does not"):
+    with pytest.raises(ZhseqError, match="it needs a backbone that reads them, and .* does not"):
         train("sentiment", str(social_tsv), out=tmp_path / "off-kw", init_backbone=str(trained[1]),
               emoji_keywords=True, **tiny)
     with pytest.raises(ZhseqError, match="--emoji-keywords reads emoji: it needs --emoji"):

@@ -154,8 +154,7 @@ class Tokenizer:
         self.emoji = bool(emoji)
         self.social = bool(social)
         self.emoji_keywords = bool(emoji_keywords)
-        if self.emoji_keywords and not self.emoji:
-            raise ZhseqError("the tokenizer's emoji_keywords setting reads emoji: it needs the emoji setting on")
+        check_emoji_keywords(self.emoji, self.emoji_keywords)
         if self.emoji and importlib.util.find_spec("emoji") is None:  # looks for it; imported on the first cut
             raise ZhseqError("the tokenizer's emoji setting needs the emoji package: pip install 'emoji>=2.10'")
         self.user_words: list[str] = []
@@ -332,6 +331,15 @@ class Tokenizer:
             yield self.cut(text)
 
 
+def check_emoji_keywords(emoji, emoji_keywords, keywords: str = "the tokenizer's emoji_keywords setting",
+                         needs: str = "the emoji setting on") -> None:
+    """The one rule between the two emoji settings: ``emoji_keywords`` changes how emoji are read, so it needs
+    ``emoji``. Raises ZhseqError "KEYWORDS reads emoji: it needs NEEDS", in each caller's words (the Python
+    setting, config.json's key, the command line's option)."""
+    if emoji_keywords and not emoji:
+        raise ZhseqError(f"{keywords} reads emoji: it needs {needs}")
+
+
 def check_settings(d) -> dict:
     """A model's saved ``tokenizer`` settings (config.json), checked strictly → all settings, defaults filled in.
     Raises ZhseqError naming the field (``config.json: tokenizer.hmm must be true or false, not "yes"``)."""
@@ -347,8 +355,8 @@ def check_settings(d) -> dict:
     for key in _BOOLS:
         if not isinstance(settings[key], bool):
             raise ZhseqError(f"config.json: tokenizer.{key} must be true or false, not {_json(settings[key])}")
-    if settings["emoji_keywords"] and not settings["emoji"]:
-        raise ZhseqError("config.json: tokenizer.emoji_keywords reads emoji: it needs tokenizer.emoji true")
+    check_emoji_keywords(settings["emoji"], settings["emoji_keywords"], "config.json: tokenizer.emoji_keywords",
+                         "tokenizer.emoji true")
     if settings["backend"] != "jieba" or not isinstance(settings["backend"], str):
         raise ZhseqError(
             f'config.json: tokenizer.backend must be "jieba" (the one this zhseq knows), '

@@ -54,7 +54,7 @@ from ..data.labels import label_map as parse_label_map
 from ..errors import ZhseqError
 from ..modeling import NextWordNet, SentimentNet, build_model, resolve_device
 from ..pipeline import classifier_words
-from ..tokenizer import Tokenizer
+from ..tokenizer import Tokenizer, check_emoji_keywords
 from ..vocab import Vocab
 from . import distributed, outdir
 from .corpus import as_list, check_known_labels, holdout, label_order, read_parts, read_task_data, recorded
@@ -445,15 +445,14 @@ def _tokenizer(model: ModelConfig, source) -> Tokenizer:
     one only changes how emoji are read, and it is logged when it differs from the backbone's. Raises
     ZhseqError for ``emoji_keywords`` without the emoji setting."""
     if not source:
-        if model.emoji_keywords and not model.emoji:
-            raise ZhseqError("--emoji-keywords reads emoji: it needs --emoji")
+        check_emoji_keywords(model.emoji, model.emoji_keywords, "--emoji-keywords", "--emoji")
         return Tokenizer(hmm=model.hmm, emoji=model.emoji, social=model.social,
                          emoji_keywords=bool(model.emoji_keywords))
     settings = dict(source[1]["tokenizer"])
     if model.emoji_keywords is not None and bool(settings.get("emoji_keywords")) != model.emoji_keywords:
-        if model.emoji_keywords and not settings.get("emoji"):
-            raise ZhseqError(f"--emoji-keywords reads emoji, and the backbone {source[0]} does not (its "
-                             "tokenizer's emoji setting is off; a model keeps its backbone's tokenizer)")
+        check_emoji_keywords(settings.get("emoji"), model.emoji_keywords, "--emoji-keywords",
+                             f"a backbone that reads them, and {source[0]} does not (its tokenizer's emoji "
+                             "setting is off; a model keeps its backbone's tokenizer)")
         settings["emoji_keywords"] = model.emoji_keywords
         logger.info("emoji are read as their %s; the backbone %s read them as their %s",
                     "CLDR keywords" if model.emoji_keywords else "names", source[0],
