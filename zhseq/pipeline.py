@@ -336,21 +336,26 @@ class NextWordPredictor(Pretrained):
         without a letter or digit). Raises ZhseqError for k or a batch size below 1."""
         check_prediction(k=k, batch_size=batch_size)
         single = isinstance(prefix, str)
-        banned = self._banned(bool(words_only))
         results = []
         for batch in batched([prefix] if single else prefix, batch_size):
-            cuts = [_units(self._cut(p)) for p in batch]
-            spans = [self._stem_span(p, c) for p, c in zip(batch, cuts)]
-            seqs = [self._ids(_pieces(c)) for c in cuts]
-            seqs += [self._ids(_pieces(c[:-j])) for c, span in zip(cuts, spans) for j in range(1, span + 1)]
-            probs = softmax(self.engine.next_logits(seqs))
-            at = len(batch)
-            for row, c, span in zip(probs[: len(batch)], cuts, spans):
-                extra = self._completions(row, [w for w, _ in c], probs[at: at + span]) if span else {}
-                at += span
-                row[banned] = 0.0
-                results.append(self._top(row, extra, k, words_only))
+            results += self._answers(batch, [_units(self._cut(p)) for p in batch], k, bool(words_only))
         return results[0] if single else results
+
+    def _answers(self, batch: Sequence[str], cuts: list, k: int, words_only: bool) -> list[list[dict]]:
+        """``predict_next``'s answers for prefixes already cut (``_units(self._cut(prefix))`` each)."""
+        banned = self._banned(words_only)
+        spans = [self._stem_span(p, c) for p, c in zip(batch, cuts)]
+        seqs = [self._ids(_pieces(c)) for c in cuts]
+        seqs += [self._ids(_pieces(c[:-j])) for c, span in zip(cuts, spans) for j in range(1, span + 1)]
+        probs = softmax(self.engine.next_logits(seqs))
+        at = len(batch)
+        results = []
+        for row, c, span in zip(probs[: len(batch)], cuts, spans):
+            extra = self._completions(row, [w for w, _ in c], probs[at: at + span]) if span else {}
+            at += span
+            row[banned] = 0.0
+            results.append(self._top(row, extra, k, words_only))
+        return results
 
     def _stem_span(self, prefix: str, cut: list[tuple[str, list[str]]]) -> int:
         """How many of the prefix's last words (``_units``) may form the unfinished word: those that hold a
@@ -490,8 +495,9 @@ class NextWordPredictor(Pretrained):
                          no_repeat_ngram=no_repeat_ngram, seed=seed)
         rng = np.random.default_rng(seed)
         first = ""
-        if n > 0 and self._stem_span(prefix, _units(self._cut(prefix))):
-            answers = self.predict_next(prefix, k=1000)  # the rest of the word being typed, or a next word
+        cut = _units(self._cut(prefix))
+        if n > 0 and self._stem_span(prefix, cut):
+            answers = self._answers([prefix], [cut], 1000, False)[0]  # the rest of the word being typed, or a next word
             p = np.array([a["score"] for a in answers], dtype=np.float64)
             if p.sum() > 0:
                 if temperature > 0:
