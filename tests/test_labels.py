@@ -241,6 +241,20 @@ def test_a_label_spelled_nearly_as_a_larger_one_is_rare_whatever_its_count():
     assert rare_labels({"好评": 40, "差评": 10}) == rare_labels({"positive": 40, "negative": 10}) == []
 
 
+def test_labels_that_share_a_prefix_are_compared_where_they_differ():
+    """``intent_alarm`` and ``intent_calendar`` were "close" (difflib's ratio over the whole labels: 0.81), and so
+    were ``intent_taxi`` and ``intent_train``: the shared ``intent_`` made any two such labels look alike."""
+    words = ("weather music movie alarm timer news sports stock flight hotel taxi train recipe calendar reminder "
+             "email call message volume light").split()
+    for joint in ("intent_", "book-", "play.", "app/", "意图:", ""):
+        counts = {f"{joint}{w}": 10 * (i + 1) for i, w in enumerate(words)}  # every label 2× another's rows
+        assert rare_labels(counts) == [], joint
+    # a typo in the part that differs is still one
+    assert rare_labels({"intent_weather": 40, "intent_weathr": 10, "intent_music": 40}) == ["intent_weathr"]
+    assert rare_labels({"label_positive": 40, "label_postive": 10, "label_negative": 40}) == ["label_postive"]
+    assert rare_labels({"positive_review": 40, "postive_review": 10}) == ["postive_review"]
+
+
 def test_the_two_typo_rows_in_twelve_case(tmp_path):
     rows = reviews("positive", "negative", 10) + [("还行吧，挺喜欢的", "postive"), ("不错", "postive")]
     line = one_error_line(invoke("train", "sentiment", "--data", table(tmp_path / "t.csv", rows), "--out",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -132,10 +133,31 @@ def rare_labels(counts: Mapping[str, int]) -> list[str]:
                   key=lambda y: (-counts[y], y))
 
 
+_PARTS = re.compile(r"([\s_\-./:|]+)")  # what joins the parts of a label such as intent_weather or book-flight
+
+
+def _differing_parts(label: str, other: str) -> tuple[str, str]:
+    """The two labels without the parts they share at the start and at the end, parts being what separators
+    (``_``, ``-``, ``.``, ``/``, ``:``, ``|``, spaces) join: ``intent_alarm`` and ``intent_calendar`` →
+    ``alarm`` and ``calendar``. A label of one part is returned whole."""
+    a, b = _PARTS.split(label), _PARTS.split(other)
+    start = 0
+    while start < min(len(a), len(b)) - 1 and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - 1 - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    return "".join(a[start:len(a) - end]), "".join(b[start:len(b) - end])
+
+
 def _close_to(label: str, other: str) -> bool:
-    """``label`` reads as a misspelling of ``other``: similar (difflib's ratio ≥ ``CLOSE_SIMILARITY``), not one
-    inside the other (``满意`` and ``不满意``, ``happy`` and ``unhappy`` are opposites) and not only in digits
-    (``class_1`` and ``class_2`` are two classes)."""
+    """``label`` reads as a misspelling of ``other``: similar (difflib's ratio ≥ ``CLOSE_SIMILARITY``) where they
+    differ (a shared prefix such as ``intent_`` aside: ``_differing_parts``; ``intent_alarm`` and
+    ``intent_calendar`` are two classes), not one inside the other (``满意`` and ``不满意``, ``happy`` and
+    ``unhappy`` are opposites) and not only in digits (``class_1`` and ``class_2`` are two classes)."""
+    if label in other or other in label:
+        return False
+    label, other = _differing_parts(label, other)
     if label in other or other in label or difflib.SequenceMatcher(None, label, other).ratio() < CLOSE_SIMILARITY:
         return False
     strip = str.maketrans("", "", "0123456789０１２３４５６７８９")
