@@ -162,6 +162,20 @@ def test_generate_finishes_the_word_being_typed_first(lm):
     assert torch_lm.generate("祝你生日快", n=6) == lm.generate("祝你生日快", n=6)
 
 
+def test_a_tiny_temperature_samples_as_greedy_and_a_negative_seed_is_refused(lm):
+    """`generate --temperature 0.001 "今天"` was a traceback (`Probabilities contain NaN`): the first step's
+    p ** (1 / T) underflowed to 0 everywhere. Numpy's generator takes no negative seed: it was a traceback too."""
+    from zhseq.errors import ZhseqError
+
+    for prefix in ("今天", "祝你生日快", "今天，"):
+        for temperature in (1e-3, 1e-9):
+            assert lm.generate(prefix, n=5, temperature=temperature, seed=1) == lm.generate(prefix, n=5), prefix
+    with pytest.raises(ZhseqError, match="seed must be a whole number ≥ 0"):
+        lm.generate("今天", seed=-1)
+    result = CliRunner().invoke(cli, ["generate", "--seed", "-1", "今天"])
+    assert result.exit_code == 2 and "seed must be a whole number ≥ 0" in result.output
+
+
 def test_repeating_is_huggingfaces_no_repeat_ngram():
     assert repeating([1, 2, 3, 1, 2], 3) == [3]
     assert repeating([1, 2, 1, 2, 1], 2) == [2, 2]

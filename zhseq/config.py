@@ -88,7 +88,6 @@ def choice(options: tuple) -> _Check:
 
 BOOL = _Check("bool", "true or false")
 NAME = _Check("str", "a non-empty name", lambda v: bool(v.strip()))
-INT = _Check("int", "a whole number")
 OPTIONAL_PATH = _Check("path", "a folder name (or null)", lambda v: bool(v.strip()), optional=True)
 OPTIONAL_BOOL = _Check("bool", "true, false (or null)", optional=True)
 OPTIONAL_POOLING = _Check("str", f"one of: {', '.join(POOLINGS)} (or null)", lambda v: v in POOLINGS, optional=True)
@@ -309,7 +308,7 @@ class FitConfig(_Checked):
     weight_decay: float = setting(0.01, number(0))  # AdamW's, on weight matrices (not embeddings, biases, norms)
     clip: float = setting(1.0, number(0, low_open=True))  # gradient norm
     warmup: float = setting(0.05, number(0, 1, high_open=True))  # share of steps warming up, then linear decay
-    seed: int = setting(0, INT, "Seed of the initial weights, the shuffling and dropout: the same seed, data "
+    seed: int = setting(0, whole(0), "Seed of the initial weights, the shuffling and dropout: the same seed, data "
                                 "and settings give the same model, byte for byte.")
     patience: int = setting(2, whole(1), "Stop after N epochs without a better dev score.")
     checkpoint_every: int = setting(500, whole(1), "Write a resumable checkpoint every N steps (and after "
@@ -363,7 +362,7 @@ class PredictConfig(_Checked):
     n: int = setting(20, whole(0), "Words to generate.")
     temperature: float = setting(0.0, number(0), "0 picks the most likely word each step; higher values "
                                                  "sample more freely.")
-    seed: int | None = setting(None, _Check("int", "a whole number (or null)", optional=True),
+    seed: int | None = setting(None, whole(0, optional=True),
                                "Seed for sampling, for repeatable output.")
     top_p: float = setting(0.9, number(0, 1, low_open=True),
                            "Nucleus sampling (Holtzman et al., 2020): sample among the most likely words that "

@@ -500,9 +500,9 @@ class NextWordPredictor(Pretrained):
             answers = self._answers([prefix], [cut], 1000, False)[0]  # the rest of the word being typed, or a next word
             p = np.array([a["score"] for a in answers], dtype=np.float64)
             if p.sum() > 0:
-                if temperature > 0:
-                    p = p ** (1.0 / temperature)
-                    p /= p.sum()
+                if temperature > 0:  # p ** (1 / T), in logs: a small T must not underflow every entry to 0
+                    with np.errstate(divide="ignore"):
+                        p = softmax(np.log(p) / temperature)
                 first = answers[self._choose(p, temperature, top_p, rng)]["token"]
                 n -= 1
         seq = self.preprocess([prefix + first])[0]
