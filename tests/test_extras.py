@@ -78,6 +78,22 @@ def test_the_torch_engine_names_the_extra():
     assert out.splitlines()[-1] == "True"  # the numpy engine still works
 
 
+def test_the_torch_network_and_saving_name_the_extra(tmp_path):
+    """Without torch, ``clf.save_pretrained(...)`` and ``clf.net`` were a bare "No module named 'torch'"."""
+    code = ("import sys\nsys.modules['torch'] = None\nfrom zhseq.pipeline import SentimentClassifier\n"
+            "clf = SentimentClassifier.from_pretrained('sentiment')\n"
+            "for call in (lambda: clf.net, lambda: clf.save_pretrained('never-written')):\n"
+            "    try:\n        call()\n    except ModuleNotFoundError as e:\n        print(e.name, '|', e)\n"
+            "import os\nprint(os.path.exists('never-written'), clf('很好')['label'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path).stdout.splitlines()
+    assert len(out) == 3, out
+    for line in out[:2]:
+        assert line.startswith("torch | a model's torch network (.net, forward, save_pretrained) needs torch, which "
+                               "is not installed: pip install 'zhseq[train]'"), line
+    assert out[2] == "False positive"  # prediction still works
+
+
 def test_every_extra_is_declared_in_setup_cfg():
     import configparser
     from pathlib import Path

@@ -4,6 +4,7 @@ processes or the order of the input."""
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -37,7 +38,12 @@ def test_a_text_without_content_gets_no_label(tiny, engine):
     assert clf("") == {"label": None, "score": None}
     assert clf("", neutral_band=0.2) == NO_LABEL  # not "neutral": there is nothing to weigh
     probs, content = clf.predict_proba(["", "房间很好"], content=True)
-    assert probs.shape == (2, 2) and content.tolist() == [False, True]
+    assert probs.shape == (2, 2) and content.tolist() == [False, True] and np.isfinite(probs).all()
+    # without the mask, such a text's row is NaN, as it gets no label (it was the model's prior: 0.619 / 0.381,
+    # read as "negative"); one string is one text, not one per character
+    probs = clf.predict_proba(NOTHING + [unknown, "房间很好"])
+    assert np.isnan(probs[:-1]).all() and np.isfinite(probs[-1]).all() and abs(probs[-1].sum() - 1) < 1e-5
+    np.testing.assert_array_equal(clf.predict_proba("房间很好"), probs[-1:])
 
 
 def test_every_cli_format_says_no_label_alike(tiny):

@@ -167,14 +167,20 @@ class SentimentClassifier(Pretrained):
         tokens = [classifier_words(self.tokenizer.cut(t), self.tokenizer, self.vocab, self.head) for t in texts]
         return tokens, [truncate(self.vocab.encode(t), self.head.max_tokens) for t in tokens]
 
-    def predict_proba(self, texts: Sequence[str], *, content: bool = False):
-        """(N, C) float32 probabilities, columns in ``self.labels`` order. With ``content``, also (N,) bool:
-        whether each text holds anything the model knows: a word of its vocabulary, or, for the n-gram half, an
-        n-gram seen in training made of characters of the vocabulary's words. One that does not (empty, blank,
-        only unknown words and characters) gets no label. The characters are checked because the n-grams are
-        hashed: most buckets were seen by some n-gram, so a bucket seen does not show that the n-gram was."""
-        _, _, probs, has = self._scored(list(texts))
-        return (probs, has) if content else probs
+    def predict_proba(self, texts: str | Sequence[str], *, content: bool = False):
+        """(N, C) float32 probabilities of N texts (one string: N = 1), columns in ``self.labels`` order.
+
+        A text that holds nothing the model knows (empty, blank, only unknown words and characters) gets a row
+        of NaN, as it gets no label from ``__call__``. What it knows: a word of its vocabulary, or, for the
+        n-gram half, an n-gram seen in training made of characters of the vocabulary's words (the characters
+        are checked because the n-grams are hashed: most buckets were seen by some n-gram, so a bucket seen
+        does not show that the n-gram was). With ``content``, also that (N,) bool mask, and the model's
+        probabilities on every row, those texts' included (its prior on what it cannot read)."""
+        _, _, probs, has = self._scored([texts] if isinstance(texts, str) else list(texts))
+        if content:
+            return probs, has
+        probs[~has] = np.nan
+        return probs
 
     def _scored(self, texts: list[str]):
         """(tokens, ids, probabilities (N, C), content (N,)) of a batch of texts."""

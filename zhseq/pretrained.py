@@ -108,10 +108,20 @@ class Pretrained:
 
     @property
     def net(self):
-        """The torch model (imports torch; built from the folder on first use)."""
+        """The torch model (imports torch; built from the folder on first use). Where torch is not installed
+        (``pip install zhseq`` predicts without it), ModuleNotFoundError with the line that installs it, as
+        zhseq's other ways to torch (``zhseq.extras``)."""
         if self._net is None:
-            from .checkpoint import load_weights
-            from .modeling import build_model
+            try:
+                from .checkpoint import load_weights
+                from .modeling import build_model
+            except ModuleNotFoundError as exc:
+                from .extras import missing_message
+
+                line = missing_message(exc, "a model's torch network (.net, forward, save_pretrained)")
+                if line is None:
+                    raise
+                raise ModuleNotFoundError(line, name=exc.name) from None
 
             if self.path is None:
                 raise ZhseqError("this model has no folder to load its torch network from")
@@ -145,8 +155,9 @@ class Pretrained:
                 "tokenizer": self.tokenizer.to_dict()}
 
     def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None, quantize: bool = False) -> Path:
-        """Write the model folder (torch); ``dtype="float16"`` halves the weights on disk, ``quantize=True``
-        stores the embedding matrix as int8 rows with a float32 scale each (loading restores float32)."""
+        """Write the model folder (needs torch: without it, ``net``'s ModuleNotFoundError naming the extra);
+        ``dtype="float16"`` halves the weights on disk, ``quantize=True`` stores the embedding matrix as int8
+        rows with a float32 scale each (loading restores float32)."""
         from .checkpoint import save_model
 
         self.config = self.config_dict()
