@@ -216,6 +216,9 @@ def test_the_cli_reads_unlabeled_tables_with_the_same_reader_and_encoding(domain
     assert "stage 1 of 2: adapting the backbone as a language model on 370 texts (250 unlabelled, 120 labelled)" \
            in result.stderr
     assert "stage 2 of 2: fine-tuning the classifier on 120 labelled texts, discriminative lr 2.6" in result.stderr
+    # the lm stage holds out its own dev set, whether --dev is given or not: its line does not blame --dev
+    assert "the language-model stage: holding out 18 of 370 training texts as the dev set" in result.stderr
+    assert result.stderr.count("no --dev") == 1  # the classifier's: 120 labelled texts, too few to hold out
     recipe = json.loads((out / "model-best" / "config.json").read_text(encoding="utf-8"))["training"]
     assert recipe["gradual_unfreezing"] is False and recipe["lm_stage"]["n_unlabeled"] == 250
     assert (out / "lm" / "model-best" / "config.json").is_file()

@@ -74,19 +74,24 @@ def read_parts(task: str, data, dev, text_column, label_column, seed: int, *, en
 HOLDOUT_MIN = 200  # fewer training texts than this, and no --dev: nothing is held out
 
 
-def holdout(texts, labels, seed: int):
+def holdout(texts, labels, seed: int, stage: str | None = None):
     """No --dev given: keep back 5% (at most 2,000) of the texts as dev, chosen with the seed; fewer than
     ``HOLDOUT_MIN`` (200, so that the dev set has 10 texts or more): no dev set, and an INFO line says that
-    the last epoch is kept."""
+    the last epoch is kept. ``stage``: the INFO lines name it instead of a missing --dev (a stage that
+    always holds out its own dev set)."""
     n = len(texts)
     k = min(2000, n // 20)
     if n < HOLDOUT_MIN:
-        logger.info("only %d training texts and no --dev: nothing held out (that needs %d or more), "
-                    "the last epoch is kept", n, HOLDOUT_MIN)
+        if stage:
+            logger.info("%s: only %d texts, too few to hold out its dev set (that needs %d or more), the last "
+                        "epoch is kept", stage, n, HOLDOUT_MIN)
+        else:
+            logger.info("only %d training texts and no --dev: nothing held out (that needs %d or more), the last "
+                        "epoch is kept", n, HOLDOUT_MIN)
         return (texts, labels), None
     order = list(range(n))
     random.Random(seed).shuffle(order)
     dev, train = sorted(order[:k]), sorted(order[k:])
     pick = lambda xs, idx: None if xs is None else [xs[i] for i in idx]  # noqa: E731
-    logger.info("no --dev given: holding out %d of %d training texts as the dev set", k, n)
+    logger.info("%s: holding out %d of %d training texts as the dev set", stage or "no --dev given", k, n)
     return (pick(texts, train), pick(labels, train)), (pick(texts, dev), pick(labels, dev))

@@ -409,7 +409,8 @@ def _adapt_backbone(net, *, vocab, tokenizer, texts, tokens, n_unlabeled: int, o
             progress.stage, progress.step = "the language-model stage", 0
         lm = NextWordNet(head)
         lm.backbone.load_state_dict(net.backbone.state_dict())
-        (train_ids, _), dev_ids = holdout(list(range(len(texts))), None, fit_config.seed)
+        (train_ids, _), dev_ids = holdout(list(range(len(texts))), None, fit_config.seed,
+                                          "the language-model stage")
         dev_part = None if dev_ids is None else ([texts[i] for i in dev_ids[0]], None)
         _run(task="lm", net=lm, vocab=vocab, tokenizer=tokenizer, labels=None,
              train_data=([tokens[i] for i in train_ids], None), dev_part=dev_part, out=out, fit_config=fit_config,
