@@ -204,6 +204,19 @@ def test_unknown_paths_and_methods_answer_json(client):
         assert isinstance(response.json()["error"], str)
 
 
+def test_a_mistyped_path_is_a_404_that_lists_the_endpoints(client):
+    """`POST /v1/predict_next` (an underscore) answered 405 "Method Not Allowed", as the page's files do."""
+    for method, path in (("post", "/v1/predict_next"), ("post", "/v1/generate"), ("get", "/v1/nothing"),
+                         ("post", "/nothing.png")):
+        response = client.post(path, json={"texts": ["今天"]}) if method == "post" else client.get(path)
+        assert response.status_code == 404, path
+        error = response.json()["error"]
+        assert error.startswith(f"no endpoint {method.upper()} {path}; the endpoints: ")
+        assert "POST /v1/predict-next" in error and "GET /v1/models" in error and "GET /healthz" in error
+    assert client.get("/").status_code == 200 and "<html" in client.get("/").text.lower()
+    assert client.get("/app.js").status_code == 200
+
+
 def test_a_failure_while_scoring_is_a_json_500_and_the_server_goes_on(models):
     from fastapi.testclient import TestClient
 

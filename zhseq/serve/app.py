@@ -266,10 +266,30 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
         return JSONResponse({"status": "ok",
                              "queued_texts": {name: b.admitted_texts for name, b in batchers.items()}})
 
-    if STATIC_DIR.is_dir():
-        # the web page (index.html at /), for what no route takes: an API path with another method stays a 405
-        app.router.default = StaticFiles(directory=STATIC_DIR, html=True)
+    app.router.default = _fallback(app)
     return app
+
+
+def _fallback(app: FastAPI):
+    """What no route takes: the web page's files (index.html at /; another method there is a 405), else a JSON
+    404 that lists the endpoints. (A POST to a mistyped path, ``/v1/predict_next``, was the page's 405, which
+    sent users looking at the method instead of the path.) An API path with another method stays a 405."""
+    static = StaticFiles(directory=STATIC_DIR, html=True) if STATIC_DIR.is_dir() else None
+    files = {"/"} | {f"/{f.name}" for f in STATIC_DIR.iterdir() if f.is_file()} if static else set()
+    endpoints = ", ".join(f"{'/'.join(sorted(r.methods - {'HEAD'}))} {r.path}" for r in app.routes
+                          if getattr(r, "methods", None) and (r.path.startswith("/v1/") or r.path == "/healthz"))
+    not_found = app.router.not_found
+
+    async def fallback(scope, receive, send):
+        if scope["type"] != "http":
+            await not_found(scope, receive, send)
+        elif scope["path"] in files:
+            await static(scope, receive, send)
+        else:
+            await JSONResponse({"error": f"no endpoint {scope['method']} {scope['path']}; the endpoints: "
+                                         f"{endpoints}"}, 404)(scope, receive, send)
+
+    return fallback
 
 
 def app_from_environment() -> FastAPI:
