@@ -343,6 +343,12 @@ def test_finetune_with_new_labels_asks_for_the_option(base, tmp_path):
     assert config_of(out / "model-best")["labels"] == ["negative", "neutral", "positive"]
     tuned = finetune(base, str(path), out=tmp_path / "py", new_labels=True, epochs=1, progress=False)
     assert config_of(tuned)["labels"] == ["negative", "neutral", "positive"]
+    # a next-word model has no labels: the option is refused, as --label-map is (it was taken without a word)
+    raw = tmp_path / "raw.txt"
+    raw.write_text("今天天气很好\n" * 5, encoding="utf-8")
+    line = one_error_line(invoke("finetune", "lm", "--data", raw, "--out", tmp_path / "lm", "--new-labels", "-q"))
+    assert line == "Error: --new-labels is for sentiment models: a next-word (lm) model has no labels"
+    assert not (tmp_path / "lm").exists()
 
 
 def test_finetune_a_typo_is_rare_before_it_is_new(base, tmp_path):

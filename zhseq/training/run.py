@@ -223,8 +223,8 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
     than replace it (bench/quality.md: with 500 labels of a new domain, fewer errors than either half alone). ``resume``: continue a killed run of the same call, in either stage (a finished lm stage is kept
     and not run again). Raises ZhseqError as ``train`` does, when ``out`` is the base model's folder, when the
     new data has labels the model does not know and ``new_labels`` is false (one line naming them), for
-    ``unlabeled`` with an lm or a stacked bidirectional classifier, and when ``--resume`` finds ``out/lm`` made
-    by a different run."""
+    ``unlabeled`` with an lm or a stacked bidirectional classifier, ``new_labels`` with an lm, and when
+    ``--resume`` finds ``out/lm`` made by a different run."""
     src = resolve_model_dir(model_dir)
     config = read_config(src)
     task = config.get("task")
@@ -236,6 +236,8 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
     unlabeled = [] if unlabeled is None else as_list(unlabeled)
     if unlabeled:
         _check_adaptable(task, config)
+    if new_labels and task != "sentiment":
+        raise ZhseqError("--new-labels is for sentiment models: a next-word (lm) model has no labels")
     fit = replace(fit, **settings) if fit is not None else finetune_config(src, ulmfit=bool(unlabeled), **settings)
     _check_fit(task, fit)
     lm_fit = (lm_fit if lm_fit is not None else lm_stage_config(fit)) if unlabeled else None
