@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import multiprocessing.context
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -385,6 +386,29 @@ def start_workers(tmp_path, n=2):
         time.sleep(0.2)
     line = next(x for x in log.read_text().splitlines() if "worker processes" in x)
     return process, base, log, [int(p) for p in line.split("(")[1].rstrip(")").split(", ")]
+
+
+def test_port_0_serves_on_a_free_port_that_the_log_names(tmp_path):
+    """`serve --port 0` said "API documentation at http://127.0.0.1:0/docs"; with workers each would have
+    taken a port of its own."""
+    pytest.importorskip("uvicorn")
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        process = start_serve(["serve", "--port", 0, "--workers", 2], log=out)
+    try:
+        deadline, port = time.monotonic() + 90, None
+        while port is None and time.monotonic() < deadline and process.poll() is None:
+            found = re.search(r"API documentation at http://127\.0\.0\.1:(\d+)/docs", log.read_text())
+            port = int(found.group(1)) if found else time.sleep(0.2)
+        assert port, log.read_text()
+        wait_until_up(process, f"http://127.0.0.1:{port}", log, timeout=90)
+        assert post(f"http://127.0.0.1:{port}", "/v1/segment", {"texts": ["我爱北京"]})[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def alive(pid):

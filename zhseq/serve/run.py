@@ -42,15 +42,25 @@ def check_address(host: str, port: int) -> None:
         raise ZhseqError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def free_port(host: str) -> int:
+    """A TCP port free on ``host`` now (the system's choice for port 0)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as s:
+        s.bind(address)
+        return s.getsockname()[1]
+
+
 def serve(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           shutdown_timeout: float = 30.0, access_log: bool = False) -> None:
     """Serve the API until SIGTERM or Ctrl-C, which answer the requests in flight first (up to
-    ``shutdown_timeout`` seconds). Raises ZhseqError for an address that cannot be listened on or a missing or
+    ``shutdown_timeout`` seconds). Port 0: a free port, named in the first log line. Raises ZhseqError for an address that cannot be listened on or a missing or
     broken model; ModuleNotFoundError without the serve extra."""
     import uvicorn
 
     from .app import CONFIG_ENV, Models, create_app
 
+    if port == 0:  # any free port: chosen here, so that the line below and every worker use the same one
+        port = free_port(host)
     check_address(host, port)
     models = Models.load(config)
     log.info(f"zhseq serve: sentiment model {models.sentiment.path}, language model {models.lm.path}; "
