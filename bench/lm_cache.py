@@ -34,6 +34,19 @@ LAMBDAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 THETAS = (0.0, 0.1, 0.3)  # 0: every earlier position counts alike, the unigram cache
 
 
+def read_whole(model, text: str) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """``<bos> w… <eos>`` of ``text`` as ids, and the language model's next-word logits (T, V) and
+    left-to-right states (T, H) at each of its T = len(ids) − 1 positions, the text read whole from ``<bos>``
+    (a ``NextWordPredictor`` on the torch engine; call under ``torch.inference_mode()``)."""
+    import torch
+
+    from zhseq.vocab import BOS_ID, EOS_ID
+
+    seq = [BOS_ID] + model.vocab.encode(model.tokenizer.cut(text)) + [EOS_ID]
+    _, states = model.net.eval()._forward_states(torch.tensor([seq[:-1]]), torch.tensor([len(seq) - 1]))
+    return seq, model.net.logits_from_states(states[0]).numpy(), states[0].numpy()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(ROOT / "runs/domains/backbone/model-best"))
@@ -45,10 +58,10 @@ def main() -> None:
 
     from ngram_lm import read_paragraphs
     from zhseq.pipeline import NextWordPredictor
-    from zhseq.vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID
+    from zhseq.vocab import EOS_ID, SPECIALS, UNK_ID
 
     model = NextWordPredictor.from_pretrained(args.model, engine="torch")
-    net, vocab = model.net.eval(), model.vocab
+    vocab = model.vocab
     texts = read_paragraphs(args.test)[: args.texts]
     never = np.zeros(len(vocab), bool)
     never[: len(SPECIALS)] = True
@@ -56,12 +69,9 @@ def main() -> None:
     n, start = 0, time.time()
     with torch.inference_mode():
         for text in texts:
-            seq = [BOS_ID] + vocab.encode(model.tokenizer.cut(text)) + [EOS_ID]
-            _, states = net._forward_states(torch.tensor([seq[:-1]]), torch.tensor([len(seq) - 1]))
-            logits = net.logits_from_states(states[0]).numpy()  # (T, V)
+            seq, logits, h = read_whole(model, text)
             p = np.exp(logits - logits.max(-1, keepdims=True))
             p /= p.sum(-1, keepdims=True)
-            h = states[0].numpy()  # (T, H)
             for t, gold in enumerate(seq[1:]):
                 if gold in (UNK_ID, EOS_ID):
                     continue
