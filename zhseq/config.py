@@ -192,8 +192,8 @@ class SentimentConfig(_HeadConfig):
     ngram_chars: int = setting(3, whole(1))  # character 1..n-grams
     ngram_weight: float = setting(0.0, number(0, 1))
     # the social placeholders (zhseq.textnorm.PLACEHOLDERS: <链接>, @用户, //转发; with them the 回复 and colon of a
-    # reply marker 回复@name:) left out of what the classifier reads, in training and prediction (zhseq.pipeline.classifier_words); on for models trained since, off
-    # (what a missing key means) for those before
+    # reply marker 回复@name:) left out of what the classifier reads, in training and prediction
+    # (zhseq.pipeline.classifier_words); on for models trained since, off (what a missing key means) for those before
     ignore_placeholders: bool = setting(False, BOOL)
 
     def __post_init__(self):

@@ -503,7 +503,8 @@ class NextWordPredictor(Pretrained):
         first = ""
         cut = _units(self._cut(prefix))
         if n > 0 and self._stem_span(prefix, cut):
-            answers = self._answers([prefix], [cut], 1000, False)[0]  # the rest of the word being typed, or a next word
+            # the rest of the word being typed, or a next word
+            answers = self._answers([prefix], [cut], 1000, False)[0]
             p = np.array([a["score"] for a in answers], dtype=np.float64)
             if p.sum() > 0:
                 if temperature > 0:  # p ** (1 / T), in logs: a small T must not underflow every entry to 0

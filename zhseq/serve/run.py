@@ -53,15 +53,16 @@ def free_port(host: str) -> int:
 def serve(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           shutdown_timeout: float = 30.0, access_log: bool = False) -> None:
     """Serve the API until SIGTERM or Ctrl-C, which answer the requests in flight first (up to
-    ``shutdown_timeout`` seconds). Port 0: a free port, named in the first log line. Raises ZhseqError for an address that cannot be listened on or a missing or
-    broken model; ModuleNotFoundError without the serve extra."""
+    ``shutdown_timeout`` seconds). Port 0: a free port, named in the first log line. Raises ZhseqError for an
+    address that cannot be listened on or a missing or broken model; ModuleNotFoundError without the serve
+    extra."""
     import uvicorn
 
     from .app import CONFIG_ENV, Models, create_app
 
+    check_address(host, port)
     if port == 0:  # any free port: chosen here, so that the line below and every worker use the same one
         port = free_port(host)
-    check_address(host, port)
     models = Models.load(config)
     log.info(f"zhseq serve: sentiment model {models.sentiment.path}, language model {models.lm.path}; "
              f"API documentation at http://{host}:{port}/docs")
