@@ -14,12 +14,20 @@ their size is what would have to fit in the model budget.
 
 Usage: python bench/lm_mixture.py [--model zhseq/models/lm]   (about 6 minutes; writes
 bench/results/lm_mixture.json)
+
+On other text, ``--test FILE`` scores a sample of it (``--sample N`` paragraphs, seeded) at every λ instead,
+without choosing one, against an n-gram of ``--order`` trained on ``--train`` (the model's own training
+files). The held-out reviews of issue 17 (the language model and split of ``bench/domain_dev.py``; 4 min):
+    python bench/lm_mixture.py --model runs/domains/backbone/model-best --order 3
+        --train corpora/peoples_daily/train.txt.gz --train runs/domains/train.tsv
+        --test runs/domains/dev-heldout.tsv --sample 1500 --out bench/results/lm_mixture_heldout_reviews.json
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import random
 import sys
 import time
 from pathlib import Path
@@ -81,6 +89,11 @@ def score(model, kn: KneserNey, paragraphs: list[list[str]], rankable: np.ndarra
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=str(ROOT / "zhseq/models/lm"))
+    ap.add_argument("--order", type=int, default=5)
+    ap.add_argument("--train", action="append", help="the n-gram's training files (default: all of corpora/)")
+    ap.add_argument("--test", help="score this file at every λ (default: People's Daily valid, then test)")
+    ap.add_argument("--sample", type=int, help="with --test: this many of its paragraphs, a seeded sample")
+    ap.add_argument("--out", default=str(ROOT / "bench/results/lm_mixture.json"))
     args = ap.parse_args()
     from zhseq.pipeline import load
     from zhseq.modeling import special_mask
@@ -89,11 +102,23 @@ def main() -> None:
     model = load(args.model, engine="torch")
     model.net.eval()
     encode = lambda text: model.vocab.encode(model.tokenizer.cut(text))  # noqa: E731
-    kn = KneserNey(5, len(model.vocab)).fit([encode(t) for path in TRAIN for t in read_paragraphs(path)])
+    train = [Path(p) for p in args.train] if args.train else TRAIN
+    kn = KneserNey(args.order, len(model.vocab)).fit([encode(t) for path in train for t in read_paragraphs(path)])
     rankable = ~special_mask(len(model.vocab)).numpy()
-    result = {"model": args.model, "ngram": "interpolated modified Kneser-Ney, order 5 (bench/ngram_lm.py)",
-              "train": [str(p.relative_to(ROOT)) for p in TRAIN],
-              "ngram_entries": {str(k): len(kn.levels[k]) for k in range(2, 6)}}
+    result = {"model": args.model, "ngram": f"interpolated modified Kneser-Ney, order {args.order} (bench/ngram_lm.py)",
+              "train": [str(p.resolve().relative_to(ROOT)) for p in train],
+              "ngram_entries": {str(k): len(kn.levels[k]) for k in range(2, args.order + 1)}}
+    if args.test:
+        texts = read_paragraphs(args.test)
+        if args.sample:
+            random.Random(0).shuffle(texts)
+            texts = texts[: args.sample]
+        result["test_file"], result["paragraphs"] = args.test, len(texts)
+        result["test"] = score(model, kn, [model.tokenizer.cut(t) for t in texts], rankable)
+        result["seconds"] = round(time.perf_counter() - t0, 1)
+        print(json.dumps(result, indent=2))
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        return
     for split in ("valid", "test"):
         paragraphs = [model.tokenizer.cut(t) for t in read_paragraphs(C / f"peoples_daily/{split}.txt.gz")]
         result[split] = score(model, kn, paragraphs, rankable)
@@ -107,7 +132,7 @@ def main() -> None:
     result["perplexity_ratio_to_5gram"] = test[str(best)]["perplexity"] / test["0.0"]["perplexity"]
     result["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result, indent=2))
-    (ROOT / "bench/results/lm_mixture.json").write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
