@@ -221,16 +221,18 @@ def test_both_predictors_mix_alike(hybrid, tmp_path):
     best, _ = hybrid
     texts = ["手机很好", "快递糟糕，屏幕失望", "", "没见过的话", "很好" * 300]
     clf, fast = SentimentClassifier.from_pretrained(best, engine="torch"), SentimentClassifier.from_pretrained(best)
-    assert np.abs(fast.predict_proba(texts) - clf.predict_proba(texts)).max() < 1e-5
+    # content=True: every row's probabilities, those of texts without content included
+    assert np.abs(fast.predict_proba(texts, content=True)[0] - clf.predict_proba(texts, content=True)[0]).max() \
+        < 1e-5
     # and the mix is (1 - w) · network + w · n-grams
     w = clf.net.config.ngram_weight
     clf.net.config.ngram_weight = 0.0
-    network = clf.predict_proba(texts)
+    network = clf.predict_proba(texts, content=True)[0]
     tokens = [clf.tokenizer.cut(t) for t in texts]
     table = [a for a in clf.net.ngrams.numpy()]
     want = ngrams.mix(network, ngrams.logits(tokens, *table), w)
     clf.net.config.ngram_weight = w
-    assert np.abs(clf.predict_proba(texts) - want).max() < 1e-6
+    assert np.abs(clf.predict_proba(texts, content=True)[0] - want).max() < 1e-6
 
 
 def test_no_ngrams_means_no_table(two_label_tsv, tmp_path):

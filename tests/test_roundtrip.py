@@ -163,7 +163,7 @@ def test_sentiment_train_load_predict_save_reload(models, name, tmp_path):
     assert copy == tmp_path / "copy"
     again = SentimentClassifier.from_pretrained(copy)
     assert again(SENTIMENT_TEXTS) == preds
-    assert np.array_equal(again.predict_proba(SENTIMENT_TEXTS), clf.predict_proba(SENTIMENT_TEXTS))
+    assert np.array_equal(*(m.predict_proba(SENTIMENT_TEXTS, content=True)[0] for m in (again, clf)))
     saved = read_json(copy / "config.json")
     check_config(saved, "sentiment")
     for key in ("backbone", "head", "labels", "tokenizer", "task"):
@@ -322,7 +322,7 @@ def test_finetune_same_labels_grows_the_vocabulary(models, tmp_path):
     assert not torch.equal(tuned.net.ngrams.idf, base.net.ngrams.idf)
     for model in (tuned, base):
         model.net.config.ngram_weight = 0.0
-    assert np.array_equal(tuned.predict_proba(old_texts), base.predict_proba(old_texts))
+    assert np.array_equal(*(m.predict_proba(old_texts, content=True)[0] for m in (tuned, base)))
     config = read_json(path / "config.json")
     check_config(config, "sentiment")
     assert config["training"]["command"] == "finetune"
@@ -484,7 +484,7 @@ def test_float16_weights_halve_the_file_and_keep_predictions(models, tmp_path):
     reloaded = SentimentClassifier.from_pretrained(half)
     assert all(p.dtype == torch.float32 for p in reloaded.net.parameters())
     texts = [t for t, _ in models.heldout_rows]
-    a, b = clf.predict_proba(texts), reloaded.predict_proba(texts)
+    a, b = clf.predict_proba(texts, content=True)[0], reloaded.predict_proba(texts, content=True)[0]
     assert np.allclose(a, b, atol=1e-2)
     assert [r["label"] for r in clf(texts)] == [r["label"] for r in reloaded(texts)]
     with pytest.raises(ZhseqError, match="dtype"):
