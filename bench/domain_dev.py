@@ -124,7 +124,7 @@ def mix_scores(model_dir: Path, sets: dict) -> dict:
     probs = {}
     for w in (0.0, 1.0):
         model.head.ngram_weight = w
-        probs[w] = {d: model.predict_proba(texts) for d, (texts, _) in sets.items()}
+        probs[w] = {d: model.predict_proba(texts, content=True)[0] for d, (texts, _) in sets.items()}
     acc = {}
     for w in NGRAM_WEIGHTS:
         acc[w] = {d: float((labels[((1 - w) * probs[0.0][d] + w * probs[1.0][d]).argmax(1)] == y).mean())
@@ -178,7 +178,7 @@ def accuracy(model_dir: Path, texts, labels) -> float:
     from zhseq.pipeline import SentimentClassifier
 
     model = SentimentClassifier.from_pretrained(model_dir)
-    return float((np.array(model.labels)[model.predict_proba(texts).argmax(1)] == labels).mean())
+    return float((np.array(model.labels)[model.predict_proba(texts, content=True)[0].argmax(1)] == labels).mean())
 
 
 def backbone(epochs: int, what: str | None = None) -> None:

@@ -58,7 +58,7 @@ def main():
     tokens = {name: [model.tokenizer.cut(t) for t in texts] for name, (texts, _) in data.items()}
     scored = ("dev", "test", "held_out_reviews")
     model.head.ngram_weight = 0.0  # the network alone
-    network = {name: model.predict_proba(data[name][0]) for name in scored}
+    network = {name: model.predict_proba(data[name][0], content=True)[0] for name in scored}
 
     def scores(probs):
         right = {name: probs[name].argmax(1) == data[name][1] for name in scored}

@@ -51,7 +51,7 @@ def main():
 
     model = SentimentClassifier.from_pretrained(args.model)
     pos = model.labels.index("positive")
-    nn = {"dev": model.predict_proba(dev)[:, pos], "test": model.predict_proba(test)[:, pos]}
+    nn = {"dev": model.predict_proba(dev, content=True)[0][:, pos], "test": model.predict_proba(test, content=True)[0][:, pos]}
 
     def scores(p_dev, p_test):
         right = (p_test > 0.5) == y_test
