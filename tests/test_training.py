@@ -29,7 +29,8 @@ def test_sentiment_metrics_are_scikit_learns_in_plain_json(case):
     got = sentiment_metrics(y_true, y_pred, labels)
     idx = list(range(k))
     assert got["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
-    assert got["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, labels=idx, average="macro", zero_division=0))
+    # macro-F1: scikit-learn's default, over the labels present or predicted
+    assert got["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0))
     assert got["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=idx).tolist()
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
     for i, lab in enumerate(labels):
@@ -37,6 +38,15 @@ def test_sentiment_metrics_are_scikit_learns_in_plain_json(case):
             {"precision": p[i], "recall": r[i], "f1": f[i], "support": int(s[i])})
     assert json.loads(json.dumps(got)) == got  # plain numbers: metrics.json and `evaluate --format json`
     assert got["n"] == len(pairs) and got["labels"] == labels
+
+
+def test_macro_f1_leaves_out_a_label_neither_present_nor_predicted():
+    """Two rows of a three-label model, both right: macro-F1 was 0.667 (the absent label's F1 of 0 averaged in)."""
+    got = sentiment_metrics([0, 1], [0, 1], ["a", "b", "c"])
+    assert got["accuracy"] == got["macro_f1"] == 1.0 and got["per_label"]["c"]["support"] == 0
+    # a label predicted but never present counts (its F1 is 0); "no label" (−1) is no label of its own
+    assert sentiment_metrics([0, 1], [0, 2], ["a", "b", "c"])["macro_f1"] == pytest.approx(1 / 3)
+    assert sentiment_metrics([0, 1], [0, -1], ["a", "b", "c"])["macro_f1"] == pytest.approx(0.5)
 
 
 def test_sentiment_metrics_of_nothing_are_zeros():

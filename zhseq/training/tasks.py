@@ -124,8 +124,11 @@ class LMTask:
 
 def sentiment_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict:
     """Accuracy, macro-F1, per-label precision/recall/F1/support and the confusion matrix (rows: true labels,
-    columns: predicted) of label indices into ``labels``, by ``sklearn.metrics`` (a label never predicted
-    or never present scores 0, not a warning). Plain Python numbers, ready for JSON."""
+    columns: predicted) of label indices into ``labels`` (−1 in ``y_pred``: no label, always an error), by
+    ``sklearn.metrics``. The per-label scores cover every label (one never predicted or never present scores
+    0, not a warning); macro-F1 averages over the labels that are present or predicted, as scikit-learn does
+    by default (a model label the data never holds and the model never predicts does not pull it down).
+    Plain Python numbers, ready for JSON."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     index = list(range(len(labels)))
@@ -137,7 +140,8 @@ def sentiment_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -
     return {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=index, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=sorted(set(y_true) | set(y_pred) - {-1}), average="macro",
+                                   zero_division=0)),
         "labels": list(labels),
         "per_label": {lab: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                             "support": int(support[i])} for i, lab in enumerate(labels)},
