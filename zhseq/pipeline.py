@@ -52,6 +52,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
+def tempered(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(scores / temperature) of (V,) log-scores (−inf allowed), for any temperature > 0: the maximum is
+    subtracted first, so that a tiny temperature (1e-308) gives the most likely entries all the probability
+    instead of inf − inf = NaN."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        z = (scores - scores.max()) / temperature
+    z = np.where(np.isnan(z), 0.0, z)  # only 0 / tiny at the maximum itself
+    return softmax(z)
+
+
 def sentiment_probabilities(logits: np.ndarray, tokens: Sequence[list[str]], head, tables,
                             known: np.ndarray | None = None):
     """The network's logits (N, C) and the texts' tokens → (N, C) probabilities: the network's softmax,
@@ -508,8 +518,8 @@ class NextWordPredictor(Pretrained):
             p = np.array([a["score"] for a in answers], dtype=np.float64)
             if p.sum() > 0:
                 if temperature > 0:  # p ** (1 / T), in logs: a small T must not underflow every entry to 0
-                    with np.errstate(divide="ignore"):
-                        p = softmax(np.log(p) / temperature)
+                    with np.errstate(divide="ignore"):  # log 0 = −inf: never drawn
+                        p = tempered(np.log(p), temperature)
                 first = answers[self._choose(p, temperature, top_p, rng)]["token"]
                 n -= 1
         seq = self.preprocess([prefix + first])[0]
@@ -522,7 +532,7 @@ class NextWordPredictor(Pretrained):
                 z[seen] = np.where(z[seen] > 0, z[seen] / repetition_penalty, z[seen] * repetition_penalty)
             z[never] = -np.inf
             z[repeating(seq[1:], no_repeat_ngram)] = -np.inf
-            nxt = self._choose(softmax(z / temperature) if temperature > 0 else z, temperature, top_p, rng)
+            nxt = self._choose(tempered(z, temperature) if temperature > 0 else z, temperature, top_p, rng)
             if nxt == EOS_ID or not np.isfinite(z[nxt]):
                 break
             seq.append(nxt)
