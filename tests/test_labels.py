@@ -67,9 +67,15 @@ def test_evaluate_says_when_the_labels_may_be_the_other_way_round(tmp_path):
     inverted = table(tmp_path / "inverted.csv", reviews("0", "1", 24))
     result = ok("evaluate", "sentiment", "--data", inverted)
     assert "accuracy  0.0000" in result.stdout
-    assert f"are {inverted}'s labels the other way round? (0/1 are read as negative/positive; --label-map " \
-           "0=positive,1=negative swaps them)" in result.stderr
+    assert f"are {inverted}'s labels the other way round? To swap them: --label-map negative=positive," \
+           "positive=negative (labels 0/1: --label-map 0=positive,1=negative)" in result.stderr
     swapped = ok("evaluate", "sentiment", "--data", inverted, "--label-map", "0=positive,1=negative")
+    assert "accuracy  1.0000" in swapped.stdout and swapped.stderr == ""
+    # named labels the other way round: the first advice swaps them
+    named = table(tmp_path / "named.csv", reviews("negative", "positive", 24))
+    assert "To swap them: --label-map negative=positive,positive=negative" in ok(
+        "evaluate", "sentiment", "--data", named).stderr
+    swapped = ok("evaluate", "sentiment", "--data", named, "--label-map", "negative=positive,positive=negative")
     assert "accuracy  1.0000" in swapped.stdout and swapped.stderr == ""
     # chance or better, or too few rows to tell: nothing said
     assert ok("evaluate", "sentiment", "--data", table(tmp_path / "right.csv", reviews("1", "0", 24))).stderr == ""

@@ -66,9 +66,12 @@ def evaluate(
         result = sentiment_metrics([index[y] for y in labels], predicted, model.labels)
         result["no_label"] = predicted.count(-1)  # counted as errors
         if len(model.labels) == 2 and len(labels) >= 20 and result["accuracy"] < 0.25:
+            a, b = model.labels
+            swap = f"--label-map {a}={b},{b}={a}"
+            if sorted(model.labels) == ["negative", "positive"]:  # 0/1 are read as negative/positive
+                swap += " (labels 0/1: --label-map 0=positive,1=negative)"
             logger.warning("accuracy %.1f %% is far below chance for two labels: are %s's labels the other way "
-                           "round? (0/1 are read as negative/positive; --label-map 0=positive,1=negative swaps "
-                           "them)", 100 * result["accuracy"], ", ".join(as_list(data)))
+                           "round? To swap them: %s", 100 * result["accuracy"], ", ".join(as_list(data)), swap)
     else:
         tokens = [model.tokenizer.cut(x) for x in texts]
         task = LMTask(model.tokenizer, model.vocab, model.head.bptt)
