@@ -98,6 +98,21 @@ def test_a_folder_of_parts_is_read_in_the_order_of_their_names(tmp_path):
     assert [r["text"] for r in jsonl("segment", "--input", folder)] == TEXTS
 
 
+def test_a_folder_of_parts_is_parquet_whatever_its_name(tmp_path):
+    """Spark's output folder is often named without .parquet (`df.write.parquet("out")`): it was refused as
+    "out is a directory; give a file"."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    table(folder / "part-00000.parquet", text=TEXTS)
+    (folder / "_SUCCESS").write_text("")
+    assert list(read_texts(str(folder))) == TEXTS
+    assert [r["text"] for r in jsonl("sentiment", "--input", folder)] == TEXTS
+    (tmp_path / "empty").mkdir()
+    line = one_error_line(invoke("sentiment", "--input", tmp_path / "empty"))
+    assert line == f"Error: {tmp_path / 'empty'} is a folder without .parquet files; give a file, or a folder of " \
+                   "Parquet files"
+
+
 def test_a_large_file_is_streamed_and_written_in_row_groups(tmp_path):
     texts = [f"第{i}条评论很好" for i in range(40_000)]
     source = table(tmp_path / "big.parquet", row_group_size=10_000, text=texts)

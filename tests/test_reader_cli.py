@@ -118,3 +118,15 @@ def test_evaluate_warns_once_about_extra_fields_on_real_stderr(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [f"{path}, line 2: 3 row(s) have more fields than the header (2 columns); "
                                         "read by the header, the extra fields ignored"]
+
+
+def test_a_text_column_named_for_plain_text_is_said_to_not_apply(tmp_path):
+    """`--text-column 评论` on an export saved as .txt was taken without a word, and its header line scored as a
+    review."""
+    path = write(tmp_path / "export.txt", "评论\t情感\n很好吃\t1\n")
+    result = ok("sentiment", "--input", path, "--text-column", "评论")
+    assert len(result.stdout.splitlines()) == 2  # every line is a text, as documented
+    assert result.stderr.splitlines() == [
+        f"{path} is plain text, one text a line (a table needs the extension .csv, .tsv, .jsonl or .parquet): "
+        "--text-column 评论 does not apply to it, and a header line is read as a text"]
+    assert ok("sentiment", "--input", path).stderr == ""

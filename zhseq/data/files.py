@@ -43,12 +43,22 @@ _SHOWN = {"gb18030": "GB18030", "big5": "Big5", "big5hkscs": "Big5-HKSCS", "utf-
 
 
 def _format_of(path: str) -> str:
-    """``txt``, ``csv``, ``tsv``, ``jsonl`` or ``parquet`` from the extension, looking past a ``.gz`` suffix."""
+    """``txt``, ``csv``, ``tsv``, ``jsonl`` or ``parquet`` from the extension, looking past a ``.gz`` suffix; a
+    folder that holds ``.parquet`` files is ``parquet`` whatever its name (Spark's ``part-*.parquet``)."""
     name = os.path.basename(path).lower()
     if name.endswith(".gz"):
         name = name[:-3]
     ext = os.path.splitext(name)[1]
+    if ext != ".parquet" and os.path.isdir(path) and _holds_parquet(path):
+        return "parquet"  # a folder of Parquet files as Spark writes it, whatever its name
     return {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(ext, "txt")
+
+
+def _holds_parquet(folder: str) -> bool:
+    try:
+        return any(name.endswith(".parquet") for name in os.listdir(folder))
+    except OSError:
+        return False
 
 
 def _open_lines(source: str, encoding: str | None = None):
@@ -68,7 +78,8 @@ def _open_lines(source: str, encoding: str | None = None):
         except FileNotFoundError:
             raise ZhseqError(f"no such file: {source}") from None
         except IsADirectoryError:
-            raise ZhseqError(f"{source} is a directory; give a file") from None
+            raise ZhseqError(f"{source} is a folder without .parquet files; give a file, or a folder of Parquet "
+                             "files") from None
         except PermissionError:
             raise ZhseqError(f"cannot read {source}: permission denied") from None
         except OSError as e:

@@ -4,6 +4,7 @@ gives for prediction: it opens the source (:mod:`.files`) and reads it by its fo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from zhseq.errors import ZhseqError
@@ -12,6 +13,8 @@ from .files import _format_of, _open_lines, _strip_newline
 from .parquet import _parquet_rows
 from .rows import Row, Rows
 from .tables import _jsonl_rows, _table_rows
+
+logger = logging.getLogger("zhseq.data")
 
 LABEL_MODES = ("none", "optional", "required")
 
@@ -63,6 +66,10 @@ def read_rows(source: str, *, text_column: str | None = None, label_column: str 
             return _jsonl_rows(name, lines, close, text_column, label_column, labels)
         if labels == "required":
             raise ZhseqError(f"{name} has only texts; labels need a table (.csv, .tsv, .jsonl) with a label column")
+        if text_column is not None:  # a header line would be read as a text: say so
+            logger.warning("%s is plain text, one text a line (a table needs the extension .csv, .tsv, .jsonl or "
+                           ".parquet): --text-column %s does not apply to it, and a header line is read as a text",
+                           name, text_column)
         rows = (Row(_strip_newline(line), None, number) for number, line in enumerate(lines, 1))
         return Rows(name, rows, close)
     except BaseException:
