@@ -121,6 +121,19 @@ def test_a_line_that_would_read_differently_once_folded_is_refused(line):
     assert repr(line) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_fields_separated_by_tabs_or_spaces_are_read_and_a_word_jieba_cannot_match_is_refused():
+    """A spreadsheet's `杭研大厦<TAB>10` was the word `杭研大厦<TAB>10`: the dictionary did nothing, without a word."""
+    for line in ("杭研大厦\t10", "杭研大厦  10", "杭研大厦\t10\tnz"):
+        tok = Tokenizer(user_words=[line])
+        assert tok.cut("他来到了网易杭研大厦")[-1] == "杭研大厦", line
+        assert tok.to_dict()["user_words"] == [" ".join(line.split())]
+    for line in ("杭研大厦,10", "杭研大厦，10", "杭研 大厦"):
+        with pytest.raises(ZhseqError, match="separated by spaces") as err:
+            Tokenizer(user_words=[line])
+        assert repr(line) in str(err.value)
+    assert Tokenizer(user_words=["C++"]).cut("我学C++")[-1] == "C++"  # other punctuation stays a word's
+
+
 def test_user_line_pattern_is_jiebas():
     import jieba
 

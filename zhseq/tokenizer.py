@@ -164,20 +164,28 @@ class Tokenizer:
         self._converter = _opencc_t2s() if self.t2s else None
 
     def _fold_user_line(self, line: str) -> str:
-        """A user dictionary line with its word folded as the text is, in a form jieba reads back alike."""
+        """A user dictionary line with its word folded as the text is, in a form jieba reads back alike. Tabs
+        and runs of spaces between the fields are one space (jieba reads only that: ``杭研大厦<TAB>10`` was the
+        word ``杭研大厦<TAB>10``, which no text holds). Raises ZhseqError for a line whose word would read
+        otherwise once folded (``神仙水 １００``), and for a word that holds a space or ends in a comma and a
+        number (a CSV line): jieba would take it as one word that never matches."""
+        line = re.sub(r"[ \t]+", " ", line)
         word, freq, tag = _USER_LINE.match(line).groups()
         folded = self.normalize(word)
-        if folded == word:
-            return line
-        folded_line = folded + (freq or "") + (tag or "")
+        folded_line = line if folded == word else folded + (freq or "") + (tag or "")
         back = _USER_LINE.match(folded_line.strip())
-        if folded_line != folded_line.strip() or back is None or back.groups() != (folded, freq, tag):
+        if folded != word and (folded_line != folded_line.strip() or back is None
+                               or back.groups() != (folded, freq, tag)):
             # e.g. "神仙水　１００": jieba reads it all as one word, which folds to "神仙水 100", a word and a frequency
             raise ZhseqError(
                 f"user word {line!r}: jieba reads its word as {word!r}, which folded like the text is {folded!r}, "
                 "and that no longer reads as one word; write a frequency or tag after an ASCII space, "
                 "in ASCII digits or letters"
             )
+        if " " in folded or re.search(r"[,，]\s*[0-9]+$", folded):
+            raise ZhseqError(f"user word {line!r}: a line of a user dictionary is a word, then optionally its "
+                             "frequency and a part-of-speech tag, separated by spaces (杭研大厦 10 nz); jieba "
+                             f"would read {folded!r} as one word, which no text holds")
         return folded_line
 
     # -- settings ---------------------------------------------------------------------------------
