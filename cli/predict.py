@@ -33,6 +33,8 @@ from zhseq.cli.options import (
 @_format_option("text", "jsonl")
 @click.option("--hmm/--no-hmm", default=False, show_default=True, help="Let jieba's HMM join unknown words.")
 @click.option("--user-dict", "user_dicts", multiple=True, metavar="FILE", help="jieba user dictionary (repeatable).")
+@click.option("--t2s", is_flag=True, help="Read traditional characters as simplified (OpenCC; needs: pip install "
+                                          "'zhseq[t2s]'), as models trained with --t2s read them.")
 @click.option("--emoji/--no-emoji", default=False, show_default=True,
               help="Emoji as their Chinese names (👍 → 拇指 向上), as models trained with --emoji read them.")
 @click.option("--emoji-keywords", is_flag=True,
@@ -41,7 +43,7 @@ from zhseq.cli.options import (
 @click.option("--social/--no-social", default=False, show_default=True,
               help="@mentions and links as @用户 and <链接>, //@ reposts as //转发, [哈哈] tags as one token, "
                    "#topic# marks dropped, as models trained with --social read them.")
-def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, user_dicts, emoji, emoji_keywords,
+def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, user_dicts, t2s, emoji, emoji_keywords,
             social):
     """Split Chinese text into words.
 
@@ -63,7 +65,7 @@ def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, use
     except ZhseqError as e:
         raise click.UsageError(str(e)) from None
     items = _read_texts(texts, input_path, text_column, encoding)
-    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), emoji=emoji, social=social,
+    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), t2s=t2s, emoji=emoji, social=social,
                           emoji_keywords=emoji_keywords)
     write, fmt = _open_output(output_path, fmt, every=256)
     shown, fed = itertools.tee(items)

@@ -161,6 +161,7 @@ def _lm_stage_options(func):
 @setting_option(ModelConfig, "min_freq", type=click.IntRange(min=1))
 @setting_option(ModelConfig, "max_vocab", type=click.IntRange(min=1))
 @setting_option(ModelConfig, "hmm", "--hmm/--no-hmm")
+@setting_option(ModelConfig, "t2s", "--t2s/--no-t2s")
 @setting_option(ModelConfig, "emoji", "--emoji/--no-emoji")
 @setting_option(ModelConfig, "emoji_keywords", "--emoji-keywords/--no-emoji-keywords")
 @setting_option(ModelConfig, "social", "--social/--no-social")

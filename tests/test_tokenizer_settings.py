@@ -69,6 +69,25 @@ def test_traditional_user_word_matches_with_t2s():
     assert both.cut("ＳＫ－ＩＩ護膚精華很好") == ["SK-II护肤精华", "很", "好"]
 
 
+def test_t2s_from_the_command_line(tmp_path):
+    """The README offered `zhseq[t2s]` for traditional → simplified, but only Python had the setting: traditional
+    text was cut character by character (這 家 餐 廳) and scored 0.749 where its simplified form scored 0.975."""
+    pytest.importorskip("opencc")
+    result = CliRunner().invoke(cli, ["segment", "--t2s", "這家餐廳的菜很好吃"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "这家 餐厅 的 菜 很 好吃\n"
+    data = tmp_path / "t.csv"
+    data.write_text("text,label\n" + "".join(f"這家餐廳很好吃{i},positive\n服務太差了{i},negative\n" for i in range(20)),
+                    encoding="utf-8")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "sentiment", "--data", str(data), "--out", str(out), "--t2s", "--epochs",
+                                      "1", "--embedding-size", "8", "--hidden-size", "8", "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "model-best" / "config.json").read_text(encoding="utf-8"))["tokenizer"]["t2s"] is True
+    clf = SentimentClassifier.from_pretrained(out / "model-best")
+    assert clf.predict_proba(["這家餐廳很好吃"]).tolist() == clf.predict_proba(["这家餐厅很好吃"]).tolist()
+
+
 @pytest.mark.parametrize(
     "line, text, word, saved",
     [

@@ -276,6 +276,8 @@ class ModelConfig(_Checked):
     min_freq: int = setting(2, whole(1), "Rarer words become <unk>.")
     max_vocab: int = setting(50000, whole(1), "Vocabulary size cap.")
     hmm: bool = setting(False, BOOL, "Segment with jieba's HMM for unknown words.")
+    t2s: bool = setting(False, BOOL, "Read traditional characters as simplified (OpenCC t2s), in training and "
+                                     "prediction (saved with the model; needs: pip install 'zhseq[t2s]').")
     emoji: bool = setting(True, BOOL, "Read emoji as their Chinese names (👍 → 拇指 向上), in training and "
                                       "prediction (saved with the model).")
     emoji_keywords: bool | None = setting(

@@ -449,7 +449,7 @@ def _tokenizer(model: ModelConfig, source) -> Tokenizer:
     ZhseqError for ``emoji_keywords`` without the emoji setting."""
     if not source:
         check_emoji_keywords(model.emoji, model.emoji_keywords, "--emoji-keywords", "--emoji")
-        return Tokenizer(hmm=model.hmm, emoji=model.emoji, social=model.social,
+        return Tokenizer(hmm=model.hmm, t2s=model.t2s, emoji=model.emoji, social=model.social,
                          emoji_keywords=bool(model.emoji_keywords))
     settings = dict(source[1]["tokenizer"])
     if model.emoji_keywords is not None and bool(settings.get("emoji_keywords")) != model.emoji_keywords:
@@ -620,7 +620,7 @@ def _differences(now: dict, saved: dict, prefix: str = "") -> list[tuple[str, ob
 # has one (each named after its config field, --batch-size for batch_size), else the field's name in Python.
 # The recipe's and the model's fields that are an option of train, of finetune, and of both:
 # (tests/test_training_messages.py checks these against the commands' options)
-_TRAIN_OPTIONS = {"patience", "ngram_nb", "max_vocab", "ngram_data", "init_backbone", "hmm", "emoji", "social",
+_TRAIN_OPTIONS = {"patience", "ngram_nb", "max_vocab", "ngram_data", "init_backbone", "hmm", "t2s", "emoji", "social",
                   "emoji_keywords", "cell", "bidirectional", "layers", "embedding_size", "hidden_size", "dropout", "pooling",
                   "max_tokens", "bptt", "sampled_softmax"}
 _FINETUNE_OPTIONS = {"unlabeled", "ngram_keep"}
