@@ -471,8 +471,14 @@ def test_neutral_band_rejects_bad_bands_and_other_label_sets(models, tmp_path):
     rows = sentiment_rows(90, seed=7, classes=((POS, "好"), (NEG, "坏"), (NEUTRAL, "中")))
     out = tmp_path / "three"
     train("sentiment", str(write_tsv(tmp_path / "three.tsv", rows)), out=out, **TINY)
-    with pytest.raises(ZhseqError, match="negative/positive"):
+    with pytest.raises(ZhseqError, match="negative/positive") as err:
         SentimentClassifier.from_pretrained(out)(["很好"], neutral_band=0.1)
+    assert "--label-map" not in str(err.value)  # three labels: no renaming makes them two
+    from zhseq.pipeline import neutral_column
+
+    with pytest.raises(ZhseqError, match="labels 正面, 负面; a model of two labels is trained with those names by "
+                                         "--label-map"):
+        neutral_column(["正面", "负面"], 0.1)
 
 
 def test_float16_weights_halve_the_file_and_keep_predictions(models, tmp_path):

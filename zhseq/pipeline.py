@@ -107,7 +107,10 @@ def neutral_column(labels: Sequence[str], band: float) -> int | None:
     if not band:
         return None
     if sorted(labels) != ["negative", "positive"]:
-        raise ZhseqError(f"a neutral band needs a negative/positive model; this one has labels {', '.join(labels)}")
+        hint = ("; a model of two labels is trained with those names by --label-map (e.g. --label-map "
+                "好评=positive,差评=negative)") if len(labels) == 2 else ""
+        raise ZhseqError(f"a neutral band needs a negative/positive model; this one has labels {', '.join(labels)}"
+                         + hint)
     return list(labels).index("positive")
 
 
