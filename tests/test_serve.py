@@ -214,6 +214,8 @@ def test_a_mistyped_path_is_a_404_that_lists_the_endpoints(client):
         error = response.json()["error"]
         assert error.startswith(f"no endpoint {method.upper()} {path}; the endpoints: ")
         assert "POST /v1/predict-next" in error and "GET /v1/models" in error and "GET /healthz" in error
+    wrong = client.get("/v1/sentiment")  # a real endpoint, another method: 405, saying which it takes
+    assert wrong.status_code == 405 and wrong.json()["error"] == "GET /v1/sentiment: this path takes POST"
     assert client.get("/").status_code == 200 and "<html" in client.get("/").text.lower()
     assert client.get("/app.js").status_code == 200
 

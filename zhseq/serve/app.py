@@ -212,7 +212,11 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc: HTTPException):  # 404, 405 and the like
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None) or {}
+        message = str(exc.detail)
+        if exc.status_code == 405 and headers.get("Allow"):  # say what the path takes, not only what it does not
+            message = f"{request.method} {request.url.path}: this path takes {headers['Allow']}"
+        return JSONResponse({"error": message}, exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def server_error(request, exc: Exception):  # a bug: one JSON line here, the traceback in the log
