@@ -620,9 +620,9 @@ def _differences(now: dict, saved: dict, prefix: str = "") -> list[tuple[str, ob
 # has one (each named after its config field, --batch-size for batch_size), else the field's name in Python.
 # The recipe's and the model's fields that are an option of train, of finetune, and of both:
 # (tests/test_training_messages.py checks these against the commands' options)
-_TRAIN_OPTIONS = {"patience", "ngram_nb", "max_vocab", "ngram_data", "init_backbone", "hmm", "t2s", "emoji", "social",
-                  "emoji_keywords", "cell", "bidirectional", "layers", "embedding_size", "hidden_size", "dropout", "pooling",
-                  "max_tokens", "bptt", "sampled_softmax"}
+_TRAIN_OPTIONS = {"patience", "ngram_nb", "max_vocab", "ngram_data", "init_backbone", "hmm", "t2s", "emoji",
+                  "social", "emoji_keywords", "cell", "bidirectional", "layers", "embedding_size", "hidden_size",
+                  "dropout", "pooling", "max_tokens", "bptt", "sampled_softmax"}
 _FINETUNE_OPTIONS = {"unlabeled", "ngram_keep"}
 _OPTIONS = {"epochs", "max_steps", "batch_size", "lr", "seed", "word_dropout", "label_smoothing", "average_last",
             "gradual_unfreezing", "discriminative_lr", "ngram_c", "device", "precision", "data", "dev", "label_map",
