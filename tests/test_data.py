@@ -98,7 +98,7 @@ def test_missing_file_and_directory_errors_name_the_path(tmp_path):
     with pytest.raises(ZhseqError, match="no such file") as e:
         read_texts(missing)
     assert missing in str(e.value) and "\n" not in str(e.value)
-    with pytest.raises(ZhseqError, match="directory") as e:
+    with pytest.raises(ZhseqError, match="is a folder without .parquet files; give a file") as e:
         read_texts(str(tmp_path))
     assert str(tmp_path) in str(e.value)
 
