@@ -185,6 +185,17 @@ def _open_output(output_path, fmt, every):
     return write, fmt
 
 
+def check_emoji_options(emoji, emoji_keywords) -> None:
+    """``zhseq.tokenizer.check_emoji_keywords`` in the options' words, as a usage error (exit status 2)."""
+    from zhseq.errors import ZhseqError
+    from zhseq.tokenizer import check_emoji_keywords
+
+    try:
+        check_emoji_keywords(emoji, emoji_keywords, "--emoji-keywords", "--emoji")
+    except ZhseqError as e:
+        raise click.UsageError(str(e)) from None
+
+
 def _paired(texts, results):
     """(text, result) pairs; a library result stream that is shorter or longer than its input is a bug."""
     missing = object()

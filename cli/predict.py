@@ -5,8 +5,6 @@ import itertools
 import os
 
 import click
-from zhseq.errors import ZhseqError
-from zhseq.tokenizer import check_emoji_keywords
 from zhseq.cli import cli, output
 from zhseq.cli.options import (
     _batch_size_option,
@@ -17,6 +15,7 @@ from zhseq.cli.options import (
     _open_output,
     _output_option,
     _paired,
+    check_emoji_options,
     _plan_workers,
     _read_texts,
     _workers_option,
@@ -60,10 +59,7 @@ def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, use
     """
     from zhseq.tokenizer import Tokenizer
 
-    try:
-        check_emoji_keywords(emoji, emoji_keywords, "--emoji-keywords", "--emoji")
-    except ZhseqError as e:
-        raise click.UsageError(str(e)) from None
+    check_emoji_options(emoji, emoji_keywords)
     items = _read_texts(texts, input_path, text_column, encoding)
     tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), t2s=t2s, emoji=emoji, social=social,
                           emoji_keywords=emoji_keywords)

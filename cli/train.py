@@ -4,8 +4,6 @@ its field, and takes its default from it), then zhseq.training.train / finetune.
 import contextlib
 
 import click
-from zhseq.errors import ZhseqError
-from zhseq.tokenizer import check_emoji_keywords
 from zhseq.cli import cli
 from zhseq.cli.options import (
     _allow_rare_labels_option,
@@ -15,6 +13,7 @@ from zhseq.cli.options import (
     _quiet_option,
     _report_saved,
     _resume_options,
+    check_emoji_options,
     setting_option,
 )
 from zhseq.config import (
@@ -71,6 +70,7 @@ class DeviceName(click.ParamType):
 
     def convert(self, value, param, ctx):
         from zhseq.config import DEVICE
+        from zhseq.errors import ZhseqError
 
         try:
             return DEVICE("device", value)
@@ -210,11 +210,7 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
     from zhseq.training import split_settings, train
 
     if not settings.get("init_backbone"):  # with one, the backbone's emoji setting counts: checked in training
-        try:
-            check_emoji_keywords(settings.get("emoji", True), settings.get("emoji_keywords"), "--emoji-keywords",
-                                 "--emoji")
-        except ZhseqError as e:
-            raise click.UsageError(str(e)) from None
+        check_emoji_options(settings.get("emoji", True), settings.get("emoji_keywords"))
     model, fit = split_settings(**settings, progress=not quiet)
     with sigterm_stops_the_run():
         path = train(task, list(data), out, model=model, fit=fit, dev=dev, text_column=text_column,

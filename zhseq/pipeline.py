@@ -56,10 +56,8 @@ def tempered(scores: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(scores / temperature) of (V,) log-scores (−inf allowed), for any temperature > 0: the maximum is
     subtracted first, so that a tiny temperature (1e-308) gives the most likely entries all the probability
     instead of inf − inf = NaN."""
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        z = (scores - scores.max()) / temperature
-    z = np.where(np.isnan(z), 0.0, z)  # only 0 / tiny at the maximum itself
-    return softmax(z)
+    with np.errstate(over="ignore"):  # a finite score over a tiny temperature: −inf, never drawn
+        return softmax((scores - scores.max()) / temperature)
 
 
 def sentiment_probabilities(logits: np.ndarray, tokens: Sequence[list[str]], head, tables,

@@ -172,16 +172,18 @@ class Tokenizer:
         line = re.sub(r"[ \t]+", " ", line)
         word, freq, tag = _USER_LINE.match(line).groups()
         folded = self.normalize(word)
-        folded_line = line if folded == word else folded + (freq or "") + (tag or "")
-        back = _USER_LINE.match(folded_line.strip())
-        if folded != word and (folded_line != folded_line.strip() or back is None
-                               or back.groups() != (folded, freq, tag)):
-            # e.g. "神仙水　１００": jieba reads it all as one word, which folds to "神仙水 100", a word and a frequency
-            raise ZhseqError(
-                f"user word {line!r}: jieba reads its word as {word!r}, which folded like the text is {folded!r}, "
-                "and that no longer reads as one word; write a frequency or tag after an ASCII space, "
-                "in ASCII digits or letters"
-            )
+        folded_line = line
+        if folded != word:
+            folded_line = folded + (freq or "") + (tag or "")
+            back = _USER_LINE.match(folded_line.strip())
+            if folded_line != folded_line.strip() or back is None or back.groups() != (folded, freq, tag):
+                # e.g. "神仙水　１００": jieba reads it all as one word, which folds to "神仙水 100", a word and a
+                # frequency
+                raise ZhseqError(
+                    f"user word {line!r}: jieba reads its word as {word!r}, which folded like the text is "
+                    f"{folded!r}, and that no longer reads as one word; write a frequency or tag after an ASCII "
+                    "space, in ASCII digits or letters"
+                )
         if " " in folded or re.search(r"[,，]\s*[0-9]+$", folded):
             raise ZhseqError(f"user word {line!r}: a line of a user dictionary is a word, then optionally its "
                              "frequency and a part-of-speech tag, separated by spaces (杭研大厦 10 nz); jieba "

@@ -30,24 +30,18 @@ from .config import ServeConfig
 log = logging.getLogger("zhseq")
 
 
-def check_address(host: str, port: int) -> None:
-    """ZhseqError (one line) when (host, port) cannot be listened on: a port in use, an address not on this
-    machine, a name that does not resolve. The server binds it again right after."""
+def check_address(host: str, port: int) -> int:
+    """The port (host, port) can be listened on: ``port``, or for 0 the free one the system picks. ZhseqError
+    (one line) when it cannot be: a port in use, an address not on this machine, a name that does not resolve.
+    The server binds it again right after."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
             probe.bind(address)
+            return probe.getsockname()[1]
     except OSError as exc:
         raise ZhseqError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-
-
-def free_port(host: str) -> int:
-    """A TCP port free on ``host`` now (the system's choice for port 0)."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
-    with socket.socket(family, kind, proto) as s:
-        s.bind(address)
-        return s.getsockname()[1]
 
 
 def serve(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
@@ -60,9 +54,8 @@ def serve(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000, wor
 
     from .app import CONFIG_ENV, Models, create_app
 
-    check_address(host, port)
-    if port == 0:  # any free port: chosen here, so that the line below and every worker use the same one
-        port = free_port(host)
+    # port 0: a free port, chosen here, so that the line below and every worker use the same one
+    port = check_address(host, port)
     models = Models.load(config)
     log.info(f"zhseq serve: sentiment model {models.sentiment.path}, language model {models.lm.path}; "
              f"API documentation at http://{host}:{port}/docs")
