@@ -124,6 +124,19 @@ def test_text_column_candidates_in_order(tmp_path):
     assert list(read_texts(path)) == ["A"]  # text_a comes before content
 
 
+def test_a_lone_surrogate_in_jsonl_becomes_fffd_with_one_warning(tmp_path, caplog):
+    """``"\\ud800"`` is valid JSON but no character: nothing could print or save the text (it was a
+    traceback on output). Escaped pairs stay the character they name."""
+    path = write(tmp_path / "in.jsonl", '{"text": "很好", "label": "0"}\n{"text": "a\\ud800b", "label": "\\udc00pos"}\n'
+                                        '{"text": "\\ud83d\\ude00", "label": "1"}\n{"text": "\\udfff", "label": "1"}\n')
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        assert list(read_texts(path)) == ["很好", "a\ufffdb", "\U0001f600", "\ufffd"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}, line 2: a \\u escape names a lone surrogate, not a character; replaced with U+FFFD"]
+    rows = list(read_rows(path, labels="optional"))
+    assert [(r.text, r.label) for r in rows[1:3]] == [("a\ufffdb", "\ufffdpos"), ("\U0001f600", "1")]
+
+
 def test_jsonl_errors_name_the_line(tmp_path):
     path = write(tmp_path / "in.jsonl", '{"text": "a"}\n["not", "an", "object"]\n')
     with pytest.raises(ZhseqError, match="line 2: expected a JSON object"):

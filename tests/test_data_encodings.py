@@ -234,6 +234,22 @@ def test_utf8_with_a_few_bad_bytes_is_still_utf8(tmp_path, caplog):
         f"{path}: line 3 is not valid UTF-8; undecodable bytes were replaced with U+FFFD"]
 
 
+@pytest.mark.parametrize("data, expected", [
+    (b"\xe5\xbe\x88\xe5\xa5\xbd\xff\n", "很好\ufffd"),  # one stray byte after two characters (was CP1251)
+    (b"\xff\xe5\xa5\xbd\n", "\ufffd好"),  # one before one (was CP1006)
+    (b"\xe5\xa5 \xe5\xa5\xbd\n", "\ufffd 好"),  # a character cut short
+])
+def test_a_short_utf8_text_with_a_bad_byte_is_utf8_not_a_code_page(tmp_path, caplog, data, expected):
+    """A single-byte code page reads any bytes: it must not win over UTF-8 whose bad bytes are a large share
+    of a short text only because the text is short."""
+    path = write(tmp_path / "short.txt", data)
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        assert list(read_texts(path)) == [expected]
+    assert not detections(caplog)
+    assert messages(caplog, "U+FFFD") == [
+        f"{path}: line 1 is not valid UTF-8; undecodable bytes were replaced with U+FFFD"]
+
+
 @pytest.mark.parametrize("encoding", ["nope", "rot13", "base64"])
 def test_an_unknown_encoding_is_one_error(tmp_path, encoding):
     path = write(tmp_path / "a.txt", b"hello\n")

@@ -185,8 +185,11 @@ def _choose(name: str, sample: bytes) -> str:
 
     UTF-8 still, when the sample is UTF-8 with a few bad bytes: the undecodable characters are at most
     ``_MOSTLY_BAD`` of it, and either far fewer than the valid non-ASCII ones (GBK or Big5 read as UTF-8 gives
-    more bad than valid ones) or no multi-byte encoding fits better. Else the encoding :func:`_detect` finds.
-    ZhseqError when neither fits: nothing detected, or the guess leaves the sample mostly undecodable too.
+    more bad than valid ones) or no multi-byte encoding fits better. UTF-8 too when no multi-byte encoding fits
+    and the bad bytes are no more than the valid non-ASCII characters: a short text's one bad byte is a large
+    share of it (``很好\xff``), and a single-byte code page, which reads any bytes, would turn the valid ones
+    into Cyrillic or Urdu. Else the encoding :func:`_detect` finds. ZhseqError when neither fits: nothing
+    detected, or the guess leaves the sample mostly undecodable too.
     """
     as_utf8 = sample.decode("utf-8", errors="replace")
     bad = as_utf8.count("\ufffd")
@@ -195,8 +198,9 @@ def _choose(name: str, sample: bytes) -> str:
     if utf8_fits and valid >= 4 * bad:
         return "utf-8"
     guess, multi_byte = _detect(sample)
-    if guess is None or guess == "utf-8" or (utf8_fits and not multi_byte):
-        if utf8_fits:
+    utf8_damaged = utf8_fits or valid >= bad  # UTF-8 with bad bytes, unless a multi-byte encoding reads it
+    if guess is None or guess == "utf-8" or (utf8_damaged and not multi_byte):
+        if utf8_damaged:
             return "utf-8"
         lines = sample.split(b"\n")
         # 1 (the message below) if no single line fails, which the share above makes all but impossible

@@ -23,6 +23,7 @@ TEXT_COLUMNS = ("text", "text_a", "review", "sentence", "content", "评论", "�
 LABEL_COLUMNS = ("label", "labels", "sentiment", "polarity", "标签", "情感", "情感标签", "情感倾向", "情感极性",
                  "极性", "倾向", "情绪", "类别", "分类")
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a JSON \u escape may name half a pair: no character
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.DOTALL)  # the place after a CR not followed by LF
 
 
@@ -144,9 +145,22 @@ def _jsonl_rows(name, lines, close, text_column, label_column, labels) -> Rows:
 
 def _jsonl_records(name, lines, blank, first, text, label) -> Iterator[Row]:
     keep_blank = label is None  # a blank line has no label to pair: skipped where labels are read
+    warned = []
+
+    def whole(number, value: str) -> str:
+        """``value`` with each lone surrogate (``"\\ud800"`` is valid JSON, but no character: nothing can
+        print or save it) replaced with U+FFFD, as undecodable bytes are, with one warning per file."""
+        if not _SURROGATE.search(value):
+            return value
+        if not warned:
+            logger.warning("%s, line %d: a \\u escape names a lone surrogate, not a character; replaced with "
+                           "U+FFFD", name, number)
+            warned.append(number)
+        return _SURROGATE.sub("\ufffd", value)
 
     def row(number, record):
-        return Row(_cell(record.get(text)), None if label is None else _cell(record.get(label)).strip(), number)
+        return Row(whole(number, _cell(record.get(text))),
+                   None if label is None else whole(number, _cell(record.get(label))).strip(), number)
 
     if keep_blank:
         yield from (Row("", None, number) for number in range(1, blank + 1))
