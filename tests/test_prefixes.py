@@ -141,6 +141,22 @@ def test_generate_does_not_loop(lm):
     assert "很好,很好" not in lm.generate("这个东西", n=20)
 
 
+def test_placeholders_are_never_proposed_and_a_continuation_is_never_empty(lm):
+    """``@用户`` and ``<链接>`` stand for a mention and a link: no text to append. After one, the shipped model
+    puts nearly all its mass on the line end, which made generate's answer empty."""
+    from zhseq.textnorm import PLACEHOLDERS
+
+    assert all(p in lm.vocab for p in ("@用户", "<链接>"))
+    prefixes = ["我看了 http://t.cn/abc", "@张三 ", "//@李四:", "这家餐厅很好吃。"]
+    for words_only in (False, True):
+        for answers in lm.predict_next(prefixes, k=50, words_only=words_only):
+            assert not set(tokens(answers)) & set(PLACEHOLDERS)
+    for prefix in prefixes:
+        for temperature in (0.0, 1.0):
+            text = lm.generate(prefix, n=30, temperature=temperature, seed=0)
+            assert text and not any(p in text for p in PLACEHOLDERS), (prefix, temperature, text)
+
+
 def test_sampling_is_seeded_and_nucleus_narrows_it(lm):
     a = lm.generate("这本书", n=10, temperature=0.8, seed=1)
     assert a == lm.generate("这本书", n=10, temperature=0.8, seed=1)

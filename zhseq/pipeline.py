@@ -129,9 +129,13 @@ def sentiment_result(probs: Sequence[float], labels: Sequence[str], positive: in
 
 
 def banned_ids(itos: Sequence[str], words_only: bool = False) -> list[int]:
-    """Ids ``predict_next`` must not propose: the special tokens; with ``words_only`` also every token with
-    no letter or digit in it (punctuation, symbols, spaces), so that only words remain."""
-    banned = list(SPECIAL_IDS)
+    """Ids ``predict_next`` and ``generate`` must not propose: the special tokens and the social placeholders
+    (``@用户``, ``<链接>``, ``//转发``: they stand for a mention, a link or a repost chain, and are no text to
+    append); with ``words_only`` also every token with no letter or digit in it (punctuation, symbols,
+    spaces), so that only words remain."""
+    from .textnorm import PLACEHOLDERS
+
+    banned = list(SPECIAL_IDS) + [i for i, w in enumerate(itos) if w in PLACEHOLDERS and i not in SPECIAL_IDS]
     if words_only:
         banned += [i for i in range(len(SPECIAL_IDS), len(itos)) if not any(ch.isalnum() for ch in itos[i])]
     return banned
@@ -496,7 +500,8 @@ class NextWordPredictor(Pretrained):
                  repetition_penalty: float = default_of(PredictConfig, "repetition_penalty"),
                  no_repeat_ngram: int = default_of(PredictConfig, "no_repeat_ngram"),
                  seed: int | None = None) -> str:
-        """Continue ``prefix`` by up to ``n`` words (stops at a line end); returns the continuation only.
+        """Continue ``prefix`` by up to ``n`` words (stops at a line end, after at least one word when n ≥ 1;
+        never a special token or a social placeholder such as ``@用户``); returns the continuation only.
 
         Each step scores the next word given the text so far; words already in the text have their logits
         divided by ``repetition_penalty`` (multiplied when negative; CTRL, Keskar et al., 2019); a word that
@@ -524,7 +529,8 @@ class NextWordPredictor(Pretrained):
                 first = answers[self._choose(p, temperature, top_p, rng)]["token"]
                 n -= 1
         seq = self.preprocess([prefix + first])[0]
-        never = [i for i in SPECIAL_IDS if i != EOS_ID]  # a line end may come: it stops the continuation
+        # a line end may come and stop the continuation, but not as its first word (an empty answer)
+        never = [i for i in self._banned(False) if i != EOS_ID]
         words = [first] if first else []
         for _ in range(n):
             z = self.engine.next_logits([seq])[0].astype(np.float64)
@@ -532,6 +538,8 @@ class NextWordPredictor(Pretrained):
             if repetition_penalty != 1.0 and len(seen):
                 z[seen] = np.where(z[seen] > 0, z[seen] / repetition_penalty, z[seen] * repetition_penalty)
             z[never] = -np.inf
+            if not words:
+                z[EOS_ID] = -np.inf
             z[repeating(seq[1:], no_repeat_ngram)] = -np.inf
             nxt = self._choose(tempered(z, temperature) if temperature > 0 else z, temperature, top_p, rng)
             if nxt == EOS_ID or not np.isfinite(z[nxt]):
