@@ -27,9 +27,10 @@ def _input_options(func):
         "-i",
         "input_path",
         metavar="FILE",
+        multiple=True,
         help="Read texts from FILE (one per line, or a CSV/TSV/JSONL table, or a .parquet file or folder of "
-        "them, read with pyarrow: pip install 'zhseq[parquet]'); '-' is stdin. "
-        "With no TEXT and no --input, texts are read from stdin.",
+        "them, read with pyarrow: pip install 'zhseq[parquet]'); '-' is stdin. Repeat it for several files, "
+        "read in the order given. With no TEXT and no --input, texts are read from stdin.",
     )(func)
     return func
 
@@ -135,19 +136,23 @@ def _plan_workers(workers, items, batch_size):
     return (cores if len(head) > look else 1), itertools.chain(head, items)
 
 
-def _read_texts(texts, input_path, text_column, encoding=None):
-    """The texts to process: positional arguments, else --input, else stdin; streamed, not loaded whole."""
-    if texts and input_path is not None:
+def _read_texts(texts, input_paths, text_column, encoding=None):
+    """The texts to process: positional arguments, else each --input in turn, else stdin; streamed, not
+    loaded whole."""
+    if texts and input_paths:
         raise click.UsageError("give TEXT arguments or --input, not both")
     if texts:
         return iter(texts)
     from zhseq.data import read_texts
 
-    source = "-" if input_path is None else input_path
-    if source == "-" and sys.stdin.isatty():
+    sources = list(input_paths) or ["-"]
+    if sources.count("-") > 1:
+        raise click.UsageError("--input - (standard input) can be given once")
+    if "-" in sources and sys.stdin.isatty():
         click.echo("zhseq: reading texts from stdin, one per line; end with Ctrl-D", err=True)
-    # read_texts opens the source now (a bad file or column fails before a model loads), reads lazily.
-    return read_texts(source, text_column=text_column, encoding=encoding)
+    # read_texts opens each source now (a bad file or column fails before a model loads), reads lazily.
+    return itertools.chain.from_iterable([read_texts(s, text_column=text_column, encoding=encoding)
+                                          for s in sources])
 
 
 def _output_option(func):

@@ -130,3 +130,22 @@ def test_a_text_column_named_for_plain_text_is_said_to_not_apply(tmp_path):
         f"{path} is plain text, one text a line (a table needs the extension .csv, .tsv, .jsonl or .parquet): "
         "--text-column 评论 does not apply to it, and a header line is read as a text"]
     assert ok("sentiment", "--input", path).stderr == ""
+
+
+def test_several_inputs_are_read_in_order_and_a_bad_one_fails_before_any_output(tmp_path):
+    """A second --input was silently dropped (click kept the last one)."""
+    first = write(tmp_path / "a.txt", "很好\n不错\n")
+    second = write(tmp_path / "b.csv", "评论\n太差\n")
+    assert predicted_texts_of(["--input", first, "--input", second]) == ["很好", "不错", "太差"]
+    assert predicted_texts_of(["-i", second, "-i", "-"], input="一般\n") == ["太差", "一般"]
+    line = one_error_line(invoke("sentiment", "--model", SHIPPED, "-i", first, "-i", tmp_path / "missing.txt"))
+    assert "missing.txt" in line
+    assert "once" in one_error_line(invoke("segment", "-i", "-", "-i", "-", input="好\n"), code=2)
+    for command in ("segment", "predict-next", "generate"):
+        out = ok(command, "--input", first, "--input", second, "--format", "jsonl").stdout
+        assert [json.loads(line)["text"] for line in out.splitlines()] == ["很好", "不错", "太差"], command
+
+
+def predicted_texts_of(args, input=None):
+    out = ok("sentiment", "--model", SHIPPED, *args, "--format", "jsonl", input=input).stdout
+    return [json.loads(line)["text"] for line in out.splitlines()]
