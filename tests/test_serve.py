@@ -184,6 +184,22 @@ def test_a_bad_request_is_a_4xx_with_one_json_line_and_the_server_goes_on(models
         assert results(c.post(path, json={"texts": ["这家餐厅的菜很好吃"]}))
 
 
+def test_the_defaults_stay_within_the_servers_limits(models):
+    """With --max-k 3, a request without k (the web page sends none) got 422 for the default 5; a null
+    neutral_band is the default, off."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(models, **dict(MAX, max_k=3))) as c:
+        answer = results(c.post("/v1/predict-next", json={"texts": ["今天天气"]}))
+        assert len(answer[0]["predictions"]) == 3
+        assert results(c.post("/v1/predict-next", json={"texts": ["今天天气"], "k": None})) == answer
+        assert c.post("/v1/predict-next", json={"texts": ["今天天气"], "k": 4}).status_code == 422
+        plain = results(c.post("/v1/sentiment", json={"texts": TEXTS}))
+        assert results(c.post("/v1/sentiment", json={"texts": TEXTS, "neutral_band": None})) == plain
+    with TestClient(make_app(models, **MAX)) as c:  # max_k 10: the default 5
+        assert len(results(c.post("/v1/predict-next", json={"texts": ["今天天气"]}))[0]["predictions"]) == 5
+
+
 def test_a_body_without_content_length_is_bounded_while_read(models):
     from fastapi.testclient import TestClient
 

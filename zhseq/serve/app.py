@@ -2,7 +2,7 @@
 per endpoint.
 
     POST /v1/sentiment     {"texts": [...], "neutral_band": 0.0, "explain": false} → {"results": [{"text", "label", "score"}]}
-    POST /v1/predict-next  {"texts": [...], "k": 5, "words_only": false} → {"results": [{"text", "predictions"}]}
+    POST /v1/predict-next  {"texts": [...], "k": 5 (≤ max_k), "words_only": false} → {"results": [{"text", "predictions"}]}
     POST /v1/segment       {"texts": [...]}                             → {"results": [{"text", "tokens"}]}
     GET  /v1/models        what ``zhseq info`` shows for the two models
     GET  /healthz          {"status": "ok", "queued_texts": {...}}
@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..checkpoint import info
-from ..config import check_prediction
+from ..config import PredictConfig, check_prediction, default_of
 from ..errors import ZhseqError
 from ..pipeline import NextWordPredictor, SentimentClassifier, load, neutral_column
 from ..tokenizer import Tokenizer
@@ -231,6 +231,8 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
     async def sentiment(request: Request):
         """The label and score of each text, as `zhseq sentiment --format jsonl`."""
         req = await _request(request, schemas.SentimentRequest, config)
+        if req.neutral_band is None:  # null: off, the default
+            req.neutral_band = default_of(PredictConfig, "neutral_band")
         _checked(neutral_band=req.neutral_band)
         try:
             neutral_column(models.sentiment.labels, req.neutral_band)
@@ -247,6 +249,8 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
     async def predict_next(request: Request):
         """The k most likely continuations of each prefix, as `zhseq predict-next --format jsonl`."""
         req = await _request(request, schemas.PredictNextRequest, config)
+        if req.k is None:  # the default, within what this server allows
+            req.k = min(default_of(PredictConfig, "k"), config.max_k)
         _checked(k=req.k)
         if req.k > config.max_k:
             raise ApiError(422, f"k must be at most {config.max_k} on this server, not {req.k}")

@@ -20,9 +20,9 @@ _TEXTS = Field(..., description="The texts, one result each, in this order.", ex
 class SentimentRequest(BaseModel):
     model_config = _STRICT
     texts: List[str] = _TEXTS
-    neutral_band: float = Field(default_of(PredictConfig, "neutral_band"),
-                                description="Label a text 'neutral' when its positive probability is within "
-                                            "0.5 ± this (0 ≤ x < 0.5; 0: off).")
+    neutral_band: Optional[float] = Field(default_of(PredictConfig, "neutral_band"),
+                                          description="Label a text 'neutral' when its positive probability is "
+                                                      "within 0.5 ± this (0 ≤ x < 0.5; 0 or null: off).")
     explain: bool = Field(False, description="Add each result's 'explanation': one {token, weight} per word, the "
                                              "weight in logit units, positive for the label (as `zhseq sentiment "
                                              "--explain`); each explained text costs about one pass per word.")
@@ -32,8 +32,9 @@ class PredictNextRequest(BaseModel):
     model_config = _STRICT
     texts: List[str] = Field(..., description="The prefixes, one result each, in this order.",
                              examples=[["今天天气"]])
-    k: int = Field(default_of(PredictConfig, "k"), description="Words to propose per prefix (1 to the server's "
-                                                               "max_k).")
+    k: Optional[int] = Field(None, description=f"Words to propose per prefix (1 to the server's max_k). Default "
+                                               f"(absent or null): {default_of(PredictConfig, 'k')}, or the "
+                                               f"server's max_k if that is smaller.")
     words_only: bool = Field(False, description="Propose words only: no punctuation or symbols.")
 
 

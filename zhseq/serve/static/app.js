@@ -4,7 +4,7 @@
 // Talks to the server's JSON API (relative URLs, so the page also works behind a path prefix):
 //   POST v1/sentiment     {"texts": [text], "neutral_band": x, "explain": true}   (without explain if refused)
 //     → {"results": [{"text", "label": str | null, "score": float | null, "explanation": [{"token", "weight"}]}]}
-//   POST v1/predict-next  {"texts": [text], "k": K}
+//   POST v1/predict-next  {"texts": [text]}   (k: the server's default, 5 or its --max-k if smaller)
 //     → {"results": [{"text", "predictions": [{"token", "score"}]}]}   (what to append to the text)
 // An error answer's message is its {"error": "one line"} (zhseq serve's), else FastAPI's {"detail": ...}; a 503
 // (the server's queue is full) is asked again after its Retry-After.
@@ -12,7 +12,6 @@
 
 (() => {
   const DEBOUNCE_MS = 250;
-  const K = 5;
   // rgb of the two sides; the alpha (deeper = larger share) is set per word
   const FOR_RGB = "22, 163, 74";
   const AGAINST_RGB = "220, 38, 38";
@@ -252,7 +251,7 @@
     const sentiment = bandValue === null
       ? Promise.reject(new Error("not asked"))
       : askSentiment(text, bandValue, controller.signal);
-    const next = post("v1/predict-next", {texts: [text], k: K}, controller.signal);
+    const next = post("v1/predict-next", {texts: [text]}, controller.signal);
     const [s, n] = await Promise.allSettled([sentiment, next]);
     if (mine !== asked) return; // a newer update owns the page
 
