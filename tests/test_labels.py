@@ -77,6 +77,12 @@ def test_evaluate_says_when_the_labels_may_be_the_other_way_round(tmp_path):
         "evaluate", "sentiment", "--data", named).stderr
     swapped = ok("evaluate", "sentiment", "--data", named, "--label-map", "negative=positive,positive=negative")
     assert "accuracy  1.0000" in swapped.stdout and swapped.stderr == ""
+    # with a label map given, the advice is that map swapped (the plain swap then names labels the file lacks)
+    mapped = table(tmp_path / "mapped.csv", reviews("差评", "好评", 24), header="评论,标签")
+    result = ok("evaluate", "sentiment", "--data", mapped, "--label-map", "好评=positive,差评=negative")
+    assert result.stderr.rstrip().endswith("To swap them: --label-map 好评=negative,差评=positive"), result.stderr
+    swapped = ok("evaluate", "sentiment", "--data", mapped, "--label-map", "好评=negative,差评=positive")
+    assert "accuracy  1.0000" in swapped.stdout and swapped.stderr == ""
     # chance or better, or too few rows to tell: nothing said
     assert ok("evaluate", "sentiment", "--data", table(tmp_path / "right.csv", reviews("1", "0", 24))).stderr == ""
     assert ok("evaluate", "sentiment", "--data", table(tmp_path / "few.csv", reviews("0", "1", 8))).stderr == ""

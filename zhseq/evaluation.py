@@ -67,9 +67,13 @@ def evaluate(
         result["no_label"] = predicted.count(-1)  # counted as errors
         if len(model.labels) == 2 and len(labels) >= 20 and result["accuracy"] < 0.25:
             a, b = model.labels
-            swap = f"--label-map {a}={b},{b}={a}"
-            if sorted(model.labels) == ["negative", "positive"]:  # 0/1 are read as negative/positive
-                swap += " (labels 0/1: --label-map 0=positive,1=negative)"
+            if label_map:  # the map given (or recorded), each of its targets swapped
+                other = {a: b, b: a}
+                swap = "--label-map " + ",".join(f"{k}={other.get(v, v)}" for k, v in label_map.items())
+            else:
+                swap = f"--label-map {a}={b},{b}={a}"
+                if sorted(model.labels) == ["negative", "positive"]:  # 0/1 are read as negative/positive
+                    swap += " (labels 0/1: --label-map 0=positive,1=negative)"
             logger.warning("accuracy %.1f %% is far below chance for two labels: are %s's labels the other way "
                            "round? To swap them: %s", 100 * result["accuracy"], ", ".join(as_list(data)), swap)
     else:
