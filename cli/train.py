@@ -261,9 +261,9 @@ def finetune_command(model_dir, data, dev, out, text_column, label_column, encod
 
     With --unlabeled (sentiment models), ULMFiT (Howard & Ruder, 2018) in two stages: the
     backbone is first trained as a language model on the domain's unlabelled texts and --data's
-    texts (saved as OUT/lm/, a next-word model of the domain too), then the classifier is
-    fine-tuned from it with discriminative learning rates and gradual unfreezing. --resume
-    continues a run killed in either stage.
+    texts (saved as OUT/lm/: a step toward the classifier, not a next-word model to use),
+    then the classifier is fine-tuned from it with discriminative learning rates and gradual
+    unfreezing. --resume continues a run killed in either stage.
 
     \b
     Examples:
