@@ -61,8 +61,8 @@ def segment(texts, input_path, text_column, encoding, output_path, fmt, hmm, use
 
     check_emoji_options(emoji, emoji_keywords)
     items = _read_texts(texts, input_path, text_column, encoding)
-    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), t2s=t2s, emoji=emoji, social=social,
-                          emoji_keywords=emoji_keywords)
+    tokenizer = Tokenizer(hmm=hmm, user_dicts=tuple(user_dicts), encoding=encoding, t2s=t2s, emoji=emoji,
+                          social=social, emoji_keywords=emoji_keywords)
     write, fmt = _open_output(output_path, fmt, every=256)
     shown, fed = itertools.tee(items)
     for text, tokens in _paired(shown, tokenizer.cut_many(fed)):

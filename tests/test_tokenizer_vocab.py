@@ -88,6 +88,31 @@ def test_missing_user_dict_is_a_user_error(tmp_path):
         Tokenizer(user_dicts=[bad])
 
 
+def test_a_user_dict_is_read_as_every_file_is(tmp_path):
+    """A GBK dictionary: `segment --encoding gb18030 --user-dict d.txt` refused it as "not valid UTF-8"
+    (--encoding applies to every file a command reads); left out, the encoding is detected, as for data."""
+    import gzip
+
+    from click.testing import CliRunner
+
+    from zhseq.cli import cli
+
+    gbk = tmp_path / "gbk.txt"
+    gbk.write_bytes("神仙水 5\n".encode("gbk"))
+    packed = tmp_path / "utf8.txt.gz"
+    packed.write_bytes(gzip.compress("\ufeff神仙水\n".encode("utf-8")))
+    assert "神仙水" not in Tokenizer().cut("神仙水很好用")
+    for tok in (Tokenizer(user_dicts=[gbk], encoding="gb18030"), Tokenizer(user_dicts=[gbk]),
+                Tokenizer(user_dicts=[packed])):
+        assert tok.cut("神仙水很好用")[0] == "神仙水"
+    result = CliRunner().invoke(cli, ["segment", "--encoding", "gb18030", "--user-dict", str(gbk), "神仙水很好用"])
+    assert result.exit_code == 0 and result.stdout == "神仙水 很 好 用\n", result.output
+    bad = tmp_path / "bad.txt"  # one bad byte: an error naming its line, not a word with U+FFFD in it
+    bad.write_bytes("神仙水\n云计算\n李小福\n".encode("gbk") + b"\x81\n")
+    with pytest.raises(ZhseqError, match="bad.txt: line 4 is not valid GB18030"):
+        Tokenizer(user_dicts=[bad], encoding="gbk")
+
+
 def test_user_word_changes_segmentation(tok):
     plain = tok.cut(NAME_TEXT)
     assert "李小福" not in plain and "云计算" not in plain

@@ -91,17 +91,19 @@ def _private_cache_dir() -> str:
         return str(folder)  # jieba then only fails to save its cache, quietly
 
 
-def _read_utf8(path: str | os.PathLike) -> str:
+def _read_user_dict(path: str | os.PathLike, encoding: str | None) -> list[str]:
+    """The lines of a user dictionary, read as zhseq reads every file (``zhseq.data.files.read_lines``: the
+    ``encoding`` given, else a byte-order mark's, else UTF-8, else detected; ``.gz`` too), strictly."""
+    from .data.files import read_lines
+
+    if os.path.isdir(path):
+        raise ZhseqError(f"user dictionary is a directory, not a file: {path}")
+    if not os.path.exists(path):
+        raise ZhseqError(f"user dictionary not found: {path}")
     try:
-        return Path(path).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ZhseqError(f"user dictionary not found: {path}") from None
-    except IsADirectoryError:
-        raise ZhseqError(f"user dictionary is a directory, not a file: {path}") from None
-    except UnicodeDecodeError as e:
-        raise ZhseqError(f"user dictionary {path} is not valid UTF-8 (byte {e.start})") from None
-    except OSError as e:
-        raise ZhseqError(f"cannot read user dictionary {path}: {e.strerror}") from None
+        return read_lines(os.fspath(path), encoding)
+    except ZhseqError as e:
+        raise ZhseqError(f"user dictionary {e}") from None
 
 
 class Tokenizer:
@@ -117,6 +119,10 @@ class Tokenizer:
     Chinese names (👍 → 拇指 向上), or with ``emoji_keywords`` into their Unicode CLDR keywords (👍 → 同意 好 …
     赞), and ``social`` mentions, links and repost chains into placeholder tokens
     (``@用户``, ``<链接>``, ``//转发``) and emoticon tags (``[哈哈]``) into one token each (``zhseq.textnorm``).
+
+    ``encoding`` (not saved: the settings hold the dictionaries' words, not their files) is the user
+    dictionaries' character encoding; left out, they are read as every file is (a byte-order mark's, else
+    UTF-8, else detected). ZhseqError for a dictionary that is missing, a folder, or not decodable.
 
     ``engine`` (not saved: it changes speed, never tokens) picks what computes jieba's segmentation:
     ``"auto"`` takes rjieba when it is installed and ``rjieba_refusal`` has nothing against the settings,
@@ -136,12 +142,13 @@ class Tokenizer:
         social: bool = False,
         emoji_keywords: bool = False,
         engine: str | None = None,
+        encoding: str | None = None,
     ):
         for name, value in (("user_dicts", user_dicts), ("user_words", user_words)):
             if isinstance(value, (str, bytes, os.PathLike)):
                 raise TypeError(f"Tokenizer {name} must be a list, not one {type(value).__name__}")
         self._setup(hmm=hmm, nfkc=nfkc, t2s=t2s, emoji=emoji, social=social, emoji_keywords=emoji_keywords)
-        lines = [line for path in user_dicts for line in _read_utf8(path).splitlines()]
+        lines = [line for path in user_dicts for line in _read_user_dict(path, encoding)]
         lines += [line for w in user_words for line in w.splitlines()]
         self.user_words = [self._fold_user_line(line.strip()) for line in lines if line.strip()]
         self.engine = self._choose_engine(engine)

@@ -61,12 +61,25 @@ def _holds_parquet(folder: str) -> bool:
         return False
 
 
-def _open_lines(source: str, encoding: str | None = None):
+def read_lines(source: str, encoding: str | None = None) -> list[str]:
+    """Every line of ``source`` (a path, optionally ``.gz``), without its line end, whatever the extension:
+    for files that are lines of their own kind (a jieba user dictionary). Decoded as every file is (the
+    ``encoding`` given, else a byte-order mark's, else UTF-8, else detected), but strictly: ZhseqError for an
+    undecodable byte, naming the line, instead of a U+FFFD in a line that would then never match."""
+    name, lines, close = _open_lines(source, encoding, strict=True)
+    try:
+        return [_strip_newline(line) for line in lines]
+    finally:
+        close()
+
+
+def _open_lines(source: str, encoding: str | None = None, strict: bool = False):
     """Open ``source`` and check it looks like text; returns (display name, decoded lines, close).
 
     The lines keep their line endings (the csv module needs them for quoted newlines). The encoding:
     ``encoding`` if given (no detection), else a byte-order mark (UTF-8, UTF-16, UTF-32), else UTF-8 when the
-    start of the stream is valid UTF-8, else detected (see :func:`_choose`).
+    start of the stream is valid UTF-8, else detected (see :func:`_choose`). Undecodable bytes: U+FFFD with
+    one warning, or with ``strict`` a ZhseqError naming the line.
     """
     codec = None if encoding is None else _codec(encoding)  # an unknown name fails before anything is opened
     if source == "-":
@@ -119,7 +132,8 @@ def _open_lines(source: str, encoding: str | None = None):
         close()
         raise
     byte_lines = _byte_lines(name, head, stream)
-    lines = _decode_lines(name, byte_lines) if codec == "utf-8" else _decode_codec_lines(name, codec, byte_lines)
+    lines = (_decode_lines(name, byte_lines, strict) if codec == "utf-8"
+             else _decode_codec_lines(name, codec, byte_lines, strict))
     return name, lines, close
 
 
@@ -319,8 +333,14 @@ def _byte_lines(name: str, head: bytes, stream) -> Iterator[bytes]:
         yield line
 
 
-def _decode_lines(name: str, byte_lines: Iterator[bytes]) -> Iterator[str]:
-    """UTF-8 lines, BOM dropped; bad bytes become U+FFFD with one warning naming the first bad line.
+def _not_decodable(name: str, number: int, codec: str) -> ZhseqError:
+    return ZhseqError(f"{name}: line {number} is not valid {_shown(codec)}; save the file as UTF-8, or give its "
+                      "encoding with --encoding NAME")
+
+
+def _decode_lines(name: str, byte_lines: Iterator[bytes], strict: bool = False) -> Iterator[str]:
+    """UTF-8 lines, BOM dropped; bad bytes become U+FFFD with one warning naming the first bad line (with
+    ``strict``: ZhseqError naming it).
 
     Decoding line by line is safe: a newline byte never occurs inside a multi-byte UTF-8 sequence.
     """
@@ -331,6 +351,8 @@ def _decode_lines(name: str, byte_lines: Iterator[bytes]) -> Iterator[str]:
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
+            if strict:
+                raise _not_decodable(name, number, "utf-8") from None
             if not warned:
                 logger.warning("%s: line %d is not valid UTF-8; undecodable bytes were replaced with U+FFFD",
                                name, number)
@@ -338,15 +360,17 @@ def _decode_lines(name: str, byte_lines: Iterator[bytes]) -> Iterator[str]:
             yield raw.decode("utf-8", errors="replace")
 
 
-def _decode_codec_lines(name: str, codec: str, byte_lines: Iterator[bytes]) -> Iterator[str]:
+def _decode_codec_lines(name: str, codec: str, byte_lines: Iterator[bytes], strict: bool = False) -> Iterator[str]:
     """Lines decoded incrementally in any codec (UTF-16 splits characters across newline bytes), split at
     ``\\n`` as UTF-8 lines are, a leading U+FEFF dropped; bad bytes become U+FFFD with one warning naming the
-    line where the first ones are."""
+    line where the first ones are (with ``strict``: ZhseqError naming it)."""
     decoder = codecs.getincrementaldecoder(codec)(errors=_REPLACE)
     done, pending, warned = 0, "", False
     for raw in itertools.chain(byte_lines, [None]):
         _replaced.count = 0
         text = pending + (decoder.decode(b"", final=True) if raw is None else decoder.decode(raw))
+        if _replaced.count and strict:
+            raise _not_decodable(name, done + 1, codec)
         if _replaced.count and not warned:
             logger.warning("%s: line %d is not valid %s; undecodable bytes were replaced with U+FFFD",
                            name, done + 1, _shown(codec))
