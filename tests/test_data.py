@@ -280,14 +280,47 @@ def test_hub_names_go_to_load_dataset(tmp_path, monkeypatch):
         return datasets.Dataset.from_dict({"sentence": ["好", "差"], "label": [1, 0]}, features=features)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr("zhseq.data.corpus._hub_unreachable", lambda: None)  # as with a network
     assert read_labelled("someone/reviews", require_labels=True) == {"texts": ["好", "差"], "labels": ["pos", "neg"]}
     assert calls == [("someone/reviews", "train")]
     with pytest.raises(ZhseqError, match=r"nobody/nothing.*Couldn't reach the Hub\)$"):
         read_labelled("nobody/nothing", require_labels=True)
-    # a path with an extension is never sent to the Hub
+    # a path with an extension is never sent to the Hub, nor one inside a local folder
     with pytest.raises(ZhseqError, match="no such file"):
         read_labelled("someone/reviews.csv", require_labels=True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(ZhseqError, match="^no such file: runs/reviews$"):
+        read_labelled("runs/reviews", require_labels=True)
     assert len(calls) == 2
+    # without a network, one error at once: `datasets` retried for half a minute before failing
+    monkeypatch.setattr("zhseq.data.corpus._hub_unreachable", lambda: "huggingface.co cannot be reached: no route")
+    with pytest.raises(ZhseqError, match=r"^no such file: someone/reviews \(nor could it be loaded as a Hugging "
+                                         r"Face Hub dataset: huggingface.co cannot be reached: no route\)$"):
+        read_labelled("someone/reviews", require_labels=True)
+    assert len(calls) == 2
+
+
+def test_the_hub_is_asked_whether_it_can_be_reached_at_its_endpoint(monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    from zhseq.data.corpus import _hub_unreachable
+
+    asked = []
+
+    def refuse(address, timeout):
+        asked.append((address, timeout))
+        raise OSError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hf-mirror.com")
+    assert _hub_unreachable() == "hf-mirror.com cannot be reached: Connection refused"
+    assert asked == [(("hf-mirror.com", 443), 3)]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # datasets reads its cache: nothing to ask
+    assert _hub_unreachable() is None and len(asked) == 1
 
 
 def test_read_lm_texts(tmp_path):

@@ -154,7 +154,33 @@ def _sources(paths, text_column, label_column, labels, encoding=None) -> Iterato
 
 
 def _looks_like_hub_name(path: str) -> bool:
-    return not os.path.splitext(path)[1] and _HUB_NAME.fullmatch(path) is not None
+    """``user/name`` or ``name``, no extension, and not inside a local folder (``runs/data`` where ``runs/``
+    exists is a local path mistyped, not a Hub id)."""
+    if os.path.splitext(path)[1] or _HUB_NAME.fullmatch(path) is None:
+        return False
+    owner = path.split("/")[0] if "/" in path else None
+    return owner is None or not os.path.isdir(owner)
+
+
+def _hub_unreachable() -> str | None:
+    """Why the Hub cannot be reached (its host has no address, or no connection within 3 s), or None: asked
+    before ``datasets`` is, which retries an unreachable Hub with backoff for half a minute. Offline mode
+    (``HF_HUB_OFFLINE=1``: datasets reads its cache) asks nothing. The host is ``HF_ENDPOINT``'s (a mirror)."""
+    import socket
+    from urllib.parse import urlparse
+
+    try:
+        from huggingface_hub import constants  # installed with datasets
+    except ModuleNotFoundError:
+        return None  # then importing datasets says what to install
+    if constants.HF_HUB_OFFLINE:
+        return None
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (80 if url.scheme == "http" else 443)), timeout=3).close()
+    except OSError as e:
+        return f"{url.hostname} cannot be reached: {e.strerror or e}"
+    return None
 
 
 # -- Hugging Face Hub datasets: the one job `datasets` keeps
@@ -172,6 +198,8 @@ def _hub_rows(name: str, text_column, label_column, labels) -> Rows:
 
 def _load_hub(name: str) -> dict[str, list]:
     """A Hugging Face Hub dataset's ``train`` split, for users with a network: its columns as Python lists."""
+    if why := _hub_unreachable():
+        raise ZhseqError(f"no such file: {name} (nor could it be loaded as a Hugging Face Hub dataset: {why})")
     import datasets
 
     datasets.utils.logging.disable_progress_bar()
