@@ -46,3 +46,34 @@ def test_usage_errors_are_one_line(args):
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "--help" in lines[0], result.output
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_the_python_api_names_a_text_that_is_not_a_str(engine):
+    """None (pandas' missing values), bytes or a number: a TypeError from deep inside the tokenizer before,
+    or for one bytes string `... not int`; now one ZhseqError naming the item, on every entry point."""
+    import math
+
+    from zhseq.errors import ZhseqError
+    from zhseq.pipeline import load
+
+    if engine == "torch":
+        pytest.importorskip("torch")
+    clf, lm = load(task="sentiment", engine=engine), load(task="lm", engine=engine)
+    entry_points = {"texts": [clf, clf.predict_proba, lambda t: list(clf.predict_stream(t))],
+                    "prefixes": [lm.predict_next, lm.generate]}
+    for what, calls in entry_points.items():
+        for call in calls:
+            for bad, message in ((["ok", None], f"{what}[1] is None, not a str"),
+                                 (["ok", math.nan], f"{what}[1] is NaN (a missing value: drop or fill it first)"),
+                                 ([b"x"], f"{what}[0] is bytes (decode it first"),
+                                 (b"abc", "must be a str or an iterable of str, not bytes"),
+                                 (5, "must be a str or an iterable of str, not int 5"),
+                                 (None, "must be a str or an iterable of str, not None")):
+                with pytest.raises(ZhseqError) as e:
+                    call(bad)
+                assert message in str(e.value), (call, bad, str(e.value))
+    # generate takes several prefixes as predict_next does: each with the seed on its own, as the CLI
+    assert lm.generate(["这本书", "请问"], n=5) == [lm.generate("这本书", n=5), lm.generate("请问", n=5)]
+    assert lm.generate(iter(["这本书"]), n=3, temperature=1.0, seed=4) == [lm.generate("这本书", n=3,
+                                                                                    temperature=1.0, seed=4)]

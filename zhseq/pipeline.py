@@ -153,6 +153,34 @@ def top_k(probs: np.ndarray, k: int, itos: Sequence[str]) -> list[list[dict]]:
             for vs, ids in zip(vals.tolist(), top.tolist())]
 
 
+def checked_texts(texts, what: str = "texts") -> tuple[bool, Iterator[str]]:
+    """(whether ``texts`` is one string, its texts in order, each checked as it is read): what every pipeline
+    entry point accepts, one ``str`` or an iterable of them. ZhseqError, naming the item, for anything else:
+    None, bytes (decode them first), a number, a missing value (pandas' NaN: drop or fill it first)."""
+    if isinstance(texts, str):
+        return True, iter([texts])
+    if texts is None or isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+        raise ZhseqError(f"{what} must be a str or an iterable of str, not {_kind(texts)}")
+
+    def each() -> Iterator[str]:
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise ZhseqError(f"{what}[{i}] is {_kind(text)}, not a str")
+            yield text
+
+    return False, each()
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, (bytes, bytearray)):
+        return f"{type(value).__name__} (decode it first, e.g. .decode('utf-8'))"
+    if isinstance(value, float) and value != value:
+        return "NaN (a missing value: drop or fill it first)"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
 def join_tokens(tokens: Iterable[str]) -> str:
     """Words back to text: no spaces in Chinese, one space between two Latin or digit words."""
     out = ""
@@ -191,7 +219,7 @@ class SentimentClassifier(Pretrained):
         are checked because the n-grams are hashed: most buckets were seen by some n-gram, so a bucket seen
         does not show that the n-gram was). With ``content``, also that (N,) bool mask, and the model's
         probabilities on every row, those texts' included (its prior on what it cannot read)."""
-        _, _, probs, has = self._scored([texts] if isinstance(texts, str) else list(texts))
+        _, _, probs, has = self._scored(list(checked_texts(texts)[1]))
         if content:
             return probs, has
         probs[~has] = np.nan
@@ -226,8 +254,10 @@ class SentimentClassifier(Pretrained):
 
     def __call__(self, texts: str | Iterable[str], batch_size: int = default_of(PredictConfig, "batch_size"), *,
                  neutral_band: float = default_of(PredictConfig, "neutral_band"), explain: bool = False):
-        """One text → one result; an iterable of texts → a list of results, in order (``predict_stream``)."""
-        if isinstance(texts, str):
+        """One text → one result; an iterable of texts → a list of results, in order (``predict_stream``).
+        ZhseqError for a text that is not a str (None, bytes, NaN: ``checked_texts``)."""
+        single, _ = checked_texts(texts)
+        if single:
             return next(self.predict_stream([texts], neutral_band=neutral_band, explain=explain))
         return list(self.predict_stream(texts, batch_size=batch_size, neutral_band=neutral_band, explain=explain))
 
@@ -251,10 +281,12 @@ class SentimentClassifier(Pretrained):
         from the network's input get no network share (their n-gram share still counts). It costs the network
         T + 1 texts of up to T words for a text of T words (T ≤ ``max_tokens``), in one engine call.
 
-        Raises ZhseqError for a batch size below 1 or a band outside [0, 0.5)."""
+        Raises ZhseqError for a batch size below 1 or a band outside [0, 0.5), and, when it is read, for a text
+        that is not a str (``checked_texts``)."""
         check_prediction(batch_size=batch_size, neutral_band=neutral_band)
         labels = self.labels
         positive = neutral_column(labels, neutral_band)
+        _, texts = checked_texts(texts)
         for batch in batched(texts, batch_size):
             tokens, ids, probs, content = self._scored(batch)
             for i, (p, c) in enumerate(zip(probs.tolist(), content.tolist())):
@@ -354,11 +386,12 @@ class NextWordPredictor(Pretrained):
         and no dictionary words this is: the rest of v scores p(v) / Z and x scores p(w) / Z · p(x | prefix),
         Z = p(w) + Σ p(v), w the last word.
         Never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``; ``words_only``: nor punctuation or symbols (tokens
-        without a letter or digit). Raises ZhseqError for k or a batch size below 1."""
+        without a letter or digit). Raises ZhseqError for k or a batch size below 1, and for a prefix that is
+        not a str (``checked_texts``)."""
         check_prediction(k=k, batch_size=batch_size)
-        single = isinstance(prefix, str)
+        single, prefixes = checked_texts(prefix, "prefix" if isinstance(prefix, str) or prefix is None else "prefixes")
         results = []
-        for batch in batched([prefix] if single else prefix, batch_size):
+        for batch in batched(prefixes, batch_size):
             results += self._answers(batch, [_units(self._cut(p)) for p in batch], k, bool(words_only))
         return results[0] if single else results
 
@@ -494,14 +527,15 @@ class NextWordPredictor(Pretrained):
         keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]
         return int(rng.choice(keep, p=p[keep] / p[keep].sum()))
 
-    def generate(self, prefix: str, n: int = default_of(PredictConfig, "n"), *,
+    def generate(self, prefix: str | Iterable[str], n: int = default_of(PredictConfig, "n"), *,
                  temperature: float = default_of(PredictConfig, "temperature"),
                  top_p: float = default_of(PredictConfig, "top_p"),
                  repetition_penalty: float = default_of(PredictConfig, "repetition_penalty"),
                  no_repeat_ngram: int = default_of(PredictConfig, "no_repeat_ngram"),
-                 seed: int | None = None) -> str:
+                 seed: int | None = None) -> str | list[str]:
         """Continue ``prefix`` by up to ``n`` words (stops at a line end, after at least one word when n ≥ 1;
-        never a special token or a social placeholder such as ``@用户``); returns the continuation only.
+        never a special token or a social placeholder such as ``@用户``); returns the continuation only. Several
+        prefixes: a list of continuations, each generated with ``seed`` on its own (as ``zhseq generate``).
 
         Each step scores the next word given the text so far; words already in the text have their logits
         divided by ``repetition_penalty`` (multiplied when negative; CTRL, Keskar et al., 2019); a word that
@@ -512,9 +546,17 @@ class NextWordPredictor(Pretrained):
         an unfinished word takes its first step from ``predict_next``'s answers (``祝你生日快`` → 乐, then
         the next words), with the same temperature and nucleus and without the repetition rules. Raises ZhseqError for
         settings out of range (n < 0, a temperature that is negative or not a number, top_p outside (0, 1],
-        a penalty below 1)."""
+        a penalty below 1), and for a prefix that is not a str (``checked_texts``)."""
         check_prediction(n=n, temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
                          no_repeat_ngram=no_repeat_ngram, seed=seed)
+        single, prefixes = checked_texts(prefix, "prefix" if isinstance(prefix, str) or prefix is None else "prefixes")
+        settings = dict(n=n, temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
+                        no_repeat_ngram=no_repeat_ngram, seed=seed)
+        results = [self._generate(p, **settings) for p in prefixes]
+        return results[0] if single else results
+
+    def _generate(self, prefix: str, n: int, temperature: float, top_p: float, repetition_penalty: float,
+                  no_repeat_ngram: int, seed: int | None) -> str:
         rng = np.random.default_rng(seed)
         first = ""
         cut = _units(self._cut(prefix))
