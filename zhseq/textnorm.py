@@ -21,10 +21,10 @@ by jieba on its own, never joined with its neighbours; a token (``whole`` True) 
 
 ``emoji_keywords`` (with ``emoji``; saved only when on): an emoji is read as its Unicode CLDR Chinese keywords
 instead (``emoji_keywords``: 👍 → 同意, 好, 手, 拇指, 拇指向上, 真棒, 赞, 赞成, 顶一下), each cut by jieba on
-its own (拇指向上 → 拇指 | 向上); an emoji CLDR gives no keywords (most flags and ZWJ sequences) keeps its name. A name describes the
-picture (拇指向上, 红心), which a model that never read the emoji in a labelled text cannot tell the sentiment
-of; the keywords hold the words people use it for (赞, 爱). The shipped sentiment model reads them
-(``bench/emoji_polarity.py``).
+its own (拇指向上 → 拇指 | 向上); an emoji CLDR gives no keywords (most flags and ZWJ sequences) keeps its
+name. A name describes the picture (拇指向上, 红心), which a model that never read the emoji in a labelled text
+cannot tell the sentiment of; the keywords hold the words people use it for (赞, 爱). The shipped sentiment
+model reads them (``bench/emoji_polarity.py``).
 
 ``social`` (Weibo-style posts; rules tried left to right, the first that matches at a place wins):
 
