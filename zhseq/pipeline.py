@@ -385,11 +385,11 @@ class NextWordPredictor(Pretrained):
         without ``dictionary_words``, counts as ``<unk>``. With ``stem_words`` 1
         and no dictionary words this is: the rest of v scores p(v) / Z and x scores p(w) / Z · p(x | prefix),
         Z = p(w) + Σ p(v), w the last word.
-        Never ``<unk>``, ``<pad>``, ``<bos>`` or ``<eos>``; ``words_only``: nor punctuation or symbols (tokens
-        without a letter or digit). Raises ZhseqError for k or a batch size below 1, and for a prefix that is
+        Never ``<unk>``, ``<pad>``, ``<bos>``, ``<eos>`` or a social placeholder (``@用户``, ``<链接>``,
+        ``//转发``: ``banned_ids``); ``words_only``: nor punctuation or symbols (tokens without a letter or digit). Raises ZhseqError for k or a batch size below 1, and for a prefix that is
         not a str (``checked_texts``)."""
         check_prediction(k=k, batch_size=batch_size)
-        single, prefixes = checked_texts(prefix, "prefix" if isinstance(prefix, str) or prefix is None else "prefixes")
+        single, prefixes = checked_texts(prefix, "prefixes")
         results = []
         for batch in batched(prefixes, batch_size):
             results += self._answers(batch, [_units(self._cut(p)) for p in batch], k, bool(words_only))
@@ -549,7 +549,7 @@ class NextWordPredictor(Pretrained):
         a penalty below 1), and for a prefix that is not a str (``checked_texts``)."""
         check_prediction(n=n, temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
                          no_repeat_ngram=no_repeat_ngram, seed=seed)
-        single, prefixes = checked_texts(prefix, "prefix" if isinstance(prefix, str) or prefix is None else "prefixes")
+        single, prefixes = checked_texts(prefix, "prefixes")
         settings = dict(n=n, temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
                         no_repeat_ngram=no_repeat_ngram, seed=seed)
         results = [self._generate(p, **settings) for p in prefixes]

@@ -176,8 +176,9 @@ def _hub_unreachable() -> str | None:
     if constants.HF_HUB_OFFLINE:
         return None
     url = urlparse(constants.ENDPOINT)
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        socket.create_connection((url.hostname, url.port or (80 if url.scheme == "http" else 443)), timeout=3).close()
+        socket.create_connection((url.hostname, port), timeout=3).close()
     except OSError as e:
         return f"{url.hostname} cannot be reached: {e.strerror or e}"
     return None
