@@ -82,8 +82,26 @@ def log_to_stderr():
     logger.setLevel(logging.INFO if distributed.is_main() else logging.ERROR)
 
 
+class ZhseqCommand(click.Command):
+    """A command whose single-value options may be given once: click keeps the last of several
+    (``evaluate --data a.tsv --data b.tsv`` scored b.tsv alone, in silence); repeated, they are a usage error."""
+
+    def parse_args(self, ctx, args):
+        _, _, order = self.make_parser(ctx).parse_args(args=list(args))  # options in the order given, repeats kept
+        seen = set()
+        for param in order:
+            once = isinstance(param, click.Option) and not (param.multiple or param.count or param.is_eager)
+            if once and param.name in seen:
+                names = "/".join(param.opts + param.secondary_opts)
+                raise click.UsageError(f"{names} was given more than once; it takes one value", ctx)
+            seen.add(param.name)
+        return super().parse_args(ctx, args)
+
+
 class ZhseqGroup(click.Group):
     """The command group; turns user errors into one ``Error:`` line for every command."""
+
+    command_class = ZhseqCommand
 
     def make_context(self, info_name, args, parent=None, **extra):
         # `zhseq --bogus`: the group's own usage errors are one line too (no arguments still shows the help)

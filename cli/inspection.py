@@ -17,7 +17,8 @@ from zhseq.cli.train import device_option
 
 @cli.command("evaluate")
 @click.argument("model_dir", metavar="MODEL_DIR")
-@click.option("--data", required=True, metavar="FILE", help="Labelled table (sentiment) or plain text (lm).")
+@click.option("--data", required=True, multiple=True, metavar="FILE",
+              help="Labelled table (sentiment) or plain text (lm); repeat it to score several files as one.")
 @_format_option("text", "json")
 @_column_options
 @_label_map_option
@@ -53,7 +54,7 @@ def evaluate_command(model_dir, data, fmt, text_column, label_column, encoding, 
     if plot_path is not None:
         plots.check_path(plot_path)  # a bad file name fails now, not after the evaluation
     metrics = evaluation.evaluate(
-        model_dir, data, text_column=text_column, label_column=label_column, encoding=encoding, label_map=label_map,
+        model_dir, list(data), text_column=text_column, label_column=label_column, encoding=encoding, label_map=label_map,
         batch_size=batch_size, device=device,
     )
     if fmt == "json":

@@ -409,3 +409,26 @@ def test_prediction_user_errors(files, sentiment_model, lm_model):
     out = files / "ft-missing"
     assert_user_error(invoke("finetune", files / "no-such-model", "--data", files / "sent.tsv", "--out", out, "-q"))
     assert not (out / "model-best").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["evaluate", "sentiment", "--data", "a.tsv", "--batch-size", "2", "--batch-size", "3"],
+    ["train", "sentiment", "--data", "a.tsv", "--dev", "a.tsv", "--dev", "b.tsv", "--out", "x"],
+    ["sentiment", "-m", "sentiment", "--model", "other", "好"],
+    ["segment", "--hmm", "--no-hmm", "好"],
+])
+def test_a_single_value_option_given_twice_is_a_usage_error(args):
+    """click keeps the last of several: `train --dev a --dev b` picked epochs on b alone, in silence."""
+    from cli_helpers import one_error_line
+
+    line = one_error_line(invoke(*args), code=2)
+    assert "was given more than once; it takes one value" in line
+
+
+def test_evaluate_scores_every_data_file(tmp_path):
+    """`evaluate --data a --data b` scored b alone (a user check); now both, as the Python API does."""
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("text,label\n这家餐厅的菜很好吃,positive\n", encoding="utf-8")
+    b.write_text("text,label\n等了一个小时，太失望了,negative\n服务很好,positive\n", encoding="utf-8")
+    result = json.loads(ok("evaluate", "sentiment", "--data", a, "--data", b, "--format", "json").stdout)
+    assert result["n"] == 3 and result["data"] == [str(a), str(b)]

@@ -373,3 +373,35 @@ def test_finetune_a_typo_is_rare_before_it_is_new(base, tmp_path):
     ok("finetune", base, "--data", path, "--out", tmp_path / "ft", "-q", "--label-map", "postive=positive",
        "--epochs", "1")
     assert config_of(tmp_path / "ft" / "model-best")["labels"] == ["negative", "positive"]
+
+
+def test_a_label_map_naming_no_label_is_said_and_a_0_1_file_takes_the_names_it_is_read_as(tmp_path, caplog):
+    """`--label-map 好坪=positive,差评=negative` (a typo) trained on 好评 as itself, in silence; and on a 0/1
+    file, the advice `negative=positive,positive=negative` did nothing (the map ran before 0/1 were named)."""
+    import logging
+
+    from zhseq.data.labels import tidy_labels
+
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        assert tidy_labels(["好评", "差评"] * 3, mapping={"好坪": "positive", "差评": "negative"},
+                           source="hp.csv") == ["好评", "negative"] * 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "hp.csv: label map entry 好坪 matches no label; 好评 kept as it is (a typo in --label-map?)"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="zhseq"):  # a map whose entries all miss while labels are its targets: quiet
+        assert tidy_labels(["positive", "negative"], mapping={"好评": "positive", "差评": "negative"}) == [
+            "positive", "negative"]
+        # a 0/1 file: the map names negative/positive, what 0/1 are read as
+        assert tidy_labels(["0", "1", "1"], mapping={"negative": "positive", "positive": "negative"}) == [
+            "positive", "negative", "negative"]
+        assert tidy_labels(["0", "1"], mapping={"0": "positive", "1": "negative"}) == ["positive", "negative"]
+        assert tidy_labels(["negative", "positive"], mapping={"negative": "positive", "positive": "negative"}) == [
+            "positive", "negative"]
+    assert caplog.records == []
+    inverted = table(tmp_path / "inverted.csv", reviews("0", "1", 24))
+    swapped = ok("evaluate", "sentiment", "--data", inverted, "--label-map", "negative=positive,positive=negative")
+    assert "accuracy  1.0000" in swapped.stdout and swapped.stderr == ""
+    # a map that already swaps them, on a file the other way round still: the advice is to leave it out
+    named = table(tmp_path / "named.csv", reviews("positive", "negative", 24))
+    result = ok("evaluate", "sentiment", "--data", named, "--label-map", "negative=positive,positive=negative")
+    assert result.stderr.rstrip().endswith("To swap them: leave --label-map out"), result.stderr

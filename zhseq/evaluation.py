@@ -57,7 +57,7 @@ def evaluate(
     texts, labels = read_task_data(model.task, data, text_column, label_column, encoding=encoding,
                                    label_map=label_map, prefer_labels=model.labels if model.task == "sentiment" else ())
     if model.task == "sentiment":
-        check_known_labels(labels, model.labels, str(data))
+        check_known_labels(labels, model.labels, ", ".join(as_list(data)))
         index = {label: i for i, label in enumerate(model.labels)}
         predicted = []  # argmax: the first label on a tie, as the CLI; -1: no label (a text without content)
         for chunk in batched(texts, max(batch_size, 4096)):
@@ -67,9 +67,11 @@ def evaluate(
         result["no_label"] = predicted.count(-1)  # counted as errors
         if len(model.labels) == 2 and len(labels) >= 20 and result["accuracy"] < 0.25:
             a, b = model.labels
-            if label_map:  # the map given (or recorded), each of its targets swapped
-                other = {a: b, b: a}
-                swap = "--label-map " + ",".join(f"{k}={other.get(v, v)}" for k, v in label_map.items())
+            swapped = {k: {a: b, b: a}.get(v, v) for k, v in (label_map or {}).items()}
+            if swapped and all(k == v for k, v in swapped.items()):  # the map swaps the labels already
+                swap = "leave --label-map out"
+            elif swapped:  # the map given (or recorded), each of its targets swapped
+                swap = "--label-map " + ",".join(f"{k}={v}" for k, v in swapped.items())
             else:
                 swap = f"--label-map {a}={b},{b}={a}"
                 if sorted(model.labels) == ["negative", "positive"]:  # 0/1 are read as negative/positive

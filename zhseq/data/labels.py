@@ -14,7 +14,12 @@
    (``--allow-rare-labels``). So is a label column with more than ``MANY_LABELS`` labels, more than half
    as many as rows: that is text, not labels (the columns swapped);
 4. **0/1**: when every label that is not rare is ``0`` or ``1``, those rows become ``negative``/``positive``
-   (a rare label that was confirmed, such as a stray ``11``, stays itself).
+   (a rare label that was confirmed, such as a stray ``11``, stays itself); a label map none of whose entries
+   names a label of the rows applies to those names then (``negative=positive,positive=negative`` swaps a 0/1
+   file's labels).
+
+A label map with an entry that names no label, while a label is left unmapped, gets one warning (``好坪=…``:
+a typo, and 好评 trained on as itself).
 """
 
 from __future__ import annotations
@@ -95,9 +100,18 @@ def tidy_labels(labels: Sequence[str], rows: Sequence[str] | None = None, *, map
     Raises ZhseqError, in one line, when ``allow_rare`` is false and a label is rare: each such label with
     its row count, its first rows and the label it resembles, and the option that keeps them."""
     labels = list(labels)  # every step renames the few distinct labels, then the rows
+    unmatched = []  # the map's entries that name no label of the rows
     if mapping:
         folded = {fold(k): v for k, v in mapping.items()}
+        present = {fold(y) for y in labels}
+        unmatched = [k for k in mapping if fold(k) not in present]
         labels = _renamed(labels, {y: mapping.get(y) or folded.get(fold(y), y) for y in set(labels)})
+        left = sorted({y for y in labels if y not in mapping.values()})
+        if unmatched and left and len(unmatched) < len(mapping):  # a typo in the map: a label kept as it is
+            logger.warning("%slabel map entr%s %s match%s no label; %s kept as %s %s", f"{source}: " if source else "",
+                           "ies" if len(unmatched) > 1 else "y", ", ".join(unmatched),
+                           "" if len(unmatched) > 1 else "es", ", ".join(left), "they are" if len(left) > 1 else "it is",
+                           "(a typo in --label-map?)")
     labels = _merge_spellings(labels, prefer, source)
     counts = Counter(labels)
     if len(counts) > MANY_LABELS and 2 * len(counts) > len(labels) and not allow_rare:
@@ -113,6 +127,8 @@ def tidy_labels(labels: Sequence[str], rows: Sequence[str] | None = None, *, map
     if common and common <= {"0", "1"}:
         names = {"0": "negative", "1": "positive"}
         labels = _renamed(labels, {y: names.get(fold(y), y) for y in counts if y not in rare})
+        if mapping and len(unmatched) == len(mapping):  # the map names what 0/1 are read as: it applies to those
+            labels = _renamed(labels, {y: mapping.get(y, y) for y in set(labels)})
     return labels
 
 
