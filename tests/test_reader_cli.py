@@ -149,3 +149,26 @@ def test_several_inputs_are_read_in_order_and_a_bad_one_fails_before_any_output(
 def predicted_texts_of(args, input=None):
     out = ok("sentiment", "--model", SHIPPED, *args, "--format", "jsonl", input=input).stdout
     return [json.loads(line)["text"] for line in out.splitlines()]
+
+
+def test_four_texts_sharing_no_ngram_train_a_model(tmp_path):
+    """No n-gram in two texts: the n-gram half had no column and scikit-learn raised a traceback."""
+    data = write(tmp_path / "four.csv", "text,label\n很好,positive\n太差,negative\n不错,positive\n糟糕,negative\n")
+    ok("train", "sentiment", "--data", data, "--out", tmp_path / "m", "--max-steps", "1", *TINY)
+    out = ok("sentiment", "--model", tmp_path / "m", "--format", "jsonl", "很好", "随便").stdout
+    assert len(out.splitlines()) == 2
+
+
+def test_init_backbone_refuses_a_setting_it_would_override(tmp_path):
+    """`--hidden-size 64 --init-backbone B` (B of 16) gave a model of 16, and --t2s was dropped, in silence."""
+    data = write(tmp_path / "lm.txt", "今天天气很好\n我们去公园\n" * 20)
+    backbone = tmp_path / "b"
+    ok("train", "lm", "--data", data, "--out", backbone, "--max-steps", "1", *TINY)
+    labelled = write(tmp_path / "l.csv", "text,label\n" + "今天很好,positive\n今天很差,negative\n" * 10)
+    for option in (["--hidden-size", "64"], ["--cell", "gru"], ["--t2s"], ["--embedding-size", "32"]):
+        line = one_error_line(invoke("train", "sentiment", "--data", labelled, "--out", tmp_path / "s",
+                                     "--init-backbone", backbone, "--max-steps", "1", "--quiet", *option))
+        assert f"{' '.join(option)}: a model started from --init-backbone" in line, line
+    # the backbone's own value, or the option left out, is fine
+    ok("train", "sentiment", "--data", labelled, "--out", tmp_path / "s", "--init-backbone", backbone,
+       "--max-steps", "1", "--quiet", "--hidden-size", "16")

@@ -98,9 +98,16 @@ def logistic_regression(x, targets, c: float):
         raise ZhseqError(f"the n-gram half needs texts of two labels or more; its {len(y)} texts have "
                          f"{'none' if not len(present) else 'one'}")
     model = LogisticRegression(C=2 * c if len(present) == 2 else c, solver="lbfgs", max_iter=MAX_ITER, tol=TOL)
+    empty = x.shape[1] == 0  # no n-gram in two texts or more (a handful of texts): the label prior alone
+    if empty:
+        from scipy.sparse import csr_matrix
+
+        x = csr_matrix((x.shape[0], 1), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # MAX_ITER reached: the fit is kept, as it is
         model.fit(x, y)
+    if empty:
+        model.coef_, model.n_features_in_ = model.coef_[:, :0], 0
     return model
 
 
@@ -149,7 +156,9 @@ def fit_ngrams(net, tokens: list[list[str]], targets: list[int], *, c: float = d
     d = design(tokens, targets, cfg, nb, base_idf=None if old is None else old[2])
     model = logistic_regression(d.x, targets, c)
     weight, bias = logit_table(model, cfg.num_labels)  # (A, K), (K,) for the scaled columns
-    p = model.predict_proba(d.x)[np.arange(len(tokens)), np.searchsorted(model.classes_, targets)]
+    z = np.asarray(d.x @ weight) + bias  # (N, K): predict_proba's logits, also with no column at all
+    z -= z.max(1, keepdims=True)
+    p = np.exp(z[np.arange(len(tokens)), targets]) / np.exp(z).sum(1)
     loss = float(-np.log(np.maximum(p, 1e-300)).mean() + (weight * weight).sum() / (2 * c * len(tokens)))
     with torch.no_grad():
         table.weight.zero_()

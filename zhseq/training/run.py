@@ -129,6 +129,7 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         folder = resolve_model_dir(model.init_backbone)
         source = (folder, read_config(folder))
         sb = source[1]["backbone"]
+        _check_backbone_settings(model, source)
         model = replace(model, cell=sb["cell"], layers=sb["layers"], embedding_size=sb["embedding_size"],
                         hidden_size=sb["hidden_size"])
     _head_config(task, model, vocab_size=1, num_labels=2)  # its checks (a stacked bidirectional lm), now
@@ -440,6 +441,23 @@ def _head_config(task: str, model: ModelConfig, *, vocab_size: int, num_labels: 
         return SentimentConfig(backbone, num_labels=num_labels, **head, ignore_placeholders=True,
                                ngram_buckets=hashed_ngrams.BUCKETS if model.ngrams else 0)
     return NextWordConfig(backbone, **head)
+
+
+def _check_backbone_settings(model: ModelConfig, source) -> None:
+    """ZhseqError for a setting ``init_backbone`` overrides that was set to something else than the backbone's
+    (``--hidden-size 64`` on a backbone of 16 gave a model of 16, in silence): the cell and sizes, and the
+    tokenizer's settings but ``emoji_keywords`` (``_tokenizer``). A setting left at its default says nothing."""
+    folder, config = source
+    backbone, tokenizer = config["backbone"], config.get("tokenizer", {})
+    theirs = {name: backbone.get(name) for name in ("cell", "layers", "embedding_size", "hidden_size")}
+    theirs |= {name: bool(tokenizer.get(name)) for name in ("hmm", "t2s", "emoji", "social")}
+    for name, value in theirs.items():
+        mine = getattr(model, name)
+        if mine != default_of(ModelConfig, name) and mine != value:
+            option = "--" + name.replace("_", "-")
+            shown = (option if mine else "--no-" + name) if isinstance(mine, bool) else f"{option} {mine}"
+            raise ZhseqError(f"{shown}: a model started from --init-backbone {folder} keeps its {name.replace('_', ' ')} "
+                             f"({value}); leave the option out, or train without --init-backbone")
 
 
 def _tokenizer(model: ModelConfig, source) -> Tokenizer:
