@@ -393,6 +393,26 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(tmp_path):
         post(base, "/healthz", {}, timeout=2)
 
 
+def test_the_access_log_goes_to_stderr_and_stdout_stays_empty(tmp_path):
+    """README and --help say stderr; uvicorn's default put the access lines on stdout."""
+    pytest.importorskip("uvicorn")
+    port, out, err = free_port(), tmp_path / "out.log", tmp_path / "err.log"
+    base = f"http://127.0.0.1:{port}"
+    with open(out, "w") as o, open(err, "w") as e:
+        process = subprocess.Popen(command_without(["serve", "--port", port, "--access-log"], TRAIN_ONLY),
+                                   stdout=o, stderr=e, text=True)
+    try:
+        wait_until_up(process, base, err)
+        assert post(base, "/v1/segment", {"texts": ["好"]})[0] == 200
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert out.read_text() == ""
+    assert '"POST /v1/segment HTTP/1.1" 200' in err.read_text()
+
+
 def start_workers(tmp_path, n=2):
     port, log = free_port(), tmp_path / "serve.log"
     base = f"http://127.0.0.1:{port}"

@@ -15,6 +15,7 @@ the sockets by their addresses (Linux). Where the option does not exist, uvicorn
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import multiprocessing
@@ -59,8 +60,11 @@ def serve(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000, wor
     models = Models.load(config)
     log.info(f"zhseq serve: sentiment model {models.sentiment.path}, language model {models.lm.path}; "
              f"API documentation at http://{host}:{port}/docs")
+    # uvicorn's logging, its access lines on stderr with the rest (its default puts them on stdout)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     settings = dict(host=host, port=port, access_log=access_log, timeout_graceful_shutdown=shutdown_timeout,
-                    server_header=False, log_level="info")
+                    server_header=False, log_level="info", log_config=log_config)
     if workers == 1:
         uvicorn.run(create_app(config, models=models), **settings)
         return
