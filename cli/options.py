@@ -161,7 +161,8 @@ def _output_option(func):
         help="Write the results to FILE instead of stdout, whole: under a temporary name, renamed to FILE once "
              "every text is done (an error leaves FILE as it was). FILE ending in .parquet: a Parquet table "
              "whose columns are the jsonl fields, one row per text (needs pyarrow: pip install "
-             "'zhseq[parquet]'); any other FILE: the --format lines, UTF-8.")(func)
+             "'zhseq[parquet]'); in .jsonl: the jsonl lines; any other FILE: the --format lines, UTF-8; "
+             "gzip-compressed when FILE ends in .gz.")(func)
 
 
 # the jsonl fields of each command: the columns of a .parquet --output that has no rows
@@ -184,6 +185,12 @@ def _open_output(output_path, fmt, every):
         write = output.ParquetRecords(output_path, fields=_RESULT_FIELDS.get(ctx.info_name, ("text",)))
         fmt = "jsonl"
     else:
+        name = output_path.lower().removesuffix(".gz")
+        if name.endswith(".jsonl") and fmt != "jsonl":  # a .jsonl FILE holds JSON lines, whatever the default
+            if ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE:
+                raise click.UsageError(f"--format {fmt} does not fit a .jsonl --output; leave --format out, or "
+                                       "name the file otherwise")
+            fmt = "jsonl"
         write = output.FileLines(output_path, every)
     # closed when the command's context ends, on success or on an error (then sys.exc_info() holds it)
     ctx.call_on_close(lambda: write.close(ok=sys.exc_info()[0] is None))

@@ -5,6 +5,7 @@ Only the standard library is imported at the top, so ``zhseq --help`` stays fast
 printed, pyarrow only when a ``.parquet`` file is written).
 """
 
+import gzip
 import json
 import os
 import secrets
@@ -85,11 +86,16 @@ class _Replaced:
 
 
 class FileLines(LineWriter):
-    """``LineWriter`` into the file ``path`` (UTF-8), written whole on ``close(ok=True)`` (``_Replaced``)."""
+    """``LineWriter`` into the file ``path`` (UTF-8; gzip-compressed when it ends in ``.gz``, as zhseq reads
+    such a name), written whole on ``close(ok=True)`` (``_Replaced``)."""
 
     def __init__(self, path, every):
         self.file = _Replaced(path)
-        super().__init__(every, open(self.file.temporary, "w", encoding="utf-8", newline="\n"))
+        if os.fspath(path).lower().endswith(".gz"):
+            stream = gzip.open(self.file.temporary, "wt", encoding="utf-8", newline="\n")
+        else:
+            stream = open(self.file.temporary, "w", encoding="utf-8", newline="\n")
+        super().__init__(every, stream)
 
     def close(self, ok):
         self.stream.close()

@@ -172,3 +172,19 @@ def test_init_backbone_refuses_a_setting_it_would_override(tmp_path):
     # the backbone's own value, or the option left out, is fine
     ok("train", "sentiment", "--data", labelled, "--out", tmp_path / "s", "--init-backbone", backbone,
        "--max-steps", "1", "--quiet", "--hidden-size", "16")
+
+
+def test_output_named_jsonl_or_gz_can_be_read_back(tmp_path):
+    """`--output o.jsonl` wrote text lines and `o.jsonl.gz` plain text: zhseq could not read its own output."""
+    out = tmp_path / "o.jsonl"
+    ok("sentiment", "--model", SHIPPED, "很好", "太差", "--output", out)
+    assert [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()] == ["很好", "太差"]
+    packed = tmp_path / "o.jsonl.gz"
+    ok("sentiment", "--model", SHIPPED, "很好", "--output", packed, "--format", "jsonl")
+    assert json.loads(gzip.decompress(packed.read_bytes()))["label"] == "positive"
+    assert predicted_texts(packed) == ["很好"]
+    words = tmp_path / "w.txt.gz"
+    ok("segment", "我爱北京", "--output", words)
+    assert gzip.decompress(words.read_bytes()).decode() == "我 爱 北京\n"
+    line = one_error_line(invoke("sentiment", "--model", SHIPPED, "好", "--output", out, "--format", "tsv"), code=2)
+    assert "--format tsv does not fit a .jsonl --output" in line
