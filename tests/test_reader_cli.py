@@ -188,3 +188,19 @@ def test_output_named_jsonl_or_gz_can_be_read_back(tmp_path):
     assert gzip.decompress(words.read_bytes()).decode() == "我 爱 北京\n"
     line = one_error_line(invoke("sentiment", "--model", SHIPPED, "好", "--output", out, "--format", "tsv"), code=2)
     assert "--format tsv does not fit a .jsonl --output" in line
+
+
+@pytest.mark.parametrize("task, options, words", [
+    ("lm", ["--ngram-c", "3"], "ngram_c: a setting of sentiment models only"),
+    ("lm", ["--no-ngrams"], "ngrams: a setting of sentiment models only"),
+    ("lm", ["--allow-rare-labels", "--label-column", "x"], "label_column, allow_rare_labels: settings of sentiment"),
+    ("lm", ["--label-map", "a=b"], "label_map: a setting of sentiment models only"),
+    ("sentiment", ["--no-ngrams", "--ngram-nb", "0"], "ngram_nb: a setting of the n-gram half, which this model"),
+])
+def test_an_option_the_run_would_ignore_is_refused(tmp_path, task, options, words):
+    """`train lm --ngram-c 3` and the like were accepted and ignored, while --pooling on an lm was refused."""
+    data = write(tmp_path / ("d.txt" if task == "lm" else "d.csv"),
+                 "今天天气很好\n" * 10 if task == "lm" else "text,label\n" + "很好,positive\n很差,negative\n" * 5)
+    line = one_error_line(invoke("train", task, "--data", data, "--out", tmp_path / "m", *TINY, *options))
+    assert words in line, line
+    assert not (tmp_path / "m").exists()

@@ -120,6 +120,8 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         if owner != task and getattr(model, name) != default_of(ModelConfig, name):
             raise ZhseqError(f"{name} is a setting of {owner} models only")
     _check_fit(task, fit)
+    _check_unused(task, fit, ngrams=model.ngrams, label_column=label_column, label_map=label_map,
+                  allow_rare_labels=allow_rare_labels, ngrams_set=model.ngrams != default_of(ModelConfig, "ngrams"))
     if ngram_data and (task != "sentiment" or not model.ngrams):
         raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
     device = resolve_device(fit.device)  # a GPU this machine lacks fails here too
@@ -241,6 +243,9 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
         raise ZhseqError("--new-labels is for sentiment models: a next-word (lm) model has no labels")
     fit = replace(fit, **settings) if fit is not None else finetune_config(src, ulmfit=bool(unlabeled), **settings)
     _check_fit(task, fit)
+    _check_unused(task, fit, ngrams=task == "sentiment" and bool(config.get("head", {}).get("ngram_buckets")),
+                  label_column=label_column, label_map=label_map, allow_rare_labels=allow_rare_labels,
+                  ngram_keep_set=ngram_keep != FINETUNE_NGRAM_KEEP)
     lm_fit = (lm_fit if lm_fit is not None else lm_stage_config(fit)) if unlabeled else None
     if lm_fit is not None:
         _check_fit("lm", lm_fit)
@@ -739,6 +744,26 @@ def _check_fit(task: str, fit: FitConfig) -> None:
     if task != "sentiment" and fit.label_smoothing:
         raise ZhseqError("label_smoothing is a setting of sentiment models only")
     check_layers(fit)
+
+
+def _check_unused(task: str, fit: FitConfig, *, ngrams: bool, label_column=None, label_map=None,
+                  allow_rare_labels=False, ngrams_set=False, ngram_keep_set=False) -> None:
+    """ZhseqError (one line) for an option given that this run would ignore: a label option or an n-gram one
+    for an lm (which reads texts only and has no n-gram half), an n-gram one for a model without that half.
+    ``ngrams``: whether the model has the half; ``ngrams_set``/``ngram_keep_set``: whether those were given."""
+    given = [name for name, on in (("ngram_c", fit.ngram_c != default_of(FitConfig, "ngram_c")),
+                                   ("ngram_nb", fit.ngram_nb != default_of(FitConfig, "ngram_nb")),
+                                   ("ngram_keep", ngram_keep_set)) if on]
+    if task != "sentiment":
+        given = (["ngrams"] if ngrams_set else []) + given
+        given += [name for name, on in (("label_column", label_column is not None), ("label_map", bool(label_map)),
+                                        ("allow_rare_labels", allow_rare_labels)) if on]
+        if given:
+            raise ZhseqError(f"{', '.join(given)}: {'settings' if len(given) > 1 else 'a setting'} of sentiment "
+                             "models only; a next-word (lm) model reads texts and has no n-gram half")
+    elif given and not ngrams:
+        raise ZhseqError(f"{', '.join(given)}: {'settings' if len(given) > 1 else 'a setting'} of the n-gram half, "
+                         "which this model does not have (--no-ngrams)")
 
 
 def _mapped(label_map: dict | None) -> dict:
