@@ -77,3 +77,15 @@ def test_the_python_api_names_a_text_that_is_not_a_str(engine):
     assert lm.generate(["这本书", "请问"], n=5) == [lm.generate("这本书", n=5), lm.generate("请问", n=5)]
     assert lm.generate(iter(["这本书"]), n=3, temperature=1.0, seed=4) == [lm.generate("这本书", n=3,
                                                                                     temperature=1.0, seed=4)]
+
+
+def test_the_python_api_names_data_that_is_not_file_names():
+    pytest.importorskip("torch")
+    from zhseq import evaluate, train
+    from zhseq.errors import ZhseqError
+
+    for data, message in ((None, "not NoneType"), (5, "not int"), (["a.tsv", None], "the list holds NoneType")):
+        with pytest.raises(ZhseqError, match=message):
+            evaluate("sentiment", data)
+        with pytest.raises(ZhseqError, match=message):
+            train("sentiment", data, "never-written")

@@ -13,8 +13,17 @@ logger = logging.getLogger(__name__)
 
 
 def as_list(data) -> list[str]:
-    """One file name or several → a list of names."""
-    return [str(data)] if isinstance(data, (str, os.PathLike)) else [str(d) for d in data]
+    """One file name or several → a list of names. ZhseqError for anything else (None, a number)."""
+    if isinstance(data, (str, os.PathLike)):
+        return [str(data)]
+    if data is None or isinstance(data, (bytes, bytearray)) or not hasattr(data, "__iter__"):
+        raise ZhseqError(f"data must be a file name or a list of them, not {type(data).__name__}")
+    names = list(data)
+    for name in names:
+        if not isinstance(name, (str, os.PathLike)):
+            raise ZhseqError(f"data must be a file name or a list of them; the list holds {type(name).__name__} "
+                             f"{name!r}")
+    return [str(d) for d in names]
 
 
 def recorded(dev):
