@@ -185,8 +185,8 @@ def test_a_bad_request_is_a_4xx_with_one_json_line_and_the_server_goes_on(models
 
 
 def test_the_defaults_stay_within_the_servers_limits(models):
-    """With --max-k 3, a request without k (the web page sends none) got 422 for the default 5; a null
-    neutral_band is the default, off."""
+    """With --max-k 3, a request without k (the web page sends none) got 422 for the default 5; null is the
+    default for every option (it was for neutral_band and k, a 422 for explain and words_only)."""
     from fastapi.testclient import TestClient
 
     with TestClient(make_app(models, **dict(MAX, max_k=3))) as c:
@@ -196,6 +196,8 @@ def test_the_defaults_stay_within_the_servers_limits(models):
         assert c.post("/v1/predict-next", json={"texts": ["今天天气"], "k": 4}).status_code == 422
         plain = results(c.post("/v1/sentiment", json={"texts": TEXTS}))
         assert results(c.post("/v1/sentiment", json={"texts": TEXTS, "neutral_band": None})) == plain
+        assert results(c.post("/v1/sentiment", json={"texts": TEXTS, "explain": None})) == plain
+        assert results(c.post("/v1/predict-next", json={"texts": ["今天天气"], "words_only": None})) == answer
     with TestClient(make_app(models, **MAX)) as c:  # max_k 10: the default 5
         assert len(results(c.post("/v1/predict-next", json={"texts": ["今天天气"]}))[0]["predictions"]) == 5
 

@@ -233,6 +233,7 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
         req = await _request(request, schemas.SentimentRequest, config)
         if req.neutral_band is None:  # null: off, the default
             req.neutral_band = default_of(PredictConfig, "neutral_band")
+        req.explain = bool(req.explain)  # null: false, the default
         _checked(neutral_band=req.neutral_band)
         try:
             neutral_column(models.sentiment.labels, req.neutral_band)
@@ -251,6 +252,7 @@ def create_app(config: ServeConfig | None = None, *, models: Models | None = Non
         req = await _request(request, schemas.PredictNextRequest, config)
         if req.k is None:  # the default, within what this server allows
             req.k = min(default_of(PredictConfig, "k"), config.max_k)
+        req.words_only = bool(req.words_only)  # null: false, the default
         _checked(k=req.k)
         if req.k > config.max_k:
             raise ApiError(422, f"k must be at most {config.max_k} on this server, not {req.k}")

@@ -23,9 +23,10 @@ class SentimentRequest(BaseModel):
     neutral_band: Optional[float] = Field(default_of(PredictConfig, "neutral_band"),
                                           description="Label a text 'neutral' when its positive probability is "
                                                       "within 0.5 ± this (0 ≤ x < 0.5; 0 or null: off).")
-    explain: bool = Field(False, description="Add each result's 'explanation': one {token, weight} per word, the "
-                                             "weight in logit units, positive for the label (as `zhseq sentiment "
-                                             "--explain`); each explained text costs about one pass per word.")
+    explain: Optional[bool] = Field(False, description="Add each result's 'explanation' (null: false): one "
+                                                       "{token, weight} per word, the weight in logit units, "
+                                                       "positive for the label (as `zhseq sentiment --explain`); "
+                                                       "each explained text costs about one pass per word.")
 
 
 class PredictNextRequest(BaseModel):
@@ -35,7 +36,8 @@ class PredictNextRequest(BaseModel):
     k: Optional[int] = Field(None, description=f"Words to propose per prefix (1 to the server's max_k). Default "
                                                f"(absent or null): {default_of(PredictConfig, 'k')}, or the "
                                                f"server's max_k if that is smaller.")
-    words_only: bool = Field(False, description="Propose words only: no punctuation or symbols.")
+    words_only: Optional[bool] = Field(False, description="Propose words only: no punctuation or symbols "
+                                                          "(null: false).")
 
 
 class SegmentRequest(BaseModel):
