@@ -89,3 +89,15 @@ def test_the_python_api_names_data_that_is_not_file_names():
             evaluate("sentiment", data)
         with pytest.raises(ZhseqError, match=message):
             train("sentiment", data, "never-written")
+
+
+def test_a_folder_holding_an_unfinished_run_says_so(tmp_path):
+    from cli_helpers import invoke, one_error_line
+
+    run = tmp_path / "run"
+    (run / "checkpoint").mkdir(parents=True)
+    line = one_error_line(invoke("info", run))
+    assert line.endswith("it holds a training run that has not finished an epoch yet: continue it with the same "
+                         "command and --resume")
+    (run / "checkpoint").rmdir()
+    assert "--resume" not in one_error_line(invoke("info", run))

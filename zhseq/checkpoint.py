@@ -24,6 +24,7 @@ WEIGHTS_NAME = "model.safetensors"
 VOCAB_NAME = "vocab.json"
 METRICS_NAME = "metrics.json"
 BEST_DIR, LAST_DIR = "model-best", "model-last"
+STATE_DIR = "checkpoint"  # a training run's resumable state, beside them (zhseq.training.state)
 FORMAT = "zhseq-model"
 MODELS_DIR = Path(__file__).parent / "models"  # shipped default models, one folder per task: models/sentiment, models/lm
 
@@ -60,7 +61,9 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
         return p / BEST_DIR
     shadowed = (f"; this folder here hides the shipped model {str(path)!r} (name it by its path, "
                 f"{default_model_dir(str(path))})" if str(path) in TASKS else "")
-    raise ZhseqError(f"not a zhseq model folder (no {CONFIG_NAME}): {p}{shadowed}")
+    unfinished = ("; it holds a training run that has not finished an epoch yet: continue it with the same command "
+                  "and --resume" if (p / STATE_DIR).is_dir() else "")
+    raise ZhseqError(f"not a zhseq model folder (no {CONFIG_NAME}): {p}{shadowed}{unfinished}")
 
 
 def read_config(model_dir: str | os.PathLike) -> dict:

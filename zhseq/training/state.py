@@ -30,10 +30,9 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import write_json
+from ..checkpoint import STATE_DIR, write_json
 from ..errors import ZhseqError
 
-STATE_DIR = "checkpoint"
 FORMAT = "zhseq-train-state"
 VERSION = 2  # 2: torch.optim's AdamW in two parameter groups (1: one group, zhseq's own AdamW)
 
