@@ -194,7 +194,7 @@ def test_output_named_jsonl_or_gz_can_be_read_back(tmp_path):
     ("lm", ["--ngram-c", "3"], "ngram_c: a setting of sentiment models only"),
     ("lm", ["--no-ngrams"], "ngrams: a setting of sentiment models only"),
     ("lm", ["--allow-rare-labels", "--label-column", "x"], "label_column, allow_rare_labels: settings of sentiment"),
-    ("lm", ["--label-map", "a=b"], "label_map: a setting of sentiment models only"),
+    ("lm", ["--label-map", "a=b"], "--label-map is for sentiment data"),
     ("sentiment", ["--no-ngrams", "--ngram-nb", "0"], "ngram_nb: a setting of the n-gram half, which this model"),
 ])
 def test_an_option_the_run_would_ignore_is_refused(tmp_path, task, options, words):

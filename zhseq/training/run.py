@@ -120,8 +120,8 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         if owner != task and getattr(model, name) != default_of(ModelConfig, name):
             raise ZhseqError(f"{name} is a setting of {owner} models only")
     _check_fit(task, fit)
-    _check_unused(task, fit, ngrams=model.ngrams, label_column=label_column, label_map=label_map,
-                  allow_rare_labels=allow_rare_labels, ngrams_set=model.ngrams != default_of(ModelConfig, "ngrams"))
+    _check_unused(task, fit, ngrams=model.ngrams, label_column=label_column, allow_rare_labels=allow_rare_labels,
+                  ngrams_set=model.ngrams != default_of(ModelConfig, "ngrams"))
     if ngram_data and (task != "sentiment" or not model.ngrams):
         raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
     device = resolve_device(fit.device)  # a GPU this machine lacks fails here too
@@ -244,7 +244,7 @@ def finetune(model_dir: str | os.PathLike, data, out: str | os.PathLike, *, fit:
     fit = replace(fit, **settings) if fit is not None else finetune_config(src, ulmfit=bool(unlabeled), **settings)
     _check_fit(task, fit)
     _check_unused(task, fit, ngrams=task == "sentiment" and bool(config.get("head", {}).get("ngram_buckets")),
-                  label_column=label_column, label_map=label_map, allow_rare_labels=allow_rare_labels,
+                  label_column=label_column, allow_rare_labels=allow_rare_labels,
                   ngram_keep_set=ngram_keep != FINETUNE_NGRAM_KEEP)
     lm_fit = (lm_fit if lm_fit is not None else lm_stage_config(fit)) if unlabeled else None
     if lm_fit is not None:
@@ -746,17 +746,18 @@ def _check_fit(task: str, fit: FitConfig) -> None:
     check_layers(fit)
 
 
-def _check_unused(task: str, fit: FitConfig, *, ngrams: bool, label_column=None, label_map=None,
-                  allow_rare_labels=False, ngrams_set=False, ngram_keep_set=False) -> None:
+def _check_unused(task: str, fit: FitConfig, *, ngrams: bool, label_column=None, allow_rare_labels=False,
+                  ngrams_set=False, ngram_keep_set=False) -> None:
     """ZhseqError (one line) for an option given that this run would ignore: a label option or an n-gram one
     for an lm (which reads texts only and has no n-gram half), an n-gram one for a model without that half.
-    ``ngrams``: whether the model has the half; ``ngrams_set``/``ngram_keep_set``: whether those were given."""
+    ``ngrams``: whether the model has the half; ``ngrams_set``/``ngram_keep_set``: whether those were given.
+    (A label map for an lm is refused as its data is read: ``read_task_data``.)"""
     given = [name for name, on in (("ngram_c", fit.ngram_c != default_of(FitConfig, "ngram_c")),
                                    ("ngram_nb", fit.ngram_nb != default_of(FitConfig, "ngram_nb")),
                                    ("ngram_keep", ngram_keep_set)) if on]
     if task != "sentiment":
         given = (["ngrams"] if ngrams_set else []) + given
-        given += [name for name, on in (("label_column", label_column is not None), ("label_map", bool(label_map)),
+        given += [name for name, on in (("label_column", label_column is not None),
                                         ("allow_rare_labels", allow_rare_labels)) if on]
         if given:
             raise ZhseqError(f"{', '.join(given)}: {'settings' if len(given) > 1 else 'a setting'} of sentiment "
