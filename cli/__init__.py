@@ -83,17 +83,21 @@ def log_to_stderr():
 
 
 class ZhseqCommand(click.Command):
-    """A command whose single-value options may be given once: click keeps the last of several
-    (``evaluate --data a.tsv --data b.tsv`` scored b.tsv alone, in silence); repeated, they are a usage error."""
+    """A command whose single file or folder options (metavar FILE or DIR: ``--dev``, ``--out``, ``--model``,
+    ``--output``) may be given once: click keeps the last of several (``train --dev a.tsv --dev b.tsv`` chose
+    epochs on b.tsv alone, in silence), where a second file most likely meant "this one too". Repeated, they
+    are a usage error. Other options keep click's rule, the last one given wins (as argparse: a wrapper's
+    defaults followed by the caller's ``--epochs 3``)."""
 
     def parse_args(self, ctx, args):
         _, _, order = self.make_parser(ctx).parse_args(args=list(args))  # options in the order given, repeats kept
         seen = set()
         for param in order:
-            once = isinstance(param, click.Option) and not (param.multiple or param.count or param.is_eager)
+            once = (isinstance(param, click.Option) and not param.multiple and param.metavar is not None
+                    and ("FILE" in param.metavar or "DIR" in param.metavar))
             if once and param.name in seen:
-                names = "/".join(param.opts + param.secondary_opts)
-                raise click.UsageError(f"{names} was given more than once; it takes one value", ctx)
+                names = "/".join(param.opts)
+                raise click.UsageError(f"{names} was given more than once; it takes one {param.metavar}", ctx)
             seen.add(param.name)
         return super().parse_args(ctx, args)
 
