@@ -54,8 +54,8 @@ def evaluate_command(model_dir, data, fmt, text_column, label_column, encoding, 
     if plot_path is not None:
         plots.check_path(plot_path)  # a bad file name fails now, not after the evaluation
     metrics = evaluation.evaluate(
-        model_dir, list(data), text_column=text_column, label_column=label_column, encoding=encoding, label_map=label_map,
-        batch_size=batch_size, device=device,
+        model_dir, list(data), text_column=text_column, label_column=label_column, encoding=encoding,
+        label_map=label_map, batch_size=batch_size, device=device,
     )
     if fmt == "json":
         click.echo(output.json_document(metrics))

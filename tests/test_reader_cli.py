@@ -191,11 +191,11 @@ def test_output_named_jsonl_or_gz_can_be_read_back(tmp_path):
 
 
 @pytest.mark.parametrize("task, options, words", [
-    ("lm", ["--ngram-c", "3"], "ngram_c: a setting of sentiment models only"),
-    ("lm", ["--no-ngrams"], "ngrams: a setting of sentiment models only"),
-    ("lm", ["--allow-rare-labels", "--label-column", "x"], "label_column, allow_rare_labels: settings of sentiment"),
+    ("lm", ["--ngram-c", "3"], "ngram_c is a setting of sentiment models only"),
+    ("lm", ["--no-ngrams"], "ngrams is a setting of sentiment models only"),
+    ("lm", ["--allow-rare-labels", "--label-column", "x"], "label_column and allow_rare_labels are settings of sentiment"),
     ("lm", ["--label-map", "a=b"], "--label-map is for sentiment data"),
-    ("sentiment", ["--no-ngrams", "--ngram-nb", "0"], "ngram_nb: a setting of the n-gram half, which this model"),
+    ("sentiment", ["--no-ngrams", "--ngram-nb", "0"], "ngram_nb is a setting of the n-gram half, which this model"),
 ])
 def test_an_option_the_run_would_ignore_is_refused(tmp_path, task, options, words):
     """`train lm --ngram-c 3` and the like were accepted and ignored, while --pooling on an lm was refused."""

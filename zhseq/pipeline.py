@@ -386,8 +386,9 @@ class NextWordPredictor(Pretrained):
         and no dictionary words this is: the rest of v scores p(v) / Z and x scores p(w) / Z · p(x | prefix),
         Z = p(w) + Σ p(v), w the last word.
         Never ``<unk>``, ``<pad>``, ``<bos>``, ``<eos>`` or a social placeholder (``@用户``, ``<链接>``,
-        ``//转发``: ``banned_ids``); ``words_only``: nor punctuation or symbols (tokens without a letter or digit). Raises ZhseqError for k or a batch size below 1, and for a prefix that is
-        not a str (``checked_texts``)."""
+        ``//转发``: ``banned_ids``); ``words_only``: nor punctuation or symbols (tokens without a letter or
+        digit). Raises ZhseqError for k or a batch size below 1, and for a prefix that is not a str
+        (``checked_texts``)."""
         check_prediction(k=k, batch_size=batch_size)
         single, prefixes = checked_texts(prefix, "prefixes")
         results = []

@@ -120,10 +120,8 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         if owner != task and getattr(model, name) != default_of(ModelConfig, name):
             raise ZhseqError(f"{name} is a setting of {owner} models only")
     _check_fit(task, fit)
-    _check_unused(task, fit, ngrams=model.ngrams, label_column=label_column, allow_rare_labels=allow_rare_labels,
-                  ngrams_set=model.ngrams != default_of(ModelConfig, "ngrams"))
-    if ngram_data and (task != "sentiment" or not model.ngrams):
-        raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
+    _check_unused(task, fit, ngrams=model.ngrams, ngram_data=ngram_data, label_column=label_column,
+                  allow_rare_labels=allow_rare_labels, ngrams_set=model.ngrams != default_of(ModelConfig, "ngrams"))
     device = resolve_device(fit.device)  # a GPU this machine lacks fails here too
     out = Path(out)
     source = None
@@ -461,8 +459,9 @@ def _check_backbone_settings(model: ModelConfig, source) -> None:
         if mine != default_of(ModelConfig, name) and mine != value:
             option = "--" + name.replace("_", "-")
             shown = (option if mine else "--no-" + name) if isinstance(mine, bool) else f"{option} {mine}"
-            raise ZhseqError(f"{shown}: a model started from --init-backbone {folder} keeps its {name.replace('_', ' ')} "
-                             f"({value}); leave the option out, or train without --init-backbone")
+            raise ZhseqError(f"{shown}: a model started from --init-backbone {folder} keeps its "
+                             f"{name.replace('_', ' ')} ({value}); leave the option out, or train without "
+                             "--init-backbone")
 
 
 def _tokenizer(model: ModelConfig, source) -> Tokenizer:
@@ -746,12 +745,15 @@ def _check_fit(task: str, fit: FitConfig) -> None:
     check_layers(fit)
 
 
-def _check_unused(task: str, fit: FitConfig, *, ngrams: bool, label_column=None, allow_rare_labels=False,
-                  ngrams_set=False, ngram_keep_set=False) -> None:
-    """ZhseqError (one line) for an option given that this run would ignore: a label option or an n-gram one
-    for an lm (which reads texts only and has no n-gram half), an n-gram one for a model without that half.
-    ``ngrams``: whether the model has the half; ``ngrams_set``/``ngram_keep_set``: whether those were given.
-    (A label map for an lm is refused as its data is read: ``read_task_data``.)"""
+def _check_unused(task: str, fit: FitConfig, *, ngrams: bool, ngram_data=(), label_column=None,
+                  allow_rare_labels=False, ngrams_set=False, ngram_keep_set=False) -> None:
+    """ZhseqError (one line, worded as the head settings' check in ``train``: "X is a setting of … only") for
+    an option given that this run would ignore: a label option or an n-gram one for an lm (which reads texts
+    only and has no n-gram half), an n-gram one for a model without that half. ``ngrams``: whether the model
+    has the half; ``ngrams_set``/``ngram_keep_set``: whether those were given. (A label map for an lm is
+    refused as its data is read: ``read_task_data``.)"""
+    if ngram_data and (task != "sentiment" or not ngrams):
+        raise ZhseqError("--ngram-data needs a sentiment model with its n-gram half (--ngrams)")
     given = [name for name, on in (("ngram_c", fit.ngram_c != default_of(FitConfig, "ngram_c")),
                                    ("ngram_nb", fit.ngram_nb != default_of(FitConfig, "ngram_nb")),
                                    ("ngram_keep", ngram_keep_set)) if on]
@@ -759,12 +761,11 @@ def _check_unused(task: str, fit: FitConfig, *, ngrams: bool, label_column=None,
         given = (["ngrams"] if ngrams_set else []) + given
         given += [name for name, on in (("label_column", label_column is not None),
                                         ("allow_rare_labels", allow_rare_labels)) if on]
-        if given:
-            raise ZhseqError(f"{', '.join(given)}: {'settings' if len(given) > 1 else 'a setting'} of sentiment "
-                             "models only; a next-word (lm) model reads texts and has no n-gram half")
-    elif given and not ngrams:
-        raise ZhseqError(f"{', '.join(given)}: {'settings' if len(given) > 1 else 'a setting'} of the n-gram half, "
-                         "which this model does not have (--no-ngrams)")
+        owner = "sentiment models only: a next-word (lm) model reads texts and has no n-gram half"
+    else:
+        owner = "the n-gram half, which this model does not have (--no-ngrams)"
+    if given and (task != "sentiment" or not ngrams):
+        raise ZhseqError(f"{' and '.join(given)} {'are settings' if len(given) > 1 else 'is a setting'} of {owner}")
 
 
 def _mapped(label_map: dict | None) -> dict:
