@@ -9,6 +9,7 @@ detect the encoding of a stream that is not UTF-8.
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import io
 import itertools
@@ -17,6 +18,7 @@ import os
 import re
 import sys
 import threading
+import unicodedata
 import zlib
 from collections.abc import Iterator
 
@@ -37,6 +39,7 @@ _GB_CODECS = ("gb2312", "gbk", "gb18030")  # each a subset of the next; all read
 # that reads as UTF-16 is a chance; UTF-7 is never used for files.
 _NEVER_DETECTED = ["utf_16", "utf_16_be", "utf_16_le", "utf_32", "utf_32_be", "utf_32_le", "utf_7"]
 _COMMON_ENOUGH = 0.8  # the share of common characters (_common_hanzi) that says "Chinese text"
+_NOT_COUNTED = re.compile(r"P|Z|Cc|Cf")  # Unicode categories _common_hanzi leaves out (private use is counted)
 _PREFERRED = ("gb18030", "big5", "cp950", "big5hkscs")  # the order among equally good guesses
 _SHOWN = {"gb18030": "GB18030", "big5": "Big5", "big5hkscs": "Big5-HKSCS", "utf-16": "UTF-16", "utf-32": "UTF-32",
           "shift_jis": "Shift_JIS", "euc_jp": "EUC-JP", "euc_kr": "EUC-KR", "utf-8": "UTF-8"}
@@ -202,14 +205,17 @@ def _choose(name: str, sample: bytes) -> str:
     more bad than valid ones) or no multi-byte encoding fits better. UTF-8 too when no multi-byte encoding fits
     and the bad bytes are no more than the valid non-ASCII characters: a short text's one bad byte is a large
     share of it (``很好\xff``), and a single-byte code page, which reads any bytes, would turn the valid ones
-    into Cyrillic or Urdu. Else the encoding :func:`_detect` finds. ZhseqError when neither fits: nothing
-    detected, or the guess leaves the sample mostly undecodable too.
+    into Cyrillic or Urdu. But GB18030 or Big5 when one of them reads the sample strictly as common Chinese
+    characters and UTF-8's valid characters are not (GBK ``装系统太麻烦`` is UTF-8 ``װϵͳ̫`` and one bad byte).
+    Else the encoding :func:`_detect` finds. ZhseqError when neither fits: nothing detected, or the guess
+    leaves the sample mostly undecodable too.
     """
     as_utf8 = sample.decode("utf-8", errors="replace")
     bad = as_utf8.count("\ufffd")
     valid = len(as_utf8) - len(as_utf8.encode("ascii", errors="ignore")) - bad  # non-ASCII characters
     utf8_fits = _undecodable_share(as_utf8) <= _MOSTLY_BAD
-    if utf8_fits and valid >= 4 * bad:
+    if utf8_fits and valid >= 4 * bad and not ((_common_hanzi(as_utf8.replace("\ufffd", "")) or 0.0)
+                                               < _COMMON_ENOUGH and _chinese_reading(sample)):
         return "utf-8"
     guess, multi_byte = _detect(sample)
     utf8_damaged = utf8_fits or valid >= bad  # UTF-8 with bad bytes, unless a multi-byte encoding reads it
@@ -234,10 +240,13 @@ def _detect(sample: bytes) -> tuple[str | None, bool]:
     """(codec, whether it is a multi-byte encoding) for ``sample``, or (None, False): what charset-normalizer
     finds (never UTF-16, UTF-32 or UTF-7: ``_NEVER_DETECTED``). Of equally good guesses, the one whose Chinese
     characters are most often common ones wins, then GB18030, then Big5 (a few GBK characters also decode as
-    Big5 or Korean, a few Big5 ones as GBK). GB18030 or Big5 instead, when the sample decodes in it to common
-    Chinese characters and charset-normalizer finds no multi-byte encoding (it rejects Chinese text with
-    English words inside, ``Recover和HP_TOOLS``) or one that reads rare ones (a short GBK text read as
-    Korean). charset-normalizer is imported here only, when a stream is not UTF-8.
+    Big5 or Korean, a few Big5 ones as GBK). GB18030 or Big5 instead, when the sample decodes in it to
+    common Chinese characters (``_COMMON_ENOUGH`` of ``_common_hanzi``) more often than in that guess: it
+    finds no multi-byte encoding for Chinese text with English words inside (``Recover和HP_TOOLS``), and
+    reads a short text in the wrong one (GBK ``客服态度差`` as Korean, ``差评！`` as Big5, Big5 ``這家餐廳``
+    as Japanese). zhseq reads Chinese, so a Korean (EUC-KR) file, whose letters GB18030 reads as common
+    characters, is read as GB18030 too; the warning names the encoding and ``--encoding`` overrides it.
+    charset-normalizer is imported here only, when a stream is not UTF-8.
     """
     from charset_normalizer import from_bytes
     from charset_normalizer.utils import is_multi_byte_encoding
@@ -252,13 +261,25 @@ def _detect(sample: bytes) -> tuple[str | None, bool]:
         *_, i, codec = min(candidates)
         common = _common_hanzi(str(tied[i]))
         multi_byte = is_multi_byte_encoding(codecs.lookup(codec).name.replace("-", "_"))
-    # (no CJK characters at all counts as none common: a short Big5 text read as Japanese half-width kana)
-    if not multi_byte or (codec not in _PREFERRED and (common or 0.0) < _COMMON_ENOUGH):
-        chinese = [(-share, _preference(c), c) for c in ("gb18030", "big5")
-                   if (share := _common_hanzi(_decoded(sample, c)) or 0.0) >= _COMMON_ENOUGH]
-        if chinese:
-            return min(chinese)[-1], True
+    # (no letters beyond ASCII at all count as none common)
+    chinese = _chinese_reading(sample)
+    if chinese and (not multi_byte or codec in ("gb18030", "big5") or chinese[0] > (common or 0.0)
+                    or (chinese[0] == common and codec not in _PREFERRED)):
+        return chinese[1], True
     return codec, multi_byte
+
+
+def _chinese_reading(sample: bytes) -> tuple[float, str] | None:
+    """(share, codec): GB18030 or Big5, whichever reads ``sample`` strictly with the larger share of common
+    Chinese characters (``_common_hanzi``), if that share is ``_COMMON_ENOUGH``; else None. A tie goes to the
+    reading whose characters are common in its own encoding's list (Big5 ``鍵盤`` reads in GB18030 as 龄絃,
+    simplified and traditional mixed), then to GB18030."""
+    def rank(codec: str) -> tuple[float, float, int]:
+        text = _decoded(sample, codec)
+        return _common_hanzi(text) or 0.0, _common_hanzi(text, only=codec) or 0.0, -_preference(codec)
+
+    (share, _, _), codec = max((rank(c), c) for c in ("gb18030", "big5"))
+    return (share, codec) if share >= _COMMON_ENOUGH else None
 
 
 def _decoded(sample: bytes, codec: str, errors: str = "strict") -> str:
@@ -273,20 +294,33 @@ def _preference(codec: str) -> int:
     return _PREFERRED.index(codec) if codec in _PREFERRED else len(_PREFERRED)
 
 
-def _common_hanzi(text: str) -> float | None:
-    """The share of the CJK characters of ``text`` that are common ones: GB2312's level 1 (the 3,755 most
-    used simplified characters) or Big5's (5,401 traditional ones); None without CJK characters. Chinese text
-    is nearly all common ones; bytes read in the wrong encoding give a quarter of them."""
-    hanzi = [c for c in text if "\u4e00" <= c <= "\u9fff"]
-    return sum(map(_is_common, hanzi)) / len(hanzi) if hanzi else None
+def _common_hanzi(text: str, only: str | None = None) -> float | None:
+    """The share of the characters of ``text`` beyond ASCII (but for punctuation and spaces outside the CJK
+    blocks) that are common Chinese ones: GB2312's level 1 (the 3,755 most used simplified characters),
+    Big5's (5,401 traditional ones), or CJK and full-width punctuation (``，``, ``、``, ``１``); None without
+    any. Chinese text is nearly all common ones; bytes read in the wrong encoding give a quarter of them,
+    with Korean letters, kana, bopomofo or symbols among them. ``only`` ("gb18030" or "big5"): common in that
+    encoding's own list only."""
+    counted = [c for c in text
+               if not c.isascii() and (_cjk_punctuation(c) or not _NOT_COUNTED.match(unicodedata.category(c)))]
+    common = sum(_cjk_punctuation(c) or _is_common(c, only) for c in counted)
+    return common / len(counted) if counted else None
 
 
-def _is_common(c: str) -> bool:
-    try:
-        if 0xB0 <= c.encode("gb2312")[0] <= 0xD7:
-            return True
-    except UnicodeEncodeError:
-        pass
+def _cjk_punctuation(c: str) -> bool:
+    return "\u3000" <= c <= "\u303f" or "\uff01" <= c <= "\uff5e"
+
+
+@functools.lru_cache(maxsize=16384)
+def _is_common(c: str, only: str | None = None) -> bool:
+    if only != "big5":
+        try:
+            if 0xB0 <= c.encode("gb2312")[0] <= 0xD7:
+                return True
+        except UnicodeEncodeError:
+            pass
+    if only == "gb18030":
+        return False
     try:
         return 0xA440 <= int.from_bytes(c.encode("big5"), "big") <= 0xC67E
     except UnicodeEncodeError:
