@@ -346,3 +346,42 @@ def test_other_warnings_of_ddp_are_printed_by_process_0_alone(monkeypatch):
             warnings.simplefilter("always")
             distributed.wrap(torch.nn.Linear(2, 2))
         assert [str(w.message) for w in caught] == expected, rank
+
+
+# -- a vocabulary the training texts leave (nearly) empty --------------------------------------------------
+
+
+def distinct_words(path, n=10):
+    words = "苹果 香蕉 橘子 葡萄 西瓜 草莓 芒果 菠萝 荔枝 龙眼".split()[:n]
+    rows = "".join(f"{w}\t{'positive' if i % 2 else 'negative'}\n" for i, w in enumerate(words))
+    path.write_text("text\tlabel\n" + rows, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("task", ["sentiment", "lm"])
+def test_no_word_reaching_min_freq_is_one_error_and_no_model(tmp_path, task):
+    """Each text one word of its own: nothing reaches --min-freq 2, and a model that reads nothing (it gave
+    every text, its training texts too, no label) was saved with exit 0."""
+    data = distinct_words(tmp_path / "distinct.tsv")
+    options = ["--embedding-size", "8", "--hidden-size", "8", "--epochs", "1", "-q"]
+    line = one_error_line(invoke("train", task, "--data", data, "--out", tmp_path / "run", *options))
+    assert line == ("Error: no word of the 10 training texts occurs 2 times or more (--min-freq): the vocabulary "
+                    "would be empty; give more text, or --min-freq 1")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ZhseqError, match="the vocabulary would be empty"):
+        train(task, str(data), tmp_path / "py", embedding_size=8, hidden_size=8, epochs=1, progress=False)
+    ok("train", task, "--data", data, "--out", tmp_path / "kept", *options, "--min-freq", "1")
+
+
+def test_most_texts_holding_no_vocabulary_word_is_said(tmp_path, caplog):
+    data = distinct_words(tmp_path / "distinct.tsv")
+    data.write_text(data.read_text(encoding="utf-8") + "苹果\tpositive\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        train("sentiment", str(data), tmp_path / "run", **dict(TINY_PY, min_freq=2))
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "9 of the 11 training texts hold no word that occurs 2 times or more (--min-freq): the model cannot read "
+        "them; give more text, or --min-freq 1"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="zhseq"):
+        train("sentiment", str(table(tmp_path / "fine.tsv", 40)), tmp_path / "fine", **TINY_PY)
+    assert not [r for r in caplog.records if "hold no word" in r.getMessage()]

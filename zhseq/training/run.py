@@ -55,7 +55,7 @@ from ..errors import ZhseqError
 from ..modeling import NextWordNet, SentimentNet, build_model, resolve_device
 from ..pipeline import classifier_words
 from ..tokenizer import Tokenizer, check_emoji_keywords
-from ..vocab import Vocab
+from ..vocab import SPECIALS, Vocab
 from . import distributed, outdir
 from .corpus import as_list, check_known_labels, holdout, label_order, read_parts, read_task_data, recorded
 from .loop import check_layers
@@ -149,6 +149,7 @@ def train(task: str, data, out: str | os.PathLike, *, model: ModelConfig | None 
         else:
             vocab = Vocab.build(train_tokens, min_freq=model.min_freq, max_size=model.max_vocab)
             logger.info("vocabulary: %d tokens (min_freq %d, max %d)", len(vocab), model.min_freq, model.max_vocab)
+            _check_vocabulary(vocab, train_tokens, model.min_freq)
         labels = label_order(train_part[1]) if task == "sentiment" else None
         if labels and dev_part is not None:
             check_known_labels(dev_part[1], labels, "the dev set")
@@ -432,6 +433,20 @@ def _adapt_backbone(net, *, vocab, tokenizer, texts, tokens, n_unlabeled: int, o
 
 
 # -- shared by train and finetune ----------------------------------------------------------------
+def _check_vocabulary(vocab: Vocab, train_tokens: list[list[str]], min_freq: int) -> None:
+    """ZhseqError when no word of the training texts occurs ``min_freq`` times (the model could read nothing,
+    not even its own training texts); a warning when more than half of the texts hold no vocabulary word."""
+    words = set(vocab.itos[len(SPECIALS):])
+    if not words:
+        raise ZhseqError(f"no word of the {len(train_tokens)} training texts occurs {min_freq} times or more "
+                         "(--min-freq): the vocabulary would be empty; give more text, or --min-freq 1")
+    unread = sum(not words.intersection(tokens) for tokens in train_tokens)
+    if unread > len(train_tokens) / 2:
+        logger.warning("%d of the %d training texts hold no word that occurs %d times or more (--min-freq): the "
+                       "model cannot read them; give more text, or --min-freq 1", unread, len(train_tokens),
+                       min_freq)
+
+
 def _head_config(task: str, model: ModelConfig, *, vocab_size: int, num_labels: int):
     """The saved model's config (checked as it is built): ModelConfig's sizes and the head settings it sets."""
     bidirectional = task == "sentiment" if model.bidirectional is None else model.bidirectional
