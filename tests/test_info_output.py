@@ -167,6 +167,39 @@ def test_a_run_whose_stderr_is_not_a_terminal_writes_progress_lines_and_no_carri
     assert quiet.stderr == ""
 
 
+def test_evaluate_whose_stderr_is_not_a_terminal_writes_progress_lines(tmp_path, monkeypatch):
+    """evaluate took over a minute on People's Daily test with nothing on stderr; it says its progress as
+    training does (a line at most every 30 s when stderr is not a terminal), and nothing with progress=False."""
+    from zhseq import evaluate, progress
+
+    monkeypatch.setattr(progress, "PROGRESS_LINE_EVERY", 0.0)
+    text = tmp_path / "news.txt"
+    text.write_text("".join(f"第{i}天，我们在北京召开了一次很重要的会议，讨论经济发展。\n" for i in range(120)),
+                    encoding="utf-8")
+    result = ok("evaluate", "lm", "--data", text)
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("scoring: ")]
+    assert len(lines) >= 2, result.stderr  # 120 windows in batches of 34: a line after each but the last
+    assert re.fullmatch(r"scoring: 34/120 windows \(28 %\), .+ windows/s, 00:\d\d elapsed, .+ left", lines[0])
+    table = tmp_path / "reviews.tsv"
+    table.write_text("text\tlabel\n" + "房间很好，推荐\tpositive\n服务很差，失望\tnegative\n" * 2100, encoding="utf-8")
+    result = ok("evaluate", "sentiment", "--data", table)
+    assert [line for line in result.stderr.splitlines() if line.startswith("scoring: ")] == [
+        line for line in result.stderr.splitlines() if re.fullmatch(r"scoring: 4096/4200 texts \(98 %\), .+", line)]
+    assert "scoring: 4096/4200 texts" in result.stderr
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("zhseq").addHandler(handler)
+    try:
+        evaluate("lm", str(text), progress=False)
+    finally:
+        logging.getLogger("zhseq").removeHandler(handler)
+    assert not [r for r in records if "scoring" in r.getMessage() or "tokenising" in r.getMessage()]
+
+
 def test_at_the_default_rate_a_short_run_writes_only_its_epoch_lines(two_label_tsv, tmp_path):
     result = ok("train", "sentiment", "--data", two_label_tsv, "--out", tmp_path / "run", "--epochs", "1",
                 *TINY_TRAIN)

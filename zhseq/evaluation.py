@@ -10,6 +10,7 @@ from .data import batched
 from .data.labels import label_map as parse_label_map
 from .errors import ZhseqError
 from .pipeline import load
+from .progress import Progress
 from .training.corpus import as_list, check_known_labels, read_task_data
 from .training.tasks import LMTask, sentiment_metrics
 
@@ -26,6 +27,7 @@ def evaluate(
     label_map=None,
     batch_size: int = default_of(PredictConfig, "batch_size"),
     device: str = default_of(FitConfig, "device"),
+    progress: bool = True,
 ) -> dict:
     """Score a saved model on a labelled table (sentiment: accuracy, macro-F1, per-label scores and the
     confusion matrix of the labels the prediction pipeline gives, so exactly what ``zhseq sentiment``
@@ -36,7 +38,9 @@ def evaluate(
     one line); labels that differ from the model's only in case or width take its spelling (one warning says
     so). ``device`` (as ``FitConfig.device``; ``auto``: a CUDA GPU when torch sees one,
     else the CPU): where the model runs; on the CPU a sentiment model is scored by the numpy engine, exactly as
-    ``zhseq sentiment`` labels, on a GPU by the torch engine there (the same up to float rounding). Raises
+    ``zhseq sentiment`` labels, on a GPU by the torch engine there (the same up to float rounding).
+    ``progress``: a bar on stderr when it is a terminal, else an INFO line on this module's logger every 30 s
+    (``zhseq.progress``); off: nothing. Raises
     ZhseqError for unreadable data (an unknown ``encoding`` too), a malformed ``label_map`` or one given for an
     lm, labels the model does not know (mapped ones too), and a device the machine does not have."""
     if model_dir is None:
@@ -60,9 +64,11 @@ def evaluate(
         check_known_labels(labels, model.labels, ", ".join(as_list(data)))
         index = {label: i for i, label in enumerate(model.labels)}
         predicted = []  # argmax: the first label on a tie, as the CLI; -1: no label (a text without content)
-        for chunk in batched(texts, max(batch_size, 4096)):
-            probs, content = model.predict_proba(chunk, content=True)
-            predicted += [int(p.argmax()) if c else -1 for p, c in zip(probs, content)]
+        with Progress(len(texts), "texts", "scoring", logger, progress) as shown:
+            for chunk in batched(texts, max(batch_size, 4096)):
+                probs, content = model.predict_proba(chunk, content=True)
+                predicted += [int(p.argmax()) if c else -1 for p, c in zip(probs, content)]
+                shown.update(len(chunk))
         result = sentiment_metrics([index[y] for y in labels], predicted, model.labels)
         result["no_label"] = predicted.count(-1)  # counted as errors
         if len(model.labels) == 2 and len(labels) >= 20 and result["accuracy"] < 0.25:
@@ -79,7 +85,13 @@ def evaluate(
             logger.warning("accuracy %.1f %% is far below chance for two labels: are %s's labels the other way "
                            "round? To swap them: %s", 100 * result["accuracy"], ", ".join(as_list(data)), swap)
     else:
-        tokens = [model.tokenizer.cut(x) for x in texts]
+        tokens = []
+        with Progress(len(texts), "texts", "tokenising", logger, progress) as shown:
+            for chunk in batched(texts, 1000):
+                tokens += map(model.tokenizer.cut, chunk)
+                shown.update(len(chunk))
         task = LMTask(model.tokenizer, model.vocab, model.head.bptt)
-        result = task.evaluate(model.net, task.examples(tokens), batch_size)
+        examples = task.examples(tokens)
+        with Progress(len(examples), "windows", "scoring", logger, progress) as shown:  # of bptt words each
+            result = task.evaluate(model.net, examples, batch_size, progress=shown.update)
     return {"task": model.task, "model": str(model.path), "data": as_list(data), **result}

@@ -28,6 +28,7 @@ import torch
 from ..config import FitConfig
 from ..errors import ZhseqError
 from ..modeling import resolve_device, to_device
+from ..progress import PROGRESS_LINE_EVERY
 from . import distributed
 from .tasks import Example, length_batches
 
@@ -35,8 +36,7 @@ logger = logging.getLogger(__name__)
 
 SYNC_EVERY = 32  # off the CPU: steps between reading the losses back (each read waits for the GPU)
 # stderr not a terminal (a file, a pipe: CI logs, 2> log.txt, nohup): no bar, a progress line on the logger at most
-# this often (seconds), as pip's non-interactive spinner logs one a minute
-PROGRESS_LINE_EVERY = 30.0
+# every PROGRESS_LINE_EVERY seconds (zhseq.progress, which evaluate's progress uses too)
 PROGRESS_LINE = ("step {n}/{total} ({percentage:.0f} %){postfix}, {rate_noinv_fmt}, {elapsed} elapsed, "
                  "{remaining} left")  # tqdm's bar_format fields
 

@@ -89,9 +89,10 @@ class LMTask:
         targets, _ = pad_batch([y for _, y in batch])  # <pad> targets are ignored by the loss
         return ids, lengths, targets
 
-    def evaluate(self, net, examples: list[Example], batch_size: int = 128) -> dict:
+    def evaluate(self, net, examples: list[Example], batch_size: int = 128, progress=None) -> dict:
         """Perplexity over every target (line ends included); top-1/top-5 over targets that are real words
-        (not <unk> or <eos>), ranking only what ``predict-next`` may propose. On the model's device."""
+        (not <unk> or <eos>), ranking only what ``predict-next`` may propose. On the model's device.
+        ``progress``: called with the number of examples each batch scored."""
         # each batch holds (batch × bptt × vocabulary) logits: keep that near 256 MB whatever the vocabulary
         batch_size = max(1, min(batch_size, 2**26 // (self.bptt * len(self.vocab))))
         nll, n_tok, hits1, hits5, n_words = 0.0, 0, 0, 0, 0
@@ -112,6 +113,8 @@ class LMTask:
                 hits1 += int((ranked[:, :1] == g).sum())
                 hits5 += int((ranked == g).any(-1).sum())
                 n_words += int(word.sum())
+                if progress is not None:
+                    progress(len(batch))
         mean = nll / max(1, n_tok)
         return {
             "perplexity": math.exp(min(mean, 50.0)),
