@@ -82,6 +82,39 @@ def test_confusion_matrix_png_with_chinese_labels(tmp_path):
     assert_png(path)
 
 
+@needs_matplotlib
+def test_chinese_labels_without_a_cjk_font_are_said_once(tmp_path, monkeypatch, caplog):
+    """Without a font with Chinese characters the names come out as boxes: one line says so and what to do
+    (the glyph warnings matplotlib gives per character stay silenced); Latin names need no such font."""
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    result = {"labels": ["正面", "负面", "neutral"], "confusion_matrix": [[9, 1, 0], [1, 9, 0], [0, 0, 1]]}
+    with caplog.at_level(logging.WARNING):
+        assert_png(plots.confusion_matrix(result, tmp_path / "cm.png"))
+    assert [r.getMessage() for r in caplog.records] == [plots.NO_CJK_FONT.format(names="正面, 负面")]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        plots.confusion_matrix(dict(result, labels=["negative", "positive", "neutral"]), tmp_path / "latin.png")
+    assert caplog.records == []
+
+
+@needs_matplotlib
+def test_a_cjk_font_installed_after_matplotlibs_cache_is_found(monkeypatch):
+    """matplotlib's font list, cached on its first run, lacks a font installed since: it is found on disk."""
+    from matplotlib import font_manager
+
+    path = next((p for p in font_manager.findSystemFonts() if plots._CJK_FILE_NAME.search(p.rsplit("/", 1)[-1])),
+                None)
+    if path is None:
+        pytest.skip("no CJK font file on this machine")
+    manager = font_manager.fontManager
+    monkeypatch.setattr(manager, "ttflist", [f for f in manager.ttflist if f.fname != path])
+    plots.cjk_font.cache_clear()
+    try:
+        assert plots.cjk_font() in plots.CJK_FONTS
+    finally:
+        plots.cjk_font.cache_clear()
+
+
 def test_plot_file_names_are_checked_before_drawing(tmp_path):
     with pytest.raises(ZhseqError, match=r"\.png"):
         plots.check_path(tmp_path / "cm.txt")

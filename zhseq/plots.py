@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
 from .errors import ZhseqError
+
+logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'zhseq[plot]'"
 FORMATS = ("png", "svg", "pdf")  # chosen by the file name's extension
@@ -54,18 +58,42 @@ def check_path(path: str | os.PathLike) -> Path:
     return path
 
 
+# what the file names of CJK_FONTS look like (wqy-microhei.ttc, NotoSansCJK-Regular.ttc, msyh.ttc, simhei.ttf)
+_CJK_FILE_NAME = re.compile(r"cjk|wqy|wenquanyi|sourcehan|notosanssc|msyh|yahei|simhei|pingfang|heiti|unicode",
+                            re.IGNORECASE)
+NO_CJK_FONT = ("no font with Chinese characters found: the label names {names} are drawn as boxes; install one "
+               "(Noto Sans CJK, WenQuanYi Micro Hei), or delete ~/.cache/matplotlib if one was installed after "
+               "matplotlib's first run")
+
+
 @functools.lru_cache(maxsize=None)
 def cjk_font() -> str | None:
-    """The name of an installed font that renders Chinese, or None."""
+    """The name of an installed font that renders Chinese, or None. matplotlib lists the fonts it found on its
+    first run (in ``~/.cache/matplotlib``); a CJK font installed since is looked for on disk by its file name
+    and added (``font_manager.fontManager.addfont``)."""
     from matplotlib import font_manager
 
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    manager = font_manager.fontManager
+
+    def listed() -> str | None:
+        installed = {font.name for font in manager.ttflist}
+        return next((name for name in CJK_FONTS if name in installed), None)
+
+    if listed() is None:
+        known = {font.fname for font in manager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in known and _CJK_FILE_NAME.search(os.path.basename(path)):
+                try:
+                    manager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # a file matplotlib cannot read: not this one
+                    continue
+    return listed()
 
 
 @contextlib.contextmanager
 def _style():
-    """A Chinese-capable font while a figure is made and saved; without one, the default font, silently."""
+    """A Chinese-capable font while a figure is made and saved; without one, the default font (the glyph
+    warnings silenced: ``confusion_matrix`` says it once, in one line)."""
     import matplotlib
 
     font = cjk_font()
@@ -145,6 +173,9 @@ def confusion_matrix(result: dict, path: str | os.PathLike) -> Path:
     if "confusion_matrix" not in result or "labels" not in result:
         raise ZhseqError("this evaluation has no confusion matrix (only sentiment models have one)")
     labels = [str(label) for label in result["labels"]]
+    unreadable = [label for label in labels if not label.isascii()]
+    if unreadable and cjk_font() is None:
+        logger.warning(NO_CJK_FONT.format(names=", ".join(unreadable)))
     matrix = result["confusion_matrix"]
     n = len(labels)
     if n == 0 or len(matrix) != n or any(len(row) != n for row in matrix):
