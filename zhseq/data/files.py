@@ -241,7 +241,7 @@ def _detect(sample: bytes) -> tuple[str | None, bool]:
     finds (never UTF-16, UTF-32 or UTF-7: ``_NEVER_DETECTED``). Of equally good guesses, the one whose Chinese
     characters are most often common ones wins, then GB18030, then Big5 (a few GBK characters also decode as
     Big5 or Korean, a few Big5 ones as GBK). GB18030 or Big5 instead, when the sample decodes in it to
-    common Chinese characters (``_COMMON_ENOUGH`` of ``_common_hanzi``) more often than in that guess: it
+    common Chinese characters (``_COMMON_ENOUGH`` of ``_common_hanzi``) at least as often as in that guess: it
     finds no multi-byte encoding for Chinese text with English words inside (``Recover和HP_TOOLS``), and
     reads a short text in the wrong one (GBK ``客服态度差`` as Korean, ``差评！`` as Big5, Big5 ``這家餐廳``
     as Japanese). zhseq reads Chinese, so a Korean (EUC-KR) file, whose letters GB18030 reads as common
@@ -261,7 +261,7 @@ def _detect(sample: bytes) -> tuple[str | None, bool]:
         *_, i, codec = min(candidates)
         common = _common_hanzi(str(tied[i]))
         multi_byte = is_multi_byte_encoding(codecs.lookup(codec).name.replace("-", "_"))
-    # (no letters beyond ASCII at all count as none common)
+    # (no characters counted at all count as none common; GB18030 against Big5: _chinese_reading decides)
     chinese = _chinese_reading(sample)
     if chinese and (not multi_byte or codec in ("gb18030", "big5") or chinese[0] > (common or 0.0)
                     or (chinese[0] == common and codec not in _PREFERRED)):
