@@ -5,6 +5,7 @@
     python bench/build_default_models.py sentiment            # zhseq/models/sentiment, from that (4 min)
     python bench/build_default_models.py sentiment-backbone-bi  # the same backbone read both ways (tried)
     python bench/build_default_models.py sentiment --out runs/check --no-install   # reproduce only
+    python bench/build_default_models.py lm --out runs/default-lm-e10 --no-install --set epochs=10  # a variant
 
 Each recipe below is recorded in the model's config.json ("training" and "recipe"), with the scores
 measured here ("scores"). The weights are stored as float16; the sentiment model's embedding as int8 rows
@@ -100,13 +101,19 @@ def main():
     ap.add_argument("--no-install", action="store_true", help="train and score, but leave zhseq/models alone")
     ap.add_argument("--from-run", default=None,
                     help="skip training: package an existing training output of this same recipe")
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="a variant of the recipe (e.g. epochs=10; the value as JSON), to measure: needs --no-install")
     args = ap.parse_args()
+    settings = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    if settings and not args.no_install:
+        sys.exit("--set measures a variant of the recipe: add --no-install (what ships is the recipe as written)")
 
     from zhseq.pipeline import NextWordPredictor, SentimentClassifier
     from zhseq.checkpoint import MODELS_DIR
     from zhseq.training import train
 
     recipe = RECIPES[args.task]
+    recipe = dict(recipe, options=dict(recipe["options"], **settings))
     out = Path(args.from_run or args.out or ROOT / "runs" / f"default-{args.task}")
     t0 = time.time()
     if args.from_run:
