@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import secrets
+import stat
 import sys
 
 # Every character that str.splitlines() treats as a line break, plus tab: a text printed in a
@@ -58,17 +59,29 @@ class LineWriter:
 class _Replaced:
     """A file written under a temporary name beside ``path`` and renamed to it by ``close(ok=True)``, so that
     ``path`` holds all the results or is left as it was (an error or Ctrl-C halfway removes the temporary
-    file). The temporary file is created with the umask's permissions, as ``>`` in a shell would."""
+    file). As ``>`` in a shell: a new file gets the umask's permissions and an existing one keeps its own; a
+    symbolic link is written through (the file it names is replaced, the link stays); a path that is not a
+    regular file (``/dev/null``, ``/dev/stdout``, a named pipe) is written to directly, never replaced."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        folder, name = os.path.split(os.path.abspath(self.path))
         from zhseq.errors import ZhseqError
 
         if os.path.isdir(self.path):
             raise ZhseqError(f"cannot write {self.path}: it is a folder")
+        try:
+            mode = os.stat(self.path).st_mode  # of what a link names
+        except OSError:
+            mode = None
+        self.direct = mode is not None and not stat.S_ISREG(mode)
+        if self.direct:
+            self.temporary = self.path  # written in place: a device or a pipe cannot be renamed over
+            return
+        target = os.path.realpath(self.path) if os.path.islink(self.path) else os.path.abspath(self.path)
+        folder, name = os.path.split(target)
         if not os.path.isdir(folder):
             raise ZhseqError(f"cannot write {self.path}: no folder {folder}")
+        self.target, self.mode = target, mode
         self.temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.partial")
         try:
             os.close(os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -76,8 +89,12 @@ class _Replaced:
             raise ZhseqError(f"cannot write {self.path}: {e.strerror or e}") from None
 
     def finish(self, ok):
+        if self.direct:
+            return
         if ok:
-            os.replace(self.temporary, self.path)
+            if self.mode is not None:  # the existing file's permissions, set once it is written
+                os.chmod(self.temporary, stat.S_IMODE(self.mode))
+            os.replace(self.temporary, self.target)
         else:
             try:
                 os.remove(self.temporary)

@@ -190,6 +190,33 @@ def test_output_named_jsonl_or_gz_can_be_read_back(tmp_path):
     assert "--format tsv does not fit a .jsonl --output" in line
 
 
+def test_output_writes_through_links_and_special_files_and_keeps_permissions(tmp_path):
+    """--output wrote beside the path and renamed over it: a link became a file, a named pipe (and, as root,
+    /dev/null) a regular file, and an existing file lost its permissions. It now behaves as `>` in a shell."""
+    import stat
+    import threading
+
+    real, link = tmp_path / "real.txt", tmp_path / "link.txt"
+    real.write_text("old\n", encoding="utf-8")
+    link.symlink_to(real.name)
+    ok("segment", "我爱北京", "--output", link)
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == "我 爱 北京\n"
+    private = tmp_path / "private.txt"
+    private.write_text("old\n", encoding="utf-8")
+    private.chmod(0o600)
+    ok("segment", "你好", "--output", private)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and private.read_text(encoding="utf-8") == "你好\n"
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_text(encoding="utf-8")))
+    reader.start()
+    ok("segment", "你好", "--output", pipe)
+    reader.join(10)
+    assert got == ["你好\n"] and stat.S_ISFIFO(pipe.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "pipe", "private.txt", "real.txt"]  # no .partial
+
+
 @pytest.mark.parametrize("task, options, words", [
     ("lm", ["--ngram-c", "3"], "ngram_c is a setting of sentiment models only"),
     ("lm", ["--no-ngrams"], "ngrams is a setting of sentiment models only"),
