@@ -9,6 +9,7 @@ The commands live by group: ``predict`` (segment, sentiment, predict-next, gener
 finetune), ``inspection`` (evaluate, info); ``options`` holds what several of them share.
 """
 
+import contextlib
 import logging
 import os
 import sys
@@ -16,7 +17,7 @@ import sys
 import click
 
 from zhseq import __version__
-from zhseq.errors import ZhseqError
+from zhseq.errors import Terminated, ZhseqError
 from zhseq.extras import missing_message
 from zhseq.training import distributed
 
@@ -32,6 +33,7 @@ USER_ERRORS = (
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `cat big | head` reports for cat
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what shells report for a process SIGTERM ended
 
 
 def error_message(exc):
@@ -87,7 +89,12 @@ class ZhseqCommand(click.Command):
     ``--output``) may be given once: click keeps the last of several (``train --dev a.tsv --dev b.tsv`` chose
     epochs on b.tsv alone, in silence), where a second file most likely meant "this one too". Repeated, they
     are a usage error. Other options keep click's rule, the last one given wins (as argparse: a wrapper's
-    defaults followed by the caller's ``--epochs 3``)."""
+    defaults followed by the caller's ``--epochs 3``). Every command but serve runs within ``sigterm_stops``."""
+
+    def invoke(self, ctx):
+        # serve stops its own workers on SIGTERM, then ends by the signal (zhseq.serve.run)
+        with contextlib.nullcontext() if self.name == "serve" else sigterm_stops():
+            return super().invoke(ctx)
 
     def parse_args(self, ctx, args):
         _, _, order = self.make_parser(ctx).parse_args(args=list(args))  # options in the order given, repeats kept
@@ -100,6 +107,35 @@ class ZhseqCommand(click.Command):
                 raise click.UsageError(f"{names} was given more than once; it takes one {param.metavar}", ctx)
             seen.add(param.name)
         return super().parse_args(ctx, args)
+
+
+@contextlib.contextmanager
+def sigterm_stops():
+    """Within: SIGTERM (``kill``, a process manager's or job scheduler's stop, torchrun stopping its workers)
+    raises ``zhseq.errors.Terminated`` in the main thread, so that a command stops as after Ctrl-C: a training
+    run's checkpoint kept with a hint to ``--resume`` (before the first one, what it wrote removed and one line
+    saying so), a partial ``--output`` removed, ``--workers`` processes shut down; then exit status 143. A
+    second SIGTERM while that is done ends the process at once (a checkpoint survives that too)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread can take signals
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    previous = signal.SIG_DFL if previous is None else previous  # None: a handler not set from Python
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, previous)
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except Terminated:
+        raise click.exceptions.Exit(EXIT_TERMINATED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class ZhseqGroup(click.Group):

@@ -1,7 +1,6 @@
 """train and finetune: the options become zhseq.config's ModelConfig / FitConfig (each option is named after
 its field, and takes its default from it), then zhseq.training.train / finetune."""
 
-import contextlib
 
 import click
 from zhseq.cli import cli
@@ -28,38 +27,6 @@ from zhseq.config import (
     default_of,
 )
 
-EXIT_TERMINATED = 143  # 128 + SIGTERM, what shells report for a process SIGTERM ended
-
-
-@contextlib.contextmanager
-def sigterm_stops_the_run():
-    """Within: SIGTERM (``kill``, a job scheduler's stop, torchrun stopping its workers) raises
-    ``zhseq.training.outdir.Terminated`` in the main thread, so that the run stops as after Ctrl-C: its checkpoint
-    kept with a hint to ``--resume``, or, before the first one, what it wrote removed and one line saying so;
-    then exit status 143. A second SIGTERM while that is done ends the process at once (a checkpoint survives
-    that too)."""
-    import signal
-    import threading
-
-    from zhseq.training.outdir import Terminated
-
-    if threading.current_thread() is not threading.main_thread():  # only the main thread can take signals
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    previous = signal.SIG_DFL if previous is None else previous  # None: a handler not set from Python
-
-    def stop(signum, frame):
-        signal.signal(signal.SIGTERM, previous)
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    except Terminated:
-        raise click.exceptions.Exit(EXIT_TERMINATED) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class DeviceName(click.ParamType):
@@ -212,10 +179,9 @@ def train_command(task, data, dev, out, text_column, label_column, encoding, lab
     if not settings.get("init_backbone"):  # with one, the backbone's emoji setting counts: checked in training
         check_emoji_options(settings.get("emoji", True), settings.get("emoji_keywords"))
     model, fit = split_settings(**settings, progress=not quiet)
-    with sigterm_stops_the_run():
-        path = train(task, list(data), out, model=model, fit=fit, dev=dev, text_column=text_column,
-                     label_column=label_column, encoding=encoding, label_map=label_map,
-                     allow_rare_labels=allow_rare_labels, ngram_data=list(ngram_data), resume=resume)
+    path = train(task, list(data), out, model=model, fit=fit, dev=dev, text_column=text_column,
+                 label_column=label_column, encoding=encoding, label_map=label_map,
+                 allow_rare_labels=allow_rare_labels, ngram_data=list(ngram_data), resume=resume)
     _report_saved(path)
 
 
@@ -285,9 +251,8 @@ def finetune_command(model_dir, data, dev, out, text_column, label_column, encod
     # batch size, n-gram C: None → the base's; discriminative lr, gradual unfreezing: None → ULMFiT's or off
     fit = finetune_config(model_dir, ulmfit=bool(unlabeled), **settings, progress=not quiet)
     lm_fit = lm_stage_config(fit, epochs=lm_epochs, lr=lm_lr) if unlabeled else None
-    with sigterm_stops_the_run():
-        path = finetune(model_dir, list(data), out, fit=fit, dev=dev, text_column=text_column,
-                        label_column=label_column, encoding=encoding, label_map=label_map,
-                        allow_rare_labels=allow_rare_labels, new_labels=new_labels, min_freq=min_freq,
-                        unlabeled=list(unlabeled), lm_fit=lm_fit, ngram_keep=ngram_keep, resume=resume)
+    path = finetune(model_dir, list(data), out, fit=fit, dev=dev, text_column=text_column,
+                    label_column=label_column, encoding=encoding, label_map=label_map,
+                    allow_rare_labels=allow_rare_labels, new_labels=new_labels, min_freq=min_freq,
+                    unlabeled=list(unlabeled), lm_fit=lm_fit, ngram_keep=ngram_keep, resume=resume)
     _report_saved(path)

@@ -439,3 +439,47 @@ def test_evaluate_scores_every_data_file(tmp_path):
     b.write_text("text,label\n等了一个小时，太失望了,negative\n服务很好,positive\n", encoding="utf-8")
     result = json.loads(ok("evaluate", "sentiment", "--data", a, "--data", b, "--format", "json").stdout)
     assert result["n"] == 3 and result["data"] == [str(a), str(b)]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_a_scoring_run_as_ctrl_c_does(tmp_path, workers):
+    """SIGTERM (a process manager's stop) killed the command outright: its --workers processes lived on,
+    adopted by PID 1, and a hidden .partial file stayed beside --output. Now: exit 143, the partial file
+    removed, and no process of the run left."""
+    import signal
+    import time
+
+    source = tmp_path / "many.txt"
+    source.write_text("这家餐厅的菜很好吃，服务也周到，下次还来\n" * 400_000, encoding="utf-8")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    run = subprocess.Popen([sys.executable, "-m", "zhseq.cli", "sentiment", "--input", str(source), "--output",
+                            str(folder / "labels.txt"), "--workers", workers], start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(folder.glob(".*.partial")) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2 if workers == "2" else 0.5)  # the workers started and scoring
+    assert run.poll() is None, "the run ended before it could be stopped: give it more text"
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(60) == 143, run.stderr.read().decode()
+    assert list(folder.iterdir()) == []
+    deadline = time.monotonic() + 15  # the workers finish the batch they hold, then exit
+    while live_processes_of_group(run.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert live_processes_of_group(run.pid) == []  # no worker lives on
+    assert "Traceback" not in run.stderr.read().decode()
+
+
+def live_processes_of_group(group: int) -> list[int]:
+    """The processes of process group ``group`` that still run (a zombie waiting for its parent to reap it
+    does not), from /proc."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            live.append(int(stat.parent.name))
+    return live

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..checkpoint import BEST_DIR, CONFIG_NAME, LAST_DIR, METRICS_NAME
-from ..errors import ZhseqError
+from ..errors import Terminated, ZhseqError
 from . import distributed
 from .state import STATE_DIR, clear_state
 
@@ -24,11 +24,6 @@ logger = logging.getLogger(__name__)
 
 CURVES_NAME = "learning_curves.png"
 AVERAGE_DIR = "model-average"
-
-
-class Terminated(KeyboardInterrupt):
-    """A run stopped by SIGTERM (the ``zhseq`` command raises it from its handler): ``guarded`` treats it as it
-    treats Ctrl-C's KeyboardInterrupt, and says ``terminated (SIGTERM)`` where Ctrl-C's line says ``interrupted``."""
 
 
 @dataclass
