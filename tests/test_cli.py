@@ -483,3 +483,24 @@ def live_processes_of_group(group: int) -> list[int]:
         if int(fields[2]) == group and fields[0] != "Z":
             live.append(int(stat.parent.name))
     return live
+
+
+def test_a_batch_size_beyond_any_memory_is_a_usage_error():
+    """--batch-size 99999999999999999999 was a ValueError traceback from itertools.islice."""
+    result = invoke("sentiment", "--batch-size", "99999999999999999999", "好")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "batch_size must be a whole number from 1 to 1,000,000" in result.stderr
+
+
+def test_more_workers_than_cores_are_cut_to_the_cores(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    from zhseq.cli.options import _plan_workers
+
+    assert _plan_workers(3, iter(["a"]), 256)[0] == 2
+    assert _plan_workers(2, iter(["a"]), 256)[0] == 2
+    result = ok("sentiment", "--workers", "64", "很好")
+    assert result.stdout.startswith("positive\t")
+    assert "zhseq: --workers 64 is more than the 2 available cores: using 2" in result.stderr

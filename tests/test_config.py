@@ -141,12 +141,12 @@ def shipped():
 @pytest.mark.parametrize("call, message", [
     (lambda clf, lm: lm.predict_next("今天", k=0), "k must be a whole number ≥ 1, not 0"),
     (lambda clf, lm: lm.predict_next("今天", k=-5), "k must be a whole number ≥ 1, not -5"),
-    (lambda clf, lm: lm.predict_next(["今天"], batch_size=0), "batch_size must be a whole number ≥ 1, not 0"),
+    (lambda clf, lm: lm.predict_next(["今天"], batch_size=0), "batch_size must be a whole number from 1 to 1,000,000, not 0"),
     (lambda clf, lm: lm.generate("今天", temperature=math.nan), "temperature must be a number ≥ 0, not NaN"),
     (lambda clf, lm: lm.generate("今天", n=-1), "n must be a whole number ≥ 0, not -1"),
-    (lambda clf, lm: clf(["很好"], batch_size=0), "batch_size must be a whole number ≥ 1, not 0"),
+    (lambda clf, lm: clf(["很好"], batch_size=0), "batch_size must be a whole number from 1 to 1,000,000, not 0"),
     (lambda clf, lm: clf("很好", neutral_band=-0.1), "neutral_band must be a number in [0, 0.5), not -0.1"),
-    (lambda clf, lm: list(clf.predict_stream(["很好"], batch_size=1.5)), "batch_size must be a whole number ≥ 1"),
+    (lambda clf, lm: list(clf.predict_stream(["很好"], batch_size=1.5)), "batch_size must be a whole number from 1 to 1,000,000"),
 ])
 def test_the_python_api_checks_what_the_cli_checks(shipped, call, message):
     with pytest.raises(ZhseqError) as info:

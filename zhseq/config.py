@@ -62,9 +62,15 @@ def _shown(value) -> str:
         return repr(value)
 
 
-def whole(at_least: int, optional: bool = False) -> _Check:
+def whole(at_least: int, optional: bool = False, at_most: int | None = None) -> _Check:
     none = " (or null)" if optional else ""
+    if at_most is not None:
+        return _Check("int", f"a whole number from {at_least} to {at_most:,}{none}",
+                      lambda v: at_least <= v <= at_most, optional)
     return _Check("int", f"a whole number ≥ {at_least}{none}", lambda v: v >= at_least, optional)
+
+
+MAX_BATCH = 1_000_000  # texts per prediction batch: far beyond what fits in memory, well within what Python indexes
 
 
 def number(low: float, high: float | None = None, *, low_open=False, high_open=False) -> _Check:
@@ -356,7 +362,8 @@ class PredictConfig(_Checked):
     """The prediction options of the pipelines (``zhseq.pipeline``), the CLI and the service: their defaults
     and checks, in one place (``check_prediction``)."""
 
-    batch_size: int = setting(256, whole(1), "Texts per batch; memory stays flat however long the input is.")
+    batch_size: int = setting(256, whole(1, at_most=MAX_BATCH),
+                              "Texts per batch; memory stays flat however long the input is.")
     neutral_band: float = setting(0.0, number(0, 0.5, high_open=True),
                                   "Label a text 'neutral' when its positive probability is within 0.5 ± X "
                                   "(e.g. 0.1). Default: off.")
