@@ -146,6 +146,9 @@ def _read_texts(texts, input_paths, text_column, encoding=None):
     loaded whole."""
     if texts and input_paths:
         raise click.UsageError("give TEXT arguments or --input, not both")
+    if tuple(texts) == ("-",):  # as cat's `-`; scoring the dash would leave what is piped in unread
+        raise click.UsageError("'-' is not a text to score: standard input is read when no TEXT is given "
+                               "(or with --input -)")
     if texts:
         return iter(texts)
     from zhseq.data import read_texts

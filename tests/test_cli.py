@@ -504,3 +504,12 @@ def test_more_workers_than_cores_are_cut_to_the_cores(monkeypatch):
     result = ok("sentiment", "--workers", "64", "很好")
     assert result.stdout.startswith("positive\t")
     assert "zhseq: --workers 64 is more than the 2 available cores: using 2" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["sentiment", "segment", "predict-next", "generate"])
+def test_a_lone_dash_is_not_scored_as_text(command):
+    """`printf … | zhseq sentiment -` scored the dash and left the piped lines unread, with exit 0."""
+    result = invoke(command, "-", input="很好\n")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "'-' is not a text to score: standard input is read when no TEXT is given (or with --input -)" in (
+        result.stderr)
