@@ -141,9 +141,19 @@ def test_empty_or_whitespace_text_gives_no_tokens(tok, text):
 
 
 @pytest.mark.parametrize("value", [None, b"\xe4\xbd\xa0\xe5\xa5\xbd", 42, ["你好"]])
-def test_non_str_input_is_a_type_error(tok, value):
-    with pytest.raises(TypeError):
+def test_non_str_input_is_a_zhseq_error(tok, value):
+    """The whole library raises ZhseqError for a user's bad input (the README's promise); these were TypeErrors."""
+    with pytest.raises(ZhseqError, match="Tokenizer input must be str, not "):
         tok.cut(value)
+
+
+def test_user_words_given_as_one_str_and_a_model_named_by_a_number_are_zhseq_errors():
+    from zhseq import SentimentClassifier
+
+    with pytest.raises(ZhseqError, match="Tokenizer user_words must be a list, not one str"):
+        Tokenizer(user_words="天安门广场")
+    with pytest.raises(ZhseqError, match="a model is named by a folder path or 'sentiment'/'lm', not int 5"):
+        SentimentClassifier.from_pretrained(5)
 
 
 def test_cut_many_is_lazy_and_ordered(tok):

@@ -47,7 +47,10 @@ def default_model_dir(task: str) -> Path:
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
     """A model folder, a training output folder (→ its ``model-best``), or the name of a shipped model
-    (``"sentiment"``, ``"lm"``) when no folder of that name exists here. Raises ZhseqError otherwise."""
+    (``"sentiment"``, ``"lm"``) when no folder of that name exists here. Raises ZhseqError otherwise, a
+    ``path`` that is not a str or path (``5``, None) included."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ZhseqError(f"a model is named by a folder path or 'sentiment'/'lm', not {type(path).__name__} {path!r}")
     p = Path(path)
     if not p.exists() and str(path) in TASKS:
         return default_model_dir(str(path))

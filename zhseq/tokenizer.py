@@ -146,7 +146,7 @@ class Tokenizer:
     ):
         for name, value in (("user_dicts", user_dicts), ("user_words", user_words)):
             if isinstance(value, (str, bytes, os.PathLike)):
-                raise TypeError(f"Tokenizer {name} must be a list, not one {type(value).__name__}")
+                raise ZhseqError(f"Tokenizer {name} must be a list, not one {type(value).__name__}")
         self._setup(hmm=hmm, nfkc=nfkc, t2s=t2s, emoji=emoji, social=social, emoji_keywords=emoji_keywords)
         lines = [line for path in user_dicts for line in _read_user_dict(path, encoding)]
         lines += [line for w in user_words for line in w.splitlines()]
@@ -282,7 +282,7 @@ class Tokenizer:
 
     def normalize(self, text: str) -> str:
         if not isinstance(text, str):
-            raise TypeError(f"Tokenizer input must be str, not {type(text).__name__}")
+            raise ZhseqError(f"Tokenizer input must be str, not {type(text).__name__}")
         if self.nfkc:
             text = unicodedata.normalize("NFKC", text)
         if self._converter is not None:
