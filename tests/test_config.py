@@ -4,6 +4,7 @@ Python and in the CLI (case e)."""
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -152,6 +153,27 @@ def test_the_python_api_checks_what_the_cli_checks(shipped, call, message):
     with pytest.raises(ZhseqError) as info:
         call(*shipped)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda clf, lm: lm.predict_next("今天", words_only="no"), 'words_only must be True or False, not "no"'),
+    (lambda clf, lm: clf("很好", explain="no"), 'explain must be True or False, not "no"'),
+    (lambda clf, lm: lm.predict_next("今天", k=True), "k must be a whole number ≥ 1, not true"),
+])
+def test_switches_take_bools_and_numbers_not_bools(shipped, call, message):
+    """words_only="no" and explain="no" were silently true."""
+    with pytest.raises(ZhseqError, match=re.escape(message)):
+        call(*shipped)
+
+
+def test_numpy_integers_are_whole_numbers(shipped):
+    """np.int64(2), as a pandas column gives it, was refused: "k must be a whole number ≥ 1, not np.int64(2)"."""
+    import numpy as np
+
+    clf, lm = shipped
+    assert len(lm.predict_next("今天", k=np.int64(2))) == 2
+    assert lm.generate("今天", n=np.int64(3), seed=np.int64(1)) == lm.generate("今天", n=3, seed=1)
+    assert clf(["很好"], batch_size=np.int32(8)) == clf(["很好"])
 
 
 @pytest.mark.parametrize("args, option", [

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -43,16 +44,16 @@ class _Check:
         if self.kind == "path" and isinstance(value, os.PathLike):
             value = os.fspath(value)
         ok = {
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "float": isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value),
+            # numpy's integers and floats too (np.int64(2): a pandas column's values), never a bool
+            "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
+            "float": isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value),
             "bool": isinstance(value, bool),
             "str": isinstance(value, str),
             "path": isinstance(value, str),
         }[self.kind]
         if not ok or not self.test(value):
             raise ZhseqError(f"{name} must be {self.expected}, not {_shown(value)}")
-        return float(value) if self.kind == "float" else value
+        return float(value) if self.kind == "float" else int(value) if self.kind == "int" else value
 
 
 def _shown(value) -> str:
@@ -382,6 +383,8 @@ class PredictConfig(_Checked):
 
 
 _PREDICT_CHECKS = {f.name: f.metadata["check"] for f in fields(PredictConfig)}
+# the Python API's switches (the CLI's flags): a str such as "no" would be true
+_PREDICT_CHECKS.update(words_only=_Check("bool", "True or False"), explain=_Check("bool", "True or False"))
 
 
 def check_prediction(**values) -> None:

@@ -283,7 +283,7 @@ class SentimentClassifier(Pretrained):
 
         Raises ZhseqError for a batch size below 1 or a band outside [0, 0.5), and, when it is read, for a text
         that is not a str (``checked_texts``)."""
-        check_prediction(batch_size=batch_size, neutral_band=neutral_band)
+        check_prediction(batch_size=batch_size, neutral_band=neutral_band, explain=explain)
         labels = self.labels
         positive = neutral_column(labels, neutral_band)
         _, texts = checked_texts(texts)
@@ -389,7 +389,7 @@ class NextWordPredictor(Pretrained):
         ``//转发``: ``banned_ids``); ``words_only``: nor punctuation or symbols (tokens without a letter or
         digit). Raises ZhseqError for k or a batch size below 1, and for a prefix that is not a str
         (``checked_texts``)."""
-        check_prediction(k=k, batch_size=batch_size)
+        check_prediction(k=k, batch_size=batch_size, words_only=words_only)
         single, prefixes = checked_texts(prefix, "prefixes")
         results = []
         for batch in batched(prefixes, batch_size):
