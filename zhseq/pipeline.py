@@ -210,8 +210,10 @@ class SentimentClassifier(Pretrained):
         tokens = [classifier_words(self.tokenizer.cut(t), self.tokenizer, self.vocab, self.head) for t in texts]
         return tokens, [truncate(self.vocab.encode(t), self.head.max_tokens) for t in tokens]
 
-    def predict_proba(self, texts: str | Sequence[str], *, content: bool = False):
-        """(N, C) float32 probabilities of N texts (one string: N = 1), columns in ``self.labels`` order.
+    def predict_proba(self, texts: str | Sequence[str], *, content: bool = False,
+                      batch_size: int = default_of(PredictConfig, "batch_size")):
+        """(N, C) float32 probabilities of N texts (one string: N = 1), columns in ``self.labels`` order,
+        scored ``batch_size`` texts at a time (memory grows with N only by the (N, C) result).
 
         A text that holds nothing the model knows (empty, blank, only unknown words and characters) gets a row
         of NaN, as it gets no label from ``__call__``. What it knows: a word of its vocabulary, or, for the
@@ -219,7 +221,11 @@ class SentimentClassifier(Pretrained):
         are checked because the n-grams are hashed: most buckets were seen by some n-gram, so a bucket seen
         does not show that the n-gram was). With ``content``, also that (N,) bool mask, and the model's
         probabilities on every row, those texts' included (its prior on what it cannot read)."""
-        _, _, probs, has = self._scored(list(checked_texts(texts)[1]))
+        check_prediction(batch_size=batch_size)
+        texts = list(checked_texts(texts)[1])
+        parts = [self._scored(batch)[2:] for batch in batched(texts, batch_size)]
+        probs = np.concatenate([p for p, _ in parts]) if parts else np.zeros((0, len(self.labels)), np.float32)
+        has = np.concatenate([h for _, h in parts]) if parts else np.zeros(0, bool)
         if content:
             return probs, has
         probs[~has] = np.nan
