@@ -581,8 +581,9 @@ class NextWordPredictor(Pretrained):
         # a line end may come and stop the continuation, but not as its first word (an empty answer)
         never = [i for i in self._banned(False) if i != EOS_ID]
         words = [first] if first else []
+        window = 4 * self.head.bptt  # the context predict-next reads (_ids): each step costs the same, not more
         for _ in range(n):
-            z = self.engine.next_logits([seq])[0].astype(np.float64)
+            z = self.engine.next_logits([[BOS_ID] + seq[1:][-window:]])[0].astype(np.float64)
             seen = np.unique(seq[1:])
             if repetition_penalty != 1.0 and len(seen):
                 z[seen] = np.where(z[seen] > 0, z[seen] / repetition_penalty, z[seen] * repetition_penalty)
