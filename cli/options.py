@@ -182,10 +182,15 @@ def _open_output(output_path, fmt, every):
     """(write, fmt): where the command's result lines go, and the format to write them in. None or '-':
     stdout, as they come (``output.LineWriter``). A .parquet FILE: its jsonl lines, as rows (fmt becomes
     "jsonl"; another --format given on the command line is a usage error). Any other FILE: the lines. A
-    file is renamed into place when the command ends without an error (``click.Context.call_on_close``)."""
+    file is renamed into place when the command ends without an error (``click.Context.call_on_close``).
+    Where the results do not go to a terminal, a count of the texts done is drawn on stderr when it is one
+    (``output.Counted``)."""
     ctx = click.get_current_context()
     if output_path is None or output_path == "-":
-        return output.LineWriter(every=every), fmt
+        write = output.LineWriter(every=every)
+        if sys.stdout.isatty():  # the results on screen are the progress
+            return write, fmt
+        return output.Counted(write, ctx), fmt
     if output_path.lower().endswith(".parquet"):
         if fmt != "jsonl" and ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError(f"--format {fmt} does not apply to a .parquet --output (its columns are the "
@@ -202,7 +207,7 @@ def _open_output(output_path, fmt, every):
         write = output.FileLines(output_path, every)
     # closed when the command's context ends, on success or on an error (then sys.exc_info() holds it)
     ctx.call_on_close(lambda: write.close(ok=sys.exc_info()[0] is None))
-    return write, fmt
+    return output.Counted(write, ctx), fmt
 
 
 def check_emoji_options(emoji, emoji_keywords) -> None:

@@ -56,6 +56,26 @@ class LineWriter:
             stream.flush()
 
 
+class Counted:
+    """``write`` (a ``LineWriter``, ``FileLines`` or ``ParquetRecords``), with a count of the lines written drawn
+    on stderr when it is a terminal (a tqdm bar without a total: texts done, texts/s), removed when the command's
+    context ends; nothing elsewhere (a file, a pipe: logs keep only messages)."""
+
+    def __init__(self, write, ctx):
+        from tqdm import tqdm
+
+        self.write = write
+        self.bar = tqdm(unit=" texts", desc="done", disable=None, file=sys.stderr, leave=False, mininterval=0.5)
+        ctx.call_on_close(self.bar.close)
+
+    def __call__(self, line):
+        self.write(line)
+        self.bar.update(1)
+
+    def __getattr__(self, name):  # close, add, … of the writer
+        return getattr(self.write, name)
+
+
 class _Replaced:
     """A file written under a temporary name beside ``path`` and renamed to it by ``close(ok=True)``, so that
     ``path`` holds all the results or is left as it was (an error or Ctrl-C halfway removes the temporary

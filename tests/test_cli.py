@@ -513,3 +513,41 @@ def test_a_lone_dash_is_not_scored_as_text(command):
     assert result.exit_code == 2 and result.stdout == ""
     assert "'-' is not a text to score: standard input is read when no TEXT is given (or with --input -)" in (
         result.stderr)
+
+
+def test_a_long_run_whose_results_go_to_a_file_counts_on_a_terminal(tmp_path):
+    """predict-next over 20,000 lines into --output ran 25 s with nothing on the screen. With stderr a terminal
+    and the results elsewhere, a count of the texts done is drawn there, and removed at the end; with stderr
+    not a terminal (a log) nothing is written."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    source = tmp_path / "many.txt"
+    source.write_text("很好\n太差了\n" * 20_000, encoding="utf-8")
+    command = [sys.executable, "-m", "zhseq.cli", "sentiment", "--input", str(source), "--output",
+               str(tmp_path / "labels.txt"), "--workers", "1", "--batch-size", "64"]
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    run = subprocess.Popen(command, stderr=terminal, stdout=subprocess.DEVNULL)
+    os.close(terminal)
+    drawn = b""
+    while True:
+        if select.select([main], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the run ended and closed the terminal
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        elif run.poll() is not None:
+            break
+    assert run.wait(60) == 0
+    assert re.search(rb"done: \d+ texts \[\d\d:\d\d, [\d.]+ texts/s\]", drawn), drawn[-300:]
+    assert drawn.rstrip(b" \r").endswith(b"texts/s]")  # then cleared: the last thing drawn is blanks
+    logged = subprocess.run(command, capture_output=True)
+    assert logged.returncode == 0 and logged.stderr == b""
