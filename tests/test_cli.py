@@ -551,3 +551,22 @@ def test_a_long_run_whose_results_go_to_a_file_counts_on_a_terminal(tmp_path):
     assert drawn.rstrip(b" \r").endswith(b"texts/s]")  # then cleared: the last thing drawn is blanks
     logged = subprocess.run(command, capture_output=True)
     assert logged.returncode == 0 and logged.stderr == b""
+
+
+def test_a_live_pipe_is_scored_line_by_line():
+    """`tail -f log | zhseq sentiment --batch-size 1` held its lines back until 8 KiB had arrived or the input
+    ended: the reader waited for a full sniff of the stream before yielding its first line."""
+    import select
+
+    run = subprocess.Popen([sys.executable, "-m", "zhseq.cli", "sentiment", "--batch-size", "1", "--workers", "1"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for text, label in [("很好", b"positive"), ("太差了", b"negative")]:
+            run.stdin.write((text + "\n").encode())
+            run.stdin.flush()
+            assert select.select([run.stdout], [], [], 60)[0], f"no answer to {text!r} while the pipe stays open"
+            assert run.stdout.readline().startswith(label + b"\t")
+    finally:
+        run.stdin.close()
+        run.wait(30)
+    assert run.returncode == 0

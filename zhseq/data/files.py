@@ -16,6 +16,7 @@ import itertools
 import logging
 import os
 import re
+import stat
 import sys
 import threading
 import unicodedata
@@ -101,8 +102,11 @@ def _open_lines(source: str, encoding: str | None = None, strict: bool = False):
         except OSError as e:
             raise ZhseqError(f"cannot read {source}: {e.strerror or e}") from None
         close = stream.close
+    live = source == "-" and _is_live(stream)
+    # a live pipe (tail -f log | zhseq sentiment): what has arrived, not 8 KiB, so its first lines are scored now
+    read = stream.read1 if live else stream.read
     try:
-        head = _guarded(name, stream.read, _SNIFF_BYTES)
+        head = _guarded(name, read, _SNIFF_BYTES)
         how = "the encoding given"
         if codec is None and (bom := _bom_codec(head)):
             codec, how = bom, "its byte-order mark's"
@@ -112,16 +116,19 @@ def _open_lines(source: str, encoding: str | None = None, strict: bool = False):
                              "(UTF-8, or its encoding with --encoding: UTF-16 or UTF-32 text without a "
                              "byte-order mark has NUL bytes too, and reads with --encoding utf-16 or utf-32)")
         # The sniffed bytes go back in front of the stream; readline() completes a line cut at the boundary.
-        head += _guarded(name, stream.readline)
+        if not (live and head.endswith(b"\n")):  # a live pipe's whole line waits for nothing more
+            head += _guarded(name, stream.readline)
         if codec is None:
             # An ASCII start says nothing about the encoding: read on (up to _SAMPLE_BYTES) to a non-ASCII byte.
-            while head.isascii() and len(head) < _SAMPLE_BYTES and (line := _guarded(name, stream.readline)):
+            # (not on a live pipe: an ASCII start is read as UTF-8 there, and other bytes later become U+FFFD)
+            while (not live and head.isascii() and len(head) < _SAMPLE_BYTES
+                   and (line := _guarded(name, stream.readline))):
                 head += line
             try:
                 head.decode("utf-8")  # the start is valid UTF-8: read as UTF-8, no detection (the fast path)
                 codec = "utf-8"
             except UnicodeDecodeError:
-                head += _guarded(name, stream.read, max(0, _SAMPLE_BYTES - len(head)))
+                head += _guarded(name, read, max(0, _SAMPLE_BYTES - len(head)))
                 head += _guarded(name, stream.readline)
                 sample = head if len(head) <= _SAMPLE_BYTES else _cut(head[:_SAMPLE_BYTES])
                 codec = _choose(name, sample)
@@ -138,6 +145,14 @@ def _open_lines(source: str, encoding: str | None = None, strict: bool = False):
     lines = (_decode_lines(name, byte_lines, strict) if codec == "utf-8"
              else _decode_codec_lines(name, codec, byte_lines, strict))
     return name, lines, close
+
+
+def _is_live(stream) -> bool:
+    """Standard input that is a pipe, a terminal or a socket, not a file redirected in (``< file``)."""
+    try:
+        return not stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and hasattr(stream, "read1")
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # no file descriptor (a test's BytesIO)
+        return False
 
 
 # -- encodings: given, byte-order marks, detection
