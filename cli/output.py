@@ -62,9 +62,9 @@ class Counted:
     context ends; nothing elsewhere (a file, a pipe: logs keep only messages)."""
 
     def __init__(self, write, ctx):
+        self.write = write
         from tqdm import tqdm
 
-        self.write = write
         self.bar = tqdm(unit=" texts", desc="done", disable=None, file=sys.stderr, leave=False, mininterval=0.5)
         ctx.call_on_close(self.bar.close)
 
@@ -72,7 +72,9 @@ class Counted:
         self.write(line)
         self.bar.update(1)
 
-    def __getattr__(self, name):  # close, add, … of the writer
+    def __getattr__(self, name):  # close, add, stream, … of the writer
+        if name == "write":  # not set yet: no recursion
+            raise AttributeError(name)
         return getattr(self.write, name)
 
 
