@@ -66,7 +66,7 @@ def evaluate(
         predicted = []  # argmax: the first label on a tie, as the CLI; -1: no label (a text without content)
         with Progress(len(texts), "texts", "scoring", logger, progress) as shown:
             for chunk in batched(texts, max(batch_size, 4096)):
-                probs, content = model.predict_proba(chunk, content=True)
+                probs, content = model.predict_proba(chunk, content=True, batch_size=batch_size)
                 predicted += [int(p.argmax()) if c else -1 for p, c in zip(probs, content)]
                 shown.update(len(chunk))
         result = sentiment_metrics([index[y] for y in labels], predicted, model.labels)
