@@ -174,6 +174,7 @@ def test_numpy_integers_are_whole_numbers(shipped):
     assert len(lm.predict_next("今天", k=np.int64(2))) == 2
     assert lm.generate("今天", n=np.int64(3), seed=np.int64(1)) == lm.generate("今天", n=3, seed=1)
     assert clf(["很好"], batch_size=np.int32(8)) == clf(["很好"])
+    assert lm.predict_next("今天", words_only=np.bool_(True)) == lm.predict_next("今天", words_only=True)
 
 
 @pytest.mark.parametrize("args, option", [

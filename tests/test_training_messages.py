@@ -368,6 +368,8 @@ def test_no_word_reaching_min_freq_is_one_error_and_no_model(tmp_path, task):
     assert line == ("Error: no word of the 10 training texts occurs 2 times or more (--min-freq): the vocabulary "
                     "would be empty; give more text, or --min-freq 1")
     assert not (tmp_path / "run").exists()
+    one_error_line(invoke("train", task, "--data", data, "--out", tmp_path / "runs/a/b", *options))
+    assert not (tmp_path / "runs").exists()  # nor the parents the run made for its folder
     with pytest.raises(ZhseqError, match="the vocabulary would be empty"):
         train(task, str(data), tmp_path / "py", embedding_size=8, hidden_size=8, epochs=1, progress=False)
     ok("train", task, "--data", data, "--out", tmp_path / "kept", *options, "--min-freq", "1")

@@ -47,13 +47,14 @@ class _Check:
             # numpy's integers and floats too (np.int64(2): a pandas column's values), never a bool
             "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
             "float": isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value),
-            "bool": isinstance(value, bool),
+            "bool": isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in
+                                                ("bool", "bool_")),  # numpy's, as a pandas column gives it
             "str": isinstance(value, str),
             "path": isinstance(value, str),
         }[self.kind]
         if not ok or not self.test(value):
             raise ZhseqError(f"{name} must be {self.expected}, not {_shown(value)}")
-        return float(value) if self.kind == "float" else int(value) if self.kind == "int" else value
+        return {"float": float, "int": int, "bool": bool}.get(self.kind, lambda v: v)(value)
 
 
 def _shown(value) -> str:

@@ -43,7 +43,7 @@ class Progress:
         self.step = step
 
 
-def interrupted_line(exc: BaseException, out: Path, progress: Progress | None, created: bool) -> str:
+def interrupted_line(exc: BaseException, out: Path, progress: Progress | None, created: Path | bool) -> str:
     """What a run stopped by Ctrl-C (or SIGTERM, ``Terminated``) before its first checkpoint says, one line:
     ``interrupted at step 37, before the first checkpoint (written every 500 steps and after each epoch):
     nothing to resume from, runs/x removed``."""
@@ -72,9 +72,10 @@ def kept_line(exc: BaseException, kept: Path, progress: Progress | None) -> str:
     return f"{how}: continue with the same command plus --resume ({what})"
 
 
-def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> bool:
-    """Refuse to mix a new run into a folder that holds something else (ZhseqError naming it); True if this
-    run created the folder. With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is;
+def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> Path | bool:
+    """Refuse to mix a new run into a folder that holds something else (ZhseqError naming it); the first
+    folder this run created (``out``, or a parent of it that did not exist: ``runs/`` of ``runs/t``), else
+    False. With ``resume``, a folder holding an unfinished run's checkpoint is taken as it is;
     without one (a run killed before its first checkpoint, an empty or new folder) a WARNING says ``no
     checkpoint in OUT: starting from the beginning``, and what a killed run left (``model-best``,
     ``metrics.json``, a half-written checkpoint) is removed first. ZhseqError for ``resume`` on a finished run.
@@ -110,8 +111,9 @@ def prepare(out: Path, resume: bool = False, inner: tuple[str, ...] = ()) -> boo
         if strays:
             raise ZhseqError(f"--out {out} is not empty ({strays[0]} …); choose a new or empty folder")
         return False
+    top = next(p for p in reversed([out, *out.parents]) if not p.exists())  # the first folder this run makes
     out.mkdir(parents=True)
-    return True
+    return top
 
 
 def unfinished(out: Path) -> dict | None:
@@ -186,12 +188,12 @@ def guarded(out: Path, body: Callable[[], Path], resume: bool = False, device="c
         raise
 
 
-def clean(out: Path, created: bool, inner: tuple[str, ...] = ()) -> None:
-    """Remove what a failed run wrote: the whole folder if it made it, else its files in it (and the folders
-    of its earlier stages, ``inner``)."""
+def clean(out: Path, created: Path | bool, inner: tuple[str, ...] = ()) -> None:
+    """Remove what a failed run wrote: the folders it made (``prepare``'s answer: ``out`` and the parents it
+    made for it), else its files in ``out`` (and the folders of its earlier stages, ``inner``)."""
     clear_state(out)
     if created:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(created if isinstance(created, Path) else out, ignore_errors=True)
     else:
         for name in (BEST_DIR, LAST_DIR, AVERAGE_DIR, METRICS_NAME, CURVES_NAME, *inner):
             p = out / name
