@@ -229,10 +229,13 @@ def _choose(name: str, sample: bytes) -> str:
     bad = as_utf8.count("\ufffd")
     valid = len(as_utf8) - len(as_utf8.encode("ascii", errors="ignore")) - bad  # non-ASCII characters
     utf8_fits = _undecodable_share(as_utf8) <= _MOSTLY_BAD
-    if utf8_fits and valid >= 4 * bad and not ((_common_hanzi(as_utf8.replace("\ufffd", "")) or 0.0)
-                                               < _COMMON_ENOUGH and _chinese_reading(sample)):
+    mostly_utf8 = utf8_fits and valid >= 4 * bad
+    if mostly_utf8 and (_common_hanzi(as_utf8.replace("\ufffd", "")) or 0.0) >= _COMMON_ENOUGH:
         return "utf-8"
-    guess, multi_byte = _detect(sample)
+    chinese = _chinese_reading(sample)  # GB18030's or Big5's reading, if one is Chinese text
+    if mostly_utf8 and not chinese:
+        return "utf-8"
+    guess, multi_byte = _detect(sample, chinese)
     utf8_damaged = utf8_fits or valid >= bad  # UTF-8 with bad bytes, unless a multi-byte encoding reads it
     if guess is None or guess == "utf-8" or (utf8_damaged and not multi_byte):
         if utf8_damaged:
@@ -251,7 +254,7 @@ def _choose(name: str, sample: bytes) -> str:
     return guess
 
 
-def _detect(sample: bytes) -> tuple[str | None, bool]:
+def _detect(sample: bytes, chinese: tuple[float, str] | None) -> tuple[str | None, bool]:
     """(codec, whether it is a multi-byte encoding) for ``sample``, or (None, False): what charset-normalizer
     finds (never UTF-16, UTF-32 or UTF-7: ``_NEVER_DETECTED``). Of equally good guesses, the one whose Chinese
     characters are most often common ones wins, then GB18030, then Big5 (a few GBK characters also decode as
@@ -276,8 +279,7 @@ def _detect(sample: bytes) -> tuple[str | None, bool]:
         *_, i, codec = min(candidates)
         common = _common_hanzi(str(tied[i]))
         multi_byte = is_multi_byte_encoding(codecs.lookup(codec).name.replace("-", "_"))
-    # (no characters counted at all count as none common; GB18030 against Big5: _chinese_reading decides)
-    chinese = _chinese_reading(sample)
+    # ``chinese``: _chinese_reading(sample) (no characters counted at all count as none common)
     if chinese and (not multi_byte or codec in ("gb18030", "big5") or chinese[0] > (common or 0.0)
                     or (chinese[0] == common and codec not in _PREFERRED)):
         return chinese[1], True
